@@ -1,0 +1,105 @@
+"""Training and evaluation text: CPython's standard library, split by module.
+
+HELD_OUT modules are never trained on; they give the held-out loss that the model card and the
+updater's guard report. Benchmark corpora (click, attrs: pip-installed packages) are never read here.
+"""
+from __future__ import annotations
+
+import random
+import sysconfig
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import tokenizer as T
+
+HELD_OUT = (
+    "argparse.py", "csv.py", "textwrap.py", "difflib.py", "string.py", "shlex.py",
+    "fractions.py", "heapq.py", "calendar.py", "dataclasses.py", "json/", "zipfile.py",
+)
+# Tests and vendored/generated code would dominate by size without teaching much about how
+# people write library code.
+SKIP_PARTS = ("test", "tests", "idle_test", "site-packages", "dist-packages", "__pycache__", "encodings")
+
+
+def stdlib_dir() -> Path:
+    return Path(sysconfig.get_paths()["stdlib"])
+
+
+def _held_out(rel: str) -> bool:
+    return any(rel == h or (h.endswith("/") and rel.startswith(h)) for h in HELD_OUT)
+
+
+def stdlib_files(split: str = "train", root: Path | None = None) -> list[Path]:
+    """Sorted .py files of the standard library for `split` in {"train", "heldout"}."""
+    root = root or stdlib_dir()
+    out = []
+    for path in sorted(root.rglob("*.py")):
+        rel = path.relative_to(root).as_posix()
+        if any(part in SKIP_PARTS for part in rel.split("/")[:-1]):
+            continue
+        if _held_out(rel) == (split == "heldout"):
+            out.append(path)
+    return out
+
+
+def read_sources(paths: Sequence[Path]) -> list[str]:
+    texts = []
+    for p in paths:
+        try:
+            texts.append(p.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, OSError):
+            continue
+    return texts
+
+
+def _middle_span(text: str, rng: random.Random) -> tuple[int, int]:
+    """Pick the span the model must fill: half the time random characters (so it learns to
+    continue mid-token), else from a point in a line to that line's end, sometimes more lines
+    (what serving asks for)."""
+    n = len(text)
+    if rng.random() < 0.5:
+        a, b = sorted(rng.randrange(n + 1) for _ in range(2))
+        return a, min(b, a + 400)
+    a = rng.randrange(n)
+    b = text.find("\n", a)
+    b = n if b < 0 else b
+    while rng.random() < 0.3 and b < n:
+        nxt = text.find("\n", b + 1)
+        b = n if nxt < 0 else nxt
+    return a, b
+
+
+def fim_example(
+    text: str, rng: random.Random, encode, ids: dict[str, int], spm_rate: float = 0.5,
+    prefix_chars: int = 1600, suffix_chars: int = 600,
+) -> list[int]:
+    """One FIM training example (token ids, ending with EOS) cut from `text`."""
+    a, b = _middle_span(text, rng)
+    prefix, middle, suffix = text[max(0, a - prefix_chars) : a], text[a:b], text[b : b + suffix_chars]
+    pre, mid, suf = encode(prefix), encode(middle), encode(suffix)
+    if rng.random() < spm_rate:
+        return [ids[T.FIM_SUFFIX], *suf, ids[T.FIM_PREFIX], *pre, ids[T.FIM_MIDDLE], *mid, ids[T.EOS]]
+    return [ids[T.FIM_PREFIX], *pre, ids[T.FIM_SUFFIX], *suf, ids[T.FIM_MIDDLE], *mid, ids[T.EOS]]
+
+
+def example_stream(
+    texts: Sequence[str], seed: int, encode, ids: dict[str, int], fim_rate: float = 0.5,
+    spm_rate: float = 0.5, chunk_chars: int = 2400,
+) -> Iterator[list[int]]:
+    """Endless training examples: files drawn in proportion to their length, a line-aligned
+    chunk of each, then FIM (PSM or SPM) or plain left-to-right."""
+    rng = random.Random(seed)
+    weights = [len(t) for t in texts]
+    while True:
+        text = rng.choices(texts, weights=weights)[0]
+        start = 0
+        if len(text) > chunk_chars:
+            start = text.rfind("\n", 0, rng.randrange(len(text) - chunk_chars)) + 1
+        chunk = text[start : start + chunk_chars]
+        if not chunk.strip():
+            continue
+        if rng.random() < fim_rate:
+            yield fim_example(chunk, rng, encode, ids, spm_rate)
+        else:
+            tail = [ids[T.EOS]] if start + chunk_chars >= len(text) else []
+            yield [*encode(chunk), *tail]

@@ -1,0 +1,239 @@
+"""The onnxruntime inference engine: prefill, decode, sampling, stop rules, KV-cache reuse.
+
+One engine serves one model file. `generate` takes prompt token ids and returns candidates with
+their token ids and per-token log-probs (under the model's own distribution at temperature 1:
+the behaviour log-probs the updater needs for its importance ratio). When a prompt shares a token
+prefix with the previous prompt of the same `cache_key` (a document), only the new tokens are
+prefilled.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+
+@dataclass
+class Candidate:
+    token_ids: list[int]
+    logprobs: list[float]
+    text: str
+    finish: str  # "eos" | "newline" | "stop" | "length"
+
+
+@dataclass
+class Generation:
+    candidates: list[Candidate]
+    prompt_tokens: int
+    reused_tokens: int  # prompt tokens whose KV came from the cache
+    latency_ms: float
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def prefill_tokens(self) -> int:
+        return self.prompt_tokens - self.reused_tokens
+
+
+@dataclass
+class _Cached:
+    tokens: list[int]
+    past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = x.max(axis=-1, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+
+
+def _sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
+    if temperature <= 0:
+        return int(np.argmax(logits))
+    z = logits / temperature
+    p = np.exp(z - z.max())
+    p /= p.sum()
+    if top_p < 1.0:
+        order = np.argsort(-p)
+        keep = order[: int(np.searchsorted(np.cumsum(p[order]), top_p) + 1)]
+        q = np.zeros_like(p)
+        q[keep] = p[keep]
+        p = q / q.sum()
+    return int(rng.choice(len(p), p=p))
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Engine:
+    def __init__(
+        self,
+        onnx_path: str | Path,
+        token_bytes: list[bytes],
+        stop_ids: Sequence[int],
+        threads: int = 1,
+        cache_slots: int = 8,
+        max_positions: int = 2048,
+    ):
+        import onnxruntime as ort
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.path = Path(onnx_path)
+        self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
+        shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_key_0")
+        self.kv_heads, self.head_dim = int(shape[1]), int(shape[3])
+        self.token_bytes = token_bytes
+        self.stop_ids = set(stop_ids)
+        self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
+        self._no_early_stop = sorted(self.stop_ids | self.newline_ids)
+        self.max_positions = max_positions
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._slots = cache_slots
+        self._lock = threading.Lock()  # one run at a time per session keeps latency predictable
+
+    # -- low level -------------------------------------------------------------------------
+    def _run(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        feeds = {"input_ids": ids}
+        feeds.update(zip(self.past_names, past))
+        out = self.session.run(None, feeds)
+        return out[0], out[1:]
+
+    def empty_past(self, batch: int = 1) -> list[np.ndarray]:
+        return [np.zeros((batch, self.kv_heads, 0, self.head_dim), np.float32) for _ in self.past_names]
+
+    def prefill(self, prompt: Sequence[int], cache_key: str | None = None):
+        """Logits after `prompt` and its KV cache, re-using the cached prefix of `cache_key`."""
+        reused, past = 0, self.empty_past()
+        hit = self._cache.get(cache_key) if cache_key is not None else None
+        if hit is not None:
+            # At least one token must be run to get logits for the last position.
+            reused = min(common_prefix(hit.tokens, prompt), len(prompt) - 1)
+            if reused > 0:
+                past = [np.ascontiguousarray(p[:, :, :reused]) for p in hit.past]
+            else:
+                reused = 0
+        logits, past = self._run(np.asarray([prompt[reused:]], dtype=np.int64), past)
+        return logits[0], past, reused
+
+    def remember(self, cache_key: str, tokens: list[int], past: list[np.ndarray]) -> None:
+        self._cache[cache_key] = _Cached(tokens, past)
+        self._cache.move_to_end(cache_key)
+        while len(self._cache) > self._slots:
+            self._cache.popitem(last=False)
+
+    def forget(self, cache_key: str) -> None:
+        self._cache.pop(cache_key, None)
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_new_tokens: int = 48,
+        min_new_tokens: int = 0,
+        single_line: bool = True,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        cache_key: str | None = None,
+        stop: Callable[[str], int | None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Generation:
+        """Complete `prompt`. Stops at a stop id (end of text), at a newline when `single_line`,
+        where `stop(text)` returns a cut index (checked at each newline), or after max_new_tokens.
+        Before `min_new_tokens`, stop tokens are masked out (as in transformers' generate)."""
+        prompt = list(prompt)
+        if not prompt:
+            raise ValueError("empty prompt")
+        max_new_tokens = max(0, min(max_new_tokens, self.max_positions - len(prompt)))
+        if max_new_tokens == 0:
+            raise ValueError(f"prompt of {len(prompt)} tokens leaves no room (max {self.max_positions})")
+        rng = np.random.default_rng(seed)
+        t0 = time.perf_counter()
+        with self._lock:
+            logits, past, reused = self.prefill(prompt, cache_key)
+            t_prefill = time.perf_counter()
+            if cache_key is not None and n > 1:  # (n == 1 refreshes it below, generated tokens included)
+                self.remember(cache_key, prompt, past)
+            if n > 1:
+                past = [np.repeat(p, n, axis=0) for p in past]
+            logits = np.repeat(logits[None], n, axis=0)
+            cands = [_Draft(single_line) for _ in range(n)]
+            steps = 0
+            while True:
+                logp = _log_softmax(logits)
+                if steps < min_new_tokens:
+                    logits = logits.copy()
+                    logits[:, self._no_early_stop] = -np.inf
+                nxt = np.zeros((n, 1), np.int64)
+                for r, c in enumerate(cands):
+                    if c.finish is None:
+                        tok = _sample(logits[r], temperature, top_p, rng)
+                        c.push(tok, float(logp[r, tok]), self)
+                        if c.finish is None and stop is not None and tok in self.newline_ids:
+                            cut = stop(c.text())
+                            if cut is not None:
+                                c.finish, c.cut = "stop", cut
+                        if c.finish is None and len(c.ids) >= max_new_tokens:
+                            c.finish = "length"
+                    nxt[r, 0] = c.ids[-1]
+                steps += 1
+                if all(c.finish for c in cands) or (cancelled is not None and cancelled()):
+                    break
+                logits, past = self._run(nxt, past)
+            if cache_key is not None and n == 1:
+                # The last sampled token was never fed, so the cache covers prompt + ids[:-1].
+                self.remember(cache_key, prompt + cands[0].ids[:-1], past)
+        t_end = time.perf_counter()
+        out = [c.result() for c in cands]
+        return Generation(
+            candidates=out, prompt_tokens=len(prompt), reused_tokens=reused,
+            latency_ms=(t_end - t0) * 1000,
+            timings={"prefill_ms": (t_prefill - t0) * 1000, "decode_ms": (t_end - t_prefill) * 1000, "steps": steps},
+        )
+
+
+class _Draft:
+    """A candidate being decoded."""
+
+    def __init__(self, single_line: bool):
+        self.single_line = single_line
+        self.ids: list[int] = []
+        self.logprobs: list[float] = []
+        self.buf = bytearray()
+        self.finish: str | None = None
+        self.cut: int | None = None
+
+    def push(self, tok: int, logprob: float, engine: Engine) -> None:
+        self.ids.append(tok)
+        self.logprobs.append(logprob)
+        if tok in engine.stop_ids:
+            self.finish = "eos"
+            return
+        self.buf += engine.token_bytes[tok]
+        if self.single_line and tok in engine.newline_ids:
+            self.finish = "newline"
+
+    def text(self) -> str:
+        return self.buf.decode("utf-8", errors="replace")
+
+    def result(self) -> Candidate:
+        text = self.text()
+        if self.finish == "newline":
+            text = text.split("\n", 1)[0]
+        elif self.cut is not None:
+            text = text[: self.cut]
+        return Candidate(self.ids, self.logprobs, text, self.finish or "length")

@@ -1,0 +1,177 @@
+"""Export a Llama-family checkpoint to ONNX with an explicit KV cache, then int8-quantize it.
+
+The graph: inputs `input_ids` [B, T] and `past_key_i` / `past_value_i` [B, Hkv, P, D] per layer;
+outputs `logits` [B, V] for the *last* position only and `present_key_i` / `present_value_i`
+[B, Hkv, P+T, D]. Positions are P..P+T-1, so a caller re-uses a cache by passing it back.
+The forward below is written out by hand (rather than tracing transformers' cache classes) so the
+graph stays small and stable across transformers versions; a parity test pins it to transformers.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from torch import nn
+
+SUPPORTED = ("llama", "qwen2", "mistral")
+
+
+class KVCacheLM(nn.Module):
+    """A Llama/Qwen2/Mistral decoder with explicit past/present tensors and last-token logits."""
+
+    def __init__(self, hf_model, max_positions: int | None = None):
+        super().__init__()
+        cfg = hf_model.config
+        if cfg.model_type not in SUPPORTED:
+            raise ValueError(f"unsupported architecture {cfg.model_type!r} (supported: {', '.join(SUPPORTED)})")
+        self.cfg = cfg
+        base = hf_model.model
+        self.embed = base.embed_tokens
+        self.layers = base.layers
+        self.norm = base.norm
+        self.n_heads = cfg.num_attention_heads
+        self.n_kv = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        # A plain [H, V] matrix (not a transposed view of the embedding) so that quantization
+        # sees the LM head as a constant MatMul weight.
+        self.register_buffer("lm_head_t", hf_model.lm_head.weight.detach().t().contiguous(), persistent=False)
+        n = max_positions or cfg.max_position_embeddings
+        rot = base.rotary_emb
+        pos = torch.arange(n, dtype=torch.float32)
+        freqs = torch.outer(pos, rot.inv_freq.float())
+        emb = torch.cat([freqs, freqs], dim=-1)
+        scale = getattr(rot, "attention_scaling", 1.0)
+        self.register_buffer("cos", (emb.cos() * scale), persistent=False)
+        self.register_buffer("sin", (emb.sin() * scale), persistent=False)
+
+    @staticmethod
+    def _rms(norm, x):
+        var = x.pow(2).mean(-1, keepdim=True)
+        return norm.weight * (x * torch.rsqrt(var + norm.variance_epsilon))
+
+    @staticmethod
+    def _rotate(x):
+        half = x.shape[-1] // 2
+        return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+    def forward(self, input_ids, *past):
+        b, t = input_ids.shape
+        p = past[0].shape[2]
+        cos = self.cos[p : p + t][None, None]
+        sin = self.sin[p : p + t][None, None]
+        # Query i (absolute position p+i) may attend to keys 0..p+i.
+        q_pos = torch.arange(t, device=input_ids.device)[:, None] + p
+        k_pos = torch.arange(p + t, device=input_ids.device)[None, :]
+        mask = torch.where(k_pos <= q_pos, 0.0, float("-inf"))
+        h = self.embed(input_ids)
+        presents = []
+        for i, layer in enumerate(self.layers):
+            attn = layer.self_attn
+            x = self._rms(layer.input_layernorm, h)
+            q = attn.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
+            k = attn.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+            v = attn.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
+            q = q * cos + self._rotate(q) * sin
+            k = k * cos + self._rotate(k) * sin
+            k = torch.cat([past[2 * i], k], dim=2)
+            v = torch.cat([past[2 * i + 1], v], dim=2)
+            presents += [k, v]
+            if self.n_kv != self.n_heads:
+                rep = self.n_heads // self.n_kv
+                k = k.repeat_interleave(rep, dim=1)
+                v = v.repeat_interleave(rep, dim=1)
+            scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim ** -0.5) + mask
+            o = torch.matmul(torch.softmax(scores, dim=-1), v)
+            o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
+            h = h + attn.o_proj(o)
+            x = self._rms(layer.post_attention_layernorm, h)
+            mlp = layer.mlp
+            h = h + mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+        last = self._rms(self.norm, h[:, -1, :])
+        return (torch.matmul(last, self.lm_head_t), *presents)
+
+    def empty_past(self, batch: int = 1):
+        return [torch.zeros(batch, self.n_kv, 0, self.head_dim) for _ in range(2 * len(self.layers))]
+
+    def io_names(self):
+        past, present = [], []
+        for i in range(len(self.layers)):
+            past += [f"past_key_{i}", f"past_value_{i}"]
+            present += [f"present_key_{i}", f"present_value_{i}"]
+        return past, present
+
+
+def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None) -> Path:
+    """Trace `hf_model` (fp32) into an ONNX file with the KV-cache interface above."""
+    out_path = Path(out_path)
+    wrapper = KVCacheLM(hf_model.float().eval(), max_positions).eval()
+    past_names, present_names = wrapper.io_names()
+    ids = torch.ones(1, 3, dtype=torch.long)
+    past = [torch.zeros(1, wrapper.n_kv, 2, wrapper.head_dim) for _ in past_names]
+    dyn = {"input_ids": {0: "batch", 1: "seq"}}
+    dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
+    dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
+    dyn["logits"] = {0: "batch"}
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper, (ids, *past), str(out_path), input_names=["input_ids", *past_names],
+            output_names=["logits", *present_names], dynamic_axes=dyn, opset_version=17, dynamo=False,
+        )
+    return out_path
+
+
+def _constants_to_initializers(model) -> None:
+    """The tracer stores buffers (LM head, rotary tables) as Constant nodes; the quantizer only
+    looks at initializers, so move the large ones over."""
+    from onnx import numpy_helper
+
+    keep = []
+    for node in model.graph.node:
+        attr = node.attribute[0] if node.op_type == "Constant" and len(node.attribute) == 1 else None
+        if attr is not None and attr.name == "value" and numpy_helper.to_array(attr.t).size > 1024:
+            model.graph.initializer.append(numpy_helper.from_array(numpy_helper.to_array(attr.t), node.output[0]))
+        else:
+            keep.append(node)
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
+    """Dynamic int8 quantization of the MatMul weights (activations stay fp32)."""
+    import logging
+
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(fp32_path))
+    _constants_to_initializers(model)
+    onnx.save(model, str(fp32_path))
+    logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    return Path(int8_path)
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    """Identity of a model directory's weights, used as the ONNX cache key."""
+    h = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        p = Path(model_dir) / name
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 2048) -> Path:
+    """Export + quantize `model_dir` into `out_dir/model.int8.onnx` (atomically)."""
+    from .model import load_torch
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    final = out_dir / "model.int8.onnx"
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        fp32 = export_fp32(load_torch(model_dir), Path(tmp) / "model.fp32.onnx", max_positions)
+        int8 = quantize_int8(fp32, Path(tmp) / "model.int8.onnx")
+        os.replace(int8, final)
+    return final

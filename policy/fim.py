@@ -1,0 +1,105 @@
+"""Fill-in-the-middle prompt layout and the windows around the cursor.
+
+Serving uses SPM order (suffix, then prefix, then the middle marker): as the user types, the
+prefix grows at the *end* of the prompt, so consecutive prompts share a long token prefix and
+the engine re-uses its KV cache (only the new tokens are prefilled). The prefix window starts on
+a line that is a multiple of `stride_lines`, so it stays put while the user types and only jumps
+when the token budget is exceeded.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+from . import tokenizer as T
+
+Encode = Callable[[str], Sequence[int]]
+
+
+@dataclass(frozen=True)
+class FimTemplate:
+    """The special tokens of one model family; `spm` picks suffix-first order."""
+
+    prefix: str | None = T.FIM_PREFIX
+    suffix: str | None = T.FIM_SUFFIX
+    middle: str | None = T.FIM_MIDDLE
+    eos: str = T.EOS
+    spm: bool = True
+
+    @property
+    def has_fim(self) -> bool:
+        return bool(self.prefix and self.suffix and self.middle)
+
+
+RLTAB_TEMPLATE = FimTemplate()
+
+
+@dataclass(frozen=True)
+class Window:
+    """The text the model sees: `before` ends at the cursor, `after` starts there."""
+
+    before: str
+    after: str
+    first_line: int  # 0-based document line where `before` starts
+
+
+def cursor_window(
+    text_before: str,
+    text_after: str,
+    encode: Encode,
+    prefix_tokens: int = 384,
+    suffix_tokens: int = 128,
+    stride_lines: int = 16,
+) -> Window:
+    """Cut prefix/suffix windows by token budget, aligned to lines so they stay stable."""
+    lines = text_before.split("\n")
+    # Start from a generous character estimate, then step forward in strides until it fits.
+    budget_chars = prefix_tokens * 6
+    start, total = len(lines) - 1, len(lines[-1])
+    while start > 0 and total + len(lines[start - 1]) + 1 <= budget_chars:
+        start -= 1
+        total += len(lines[start]) + 1
+    start = -(-start // stride_lines) * stride_lines if start > 0 else 0
+    last = len(lines) - 1
+    start = min(start, last // stride_lines * stride_lines)
+    before = "\n".join(lines[start:])
+    n = len(encode(before))
+    while n > prefix_tokens and start < last:
+        # Whole strides keep the window stable; near the cursor step line by line.
+        start = start + stride_lines if start + stride_lines <= last else start + 1
+        before = "\n".join(lines[start:])
+        n = len(encode(before))
+    while n > prefix_tokens:  # one very long line: keep its tail
+        before = before[len(before) - max(1, len(before) * prefix_tokens // n - 1) :]
+        n = len(encode(before))
+
+    after_lines = text_after.split("\n")
+    after, keep = "", 0
+    for i, line in enumerate(after_lines):
+        piece = line if i == 0 else "\n" + line
+        if keep + len(piece) > suffix_tokens * 4 and i > 0:
+            break
+        after += piece
+        keep += len(piece)
+    ids = encode(after)
+    if len(ids) > suffix_tokens:
+        after = after[: max(1, len(after) * suffix_tokens // len(ids))]
+    return Window(before=before, after=after, first_line=start)
+
+
+def prompt_ids(
+    before: str,
+    after: str,
+    encode: Encode,
+    token_id: Callable[[str], int],
+    template: FimTemplate = RLTAB_TEMPLATE,
+) -> list[int]:
+    """Token ids of a FIM prompt; plain left-to-right when the template has no FIM tokens."""
+    pre = list(encode(before)) if before else []
+    if not template.has_fim:
+        return pre
+    suf = list(encode(after)) if after else []
+    p, s, m = token_id(template.prefix), token_id(template.suffix), token_id(template.middle)
+    if template.spm:
+        return [s, *suf, p, *pre, m]
+    return [p, *pre, s, *suf, m]

@@ -1,0 +1,97 @@
+"""Where models live and how one becomes a ready-to-serve engine.
+
+Home directory (design.md §2): $RLTAB_HOME, else $XDG_DATA_HOME/rltab, else ~/.local/share/rltab.
+  models/<version>/   published model directories (weights, tokenizer, meta.json, model.int8.onnx)
+  current             the live version's name (absent: the shipped starter model)
+  cache/onnx/<digest>/model.int8.onnx   ONNX built from a directory that has none (the starter)
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import tokenizer as T
+from .fim import FimTemplate, RLTAB_TEMPLATE
+from .model import STARTER_DIR, read_meta
+
+STARTER_VERSION = "starter"
+
+
+def default_home() -> Path:
+    if os.environ.get("RLTAB_HOME"):
+        return Path(os.environ["RLTAB_HOME"]).expanduser()
+    if os.environ.get("XDG_DATA_HOME"):
+        return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "rltab"
+    return Path.home() / ".local" / "share" / "rltab"
+
+
+def current_version(home: Path) -> str:
+    p = home / "current"
+    name = p.read_text().strip() if p.exists() else ""
+    return name if name and (home / "models" / name).is_dir() else STARTER_VERSION
+
+
+def model_dir(home: Path, version: str) -> Path:
+    return STARTER_DIR if version == STARTER_VERSION else home / "models" / version
+
+
+def onnx_path(model_path: Path, home: Path) -> Path:
+    """The int8 ONNX file of a model directory, exported and quantized on first use."""
+    from .export import weights_digest
+
+    own = model_path / "model.int8.onnx"
+    if own.exists():
+        return own
+    cached = home / "cache" / "onnx" / weights_digest(model_path) / "model.int8.onnx"
+    if not cached.exists():
+        from .export import build_onnx
+
+        build_onnx(model_path, cached.parent)
+    return cached
+
+
+def fim_template(model_path: Path) -> FimTemplate:
+    fim = read_meta(model_path).get("fim")
+    return FimTemplate(**fim) if fim else RLTAB_TEMPLATE
+
+
+@dataclass
+class LoadedModel:
+    """Everything serving needs from one model version."""
+
+    version: str
+    path: Path
+    engine: "object"
+    tokenizer: "object"
+    template: FimTemplate
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text).ids
+
+    def token_id(self, token: str) -> int:
+        return self.tokenizer.token_to_id(token)
+
+
+def load_model(home: Path, version: str | None = None, model_path: Path | None = None, threads: int = 1) -> LoadedModel:
+    """Load `model_path`, or `version` from `home`, or the current version."""
+    from .engine import Engine
+
+    if model_path is None:
+        version = version or current_version(home)
+        model_path = model_dir(home, version)
+    else:
+        version = version or read_meta(model_path).get("version") or Path(model_path).name
+    model_path = Path(model_path)
+    if not (model_path / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no model at {model_path} (tokenizer.json missing)")
+    tok = T.load_tokenizer(model_path)
+    template = fim_template(model_path)
+    config = json.loads((model_path / "config.json").read_text())
+    stop_ids = [i for t, i in tok.get_vocab(with_added_tokens=True).items() if t in {template.eos, *T.SPECIAL_TOKENS}]
+    engine = Engine(
+        onnx_path(model_path, home), T.token_bytes(tok), stop_ids, threads=threads,
+        max_positions=config.get("max_position_embeddings", 2048),
+    )
+    return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)

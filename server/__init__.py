@@ -1,0 +1,1 @@
+"""rltab.server: the LSP server and the `rltab` command line (the composition root)."""

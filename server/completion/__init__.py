@@ -1,0 +1,1 @@
+"""The completion path: context -> prompt -> engine -> post-processing filters -> suggestion."""

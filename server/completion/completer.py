@@ -1,0 +1,79 @@
+"""From document text around the cursor to one suggestion (or silence)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+from rltab.policy.fim import cursor_window, prompt_ids
+from rltab.policy.model_store import LoadedModel
+
+from .context import BLOCK, cursor_context
+from .postprocess import postprocess
+from .postprocess.limit_block import block_end
+
+TOKENS_PER_LINE = 20
+
+
+@dataclass
+class Suggestion:
+    text: str  # "" means silence
+    kind: str
+    model_version: str
+    prompt_ids: list[int] = field(default_factory=list)
+    token_ids: list[int] = field(default_factory=list)
+    logprobs: list[float] = field(default_factory=list)
+    raw_text: str = ""  # what the model produced before post-processing
+    confidence: float = 0.0
+    latency_ms: float = 0.0
+    prompt_tokens: int = 0
+    prefill_tokens: int = 0
+
+
+class Completer:
+    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128):
+        self.model = model
+        self.prefix_tokens = prefix_tokens
+        self.suffix_tokens = suffix_tokens
+
+    def prompt(self, before: str, after: str) -> list[int]:
+        m = self.model
+        win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
+        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template)
+
+    def complete(
+        self,
+        before: str,
+        after: str,
+        *,
+        max_lines: int = 8,
+        silence_threshold: float = 0.0,
+        cache_key: str | None = None,
+        cancelled: Callable[[], bool] | None = None,
+    ) -> Suggestion:
+        ctx = cursor_context(before, after)
+        ids = self.prompt(before, after)
+        block = ctx.kind == BLOCK
+        body_indent = len(ctx.block_indent)
+
+        def stop(text: str) -> int | None:
+            cut = block_end(text, body_indent)
+            if cut is None and text.count("\n") > max_lines:
+                cut = len("\n".join(text.split("\n")[: max_lines + 1]))
+            return cut
+
+        gen = self.model.engine.generate(
+            ids, max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48, single_line=not block,
+            cache_key=cache_key, stop=stop if block else None, cancelled=cancelled,
+        )
+        cand = gen.candidates[0]
+        text = postprocess(cand.text, ctx)
+        lps = cand.logprobs
+        confidence = math.exp(sum(lps) / len(lps)) if lps else 0.0
+        if confidence < silence_threshold:
+            text = ""
+        return Suggestion(
+            text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=ids,
+            token_ids=cand.token_ids, logprobs=cand.logprobs, raw_text=cand.text, confidence=confidence,
+            latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
+        )

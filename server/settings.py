@@ -1,0 +1,57 @@
+"""Settings as one typed tree with defaults; camelCase on the wire (design.md §3).
+
+Invalid values fall back to the default and produce a warning the server shows to the user
+(window/showMessage), never an error.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Settings:
+    learning_enabled: bool = False
+    """Opt-in: record prompts/completions and train on them. Off: only outcome counts are kept."""
+    silence_threshold: float = 0.0
+    """Show a suggestion only if the model's confidence (geometric-mean token probability) is at least this."""
+    max_lines: int = 8
+    """Most lines a multi-line suggestion may have."""
+    debounce_ms: int = 0
+    """Wait this long after a request before running the model; a newer request cancels the wait."""
+
+
+_WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms"}
+_RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000)}
+
+
+def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
+    """Apply a wire dict (`{"learning": {"enabled": true}, "maxLines": 8}`) over `base`."""
+    base = base or Settings()
+    if raw is None:
+        return base, []
+    if not isinstance(raw, dict):
+        return base, [f"rltab: settings must be an object, got {type(raw).__name__}; using defaults"]
+    warnings: list[str] = []
+    changes: dict[str, Any] = {}
+    learning = raw.get("learning")
+    if learning is not None:
+        enabled = learning.get("enabled") if isinstance(learning, dict) else learning
+        if isinstance(enabled, bool):
+            changes["learning_enabled"] = enabled
+        else:
+            warnings.append(f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}")
+    kinds = {f.name: type(f.default) for f in fields(Settings)}
+    for wire, name in _WIRE.items():
+        if wire not in raw:
+            continue
+        value, kind = raw[wire], kinds[name]
+        lo, hi = _RANGES[name]
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and kind is int and float(value) != int(value):
+            ok = False
+        if ok and lo <= value <= hi:
+            changes[name] = kind(value)
+        else:
+            warnings.append(f"rltab: {wire} must be a number in [{lo}, {hi}], got {value!r}; keeping {getattr(base, name)}")
+    return replace(base, **changes), warnings

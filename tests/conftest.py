@@ -1,0 +1,43 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from helpers import make_tiny_model  # noqa: E402
+
+from rltab.policy.model import STARTER_DIR  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory) -> Path:
+    """A real, tiny Llama (2 layers, d=64) with its own tokenizer, built once per session."""
+    import torch
+
+    torch.set_num_threads(1)
+    return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
+@pytest.fixture(scope="session")
+def session_home(tmp_path_factory) -> Path:
+    """An rltab home shared by the tests that only read models (the ONNX cache lives here)."""
+    return tmp_path_factory.mktemp("home")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_model_dir, session_home):
+    from rltab.policy.model_store import load_model
+
+    return load_model(session_home, model_path=tiny_model_dir)
+
+
+@pytest.fixture(scope="session")
+def starter(session_home):
+    if not (STARTER_DIR / "model.safetensors").exists():
+        pytest.fail("the shipped starter model is missing from policy/starter")
+    from rltab.policy.model_store import load_model
+
+    return load_model(session_home)

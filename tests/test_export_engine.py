@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+
+from rltab.policy import export as E
+from rltab.policy.engine import Engine, common_prefix
+from rltab.policy.model import load_torch
+
+
+@pytest.fixture(scope="module")
+def fp32_engine(tiny_model_dir, tmp_path_factory, tiny_model):
+    path = E.export_fp32(load_torch(tiny_model_dir), tmp_path_factory.mktemp("onnx") / "m.onnx")
+    return Engine(path, tiny_model.engine.token_bytes, tiny_model.engine.stop_ids)
+
+
+def test_kv_wrapper_matches_transformers(tiny_model_dir):
+    m = load_torch(tiny_model_dir)
+    w = E.KVCacheLM(m).eval()
+    ids = torch.randint(5, m.config.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = m(ids).logits[:, -1]
+        first = w(ids[:, :9], *w.empty_past(2))
+        second = w(ids[:, 9:], *first[1:])
+    torch.testing.assert_close(second[0], ref, atol=1e-4, rtol=1e-4)
+
+
+def test_onnx_fp32_matches_torch(tiny_model_dir, fp32_engine):
+    m = load_torch(tiny_model_dir)
+    ids = list(range(5, 60))
+    logits, past, _ = fp32_engine.prefill(ids)
+    with torch.no_grad():
+        ref = m(torch.tensor([ids])).logits[0, -1].numpy()
+    np.testing.assert_allclose(logits, ref, atol=1e-3, rtol=1e-3)
+    assert past[0].shape[2] == len(ids)
+
+
+def test_unsupported_architecture_is_a_clear_error():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    with pytest.raises(ValueError, match="unsupported architecture 'gpt2'"):
+        E.KVCacheLM(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64)))
+
+
+def _prompts(model, n=6):
+    text = "import os\n\ndef read(path):\n    with open(path) as f:\n        return f.read()\n\nclass Store:\n"
+    ids = model.encode(text * 3)
+    return [ids[: 20 + 7 * i] for i in range(n)]
+
+
+def test_kv_reuse_gives_exactly_the_fresh_tokens(tiny_model):
+    eng = tiny_model.engine
+    for i, p in enumerate(_prompts(tiny_model)):
+        fresh = eng.generate(p, max_new_tokens=12, single_line=False, min_new_tokens=12)
+        reused = eng.generate(p, max_new_tokens=12, single_line=False, min_new_tokens=12, cache_key="doc")
+        if i > 0:
+            assert reused.reused_tokens > 0, "consecutive prompts share a prefix: the cache must be used"
+        assert reused.candidates[0].token_ids == fresh.candidates[0].token_ids
+        # Dynamic int8 quantization scales activations per run, so log-probs move by ~1e-3.
+        np.testing.assert_allclose(reused.candidates[0].logprobs, fresh.candidates[0].logprobs, atol=2e-2)
+
+
+def test_identical_prompt_reuses_all_but_one_token(tiny_model):
+    eng = tiny_model.engine
+    p = _prompts(tiny_model)[3]
+    eng.generate(p, cache_key="same")
+    again = eng.generate(p, cache_key="same")
+    assert again.prefill_tokens == 1
+
+
+def test_logprobs_are_the_models_distribution(tiny_model_dir, tiny_model, fp32_engine):
+    m = load_torch(tiny_model_dir)
+    p = _prompts(tiny_model)[2]
+    cand = fp32_engine.generate(p, max_new_tokens=6, single_line=False, min_new_tokens=6).candidates[0]
+    with torch.no_grad():
+        logits = m(torch.tensor([p + cand.token_ids])).logits[0].log_softmax(-1)
+    want = [logits[len(p) - 1 + i, t].item() for i, t in enumerate(cand.token_ids)]
+    np.testing.assert_allclose(cand.logprobs, want, atol=1e-3)
+
+
+def test_sampling_n_candidates_is_seeded(tiny_model):
+    eng = tiny_model.engine
+    p = _prompts(tiny_model)[1]
+    a = eng.generate(p, n=4, temperature=1.0, top_p=0.95, seed=7, max_new_tokens=8, single_line=False)
+    b = eng.generate(p, n=4, temperature=1.0, top_p=0.95, seed=7, max_new_tokens=8, single_line=False)
+    assert len(a.candidates) == 4
+    assert [c.token_ids for c in a.candidates] == [c.token_ids for c in b.candidates]
+    assert len({tuple(c.token_ids) for c in a.candidates}) > 1
+    for c in a.candidates:
+        assert all(lp <= 0 for lp in c.logprobs) and len(c.logprobs) == len(c.token_ids)
+
+
+def test_stop_rules(tiny_model):
+    eng = tiny_model.engine
+    p = _prompts(tiny_model)[4]
+    line = eng.generate(p, max_new_tokens=40, single_line=True).candidates[0]
+    assert "\n" not in line.text
+    assert line.finish in {"newline", "eos", "length"}
+    if line.finish == "newline":
+        assert line.token_ids[-1] in eng.newline_ids
+    capped = eng.generate(p, max_new_tokens=3, min_new_tokens=3, single_line=False).candidates[0]
+    assert len(capped.token_ids) == 3 and capped.finish == "length"
+    stopped = eng.generate(p, max_new_tokens=60, min_new_tokens=60, single_line=False, stop=lambda t: 0).candidates[0]
+    # min_new_tokens masks newlines, so the stop callback never fires: the length cap ends it.
+    assert stopped.finish == "length"
+    cut = eng.generate(p, max_new_tokens=60, single_line=False, stop=lambda t: 0).candidates[0]
+    assert cut.finish in {"stop", "eos", "length"} and (cut.finish != "stop" or cut.text == "")
+
+
+def test_empty_or_too_long_prompt_is_an_error(tiny_model):
+    with pytest.raises(ValueError):
+        tiny_model.engine.generate([])
+    with pytest.raises(ValueError):
+        tiny_model.engine.generate([5] * tiny_model.engine.max_positions)
+
+
+def test_common_prefix():
+    assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
+    assert common_prefix([], [1]) == 0
+    assert common_prefix([1, 2], [1, 2, 3]) == 2
