@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 SUPPORTED = ("llama", "qwen2", "mistral")
+EXPORT_FORMAT = 1  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 
 
 class KVCacheLM(nn.Module):
@@ -156,7 +157,7 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
 
 def weights_digest(model_dir: str | Path) -> str:
     """Identity of a model directory's weights, used as the ONNX cache key."""
-    h = hashlib.sha256()
+    h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
     for name in ("config.json", "model.safetensors"):
         p = Path(model_dir) / name
         h.update(p.read_bytes() if p.exists() else b"")

@@ -94,10 +94,13 @@ def prompt_ids(
     token_id: Callable[[str], int],
     template: FimTemplate = RLTAB_TEMPLATE,
 ) -> list[int]:
-    """Token ids of a FIM prompt; plain left-to-right when the template has no FIM tokens."""
+    """Token ids of a FIM prompt; plain left-to-right when the template has no FIM tokens or
+    nothing but whitespace follows the cursor (the end of what has been written: there the
+    model is at its best without FIM markers)."""
     pre = list(encode(before)) if before else []
-    if not template.has_fim:
-        return pre
+    if not template.has_fim or not after.strip():
+        # An empty document starts after end-of-text, as documents did in training.
+        return pre or [token_id(template.eos)]
     suf = list(encode(after)) if after else []
     p, s, m = token_id(template.prefix), token_id(template.suffix), token_id(template.middle)
     if template.spm:

@@ -3,7 +3,8 @@
 Home directory (design.md §2): $RLTAB_HOME, else $XDG_DATA_HOME/rltab, else ~/.local/share/rltab.
   models/<version>/   published model directories (weights, tokenizer, meta.json, model.int8.onnx)
   current             the live version's name (absent: the shipped starter model)
-  cache/onnx/<digest>/model.int8.onnx   ONNX built from a directory that has none (the starter)
+ONNX files built for directories that ship none (the starter model) are cached per user, in
+$RLTAB_CACHE, else $XDG_CACHE_HOME/rltab, else ~/.cache/rltab: onnx/<weights digest>/model.int8.onnx.
 """
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ def default_home() -> Path:
     return Path.home() / ".local" / "share" / "rltab"
 
 
+def cache_dir() -> Path:
+    if os.environ.get("RLTAB_CACHE"):
+        return Path(os.environ["RLTAB_CACHE"]).expanduser()
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "rltab"
+    return Path.home() / ".cache" / "rltab"
+
+
 def current_version(home: Path) -> str:
     p = home / "current"
     name = p.read_text().strip() if p.exists() else ""
@@ -37,14 +46,14 @@ def model_dir(home: Path, version: str) -> Path:
     return STARTER_DIR if version == STARTER_VERSION else home / "models" / version
 
 
-def onnx_path(model_path: Path, home: Path) -> Path:
+def onnx_path(model_path: Path) -> Path:
     """The int8 ONNX file of a model directory, exported and quantized on first use."""
     from .export import weights_digest
 
     own = model_path / "model.int8.onnx"
     if own.exists():
         return own
-    cached = home / "cache" / "onnx" / weights_digest(model_path) / "model.int8.onnx"
+    cached = cache_dir() / "onnx" / weights_digest(model_path) / "model.int8.onnx"
     if not cached.exists():
         from .export import build_onnx
 
@@ -91,7 +100,41 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     config = json.loads((model_path / "config.json").read_text())
     stop_ids = [i for t, i in tok.get_vocab(with_added_tokens=True).items() if t in {template.eos, *T.SPECIAL_TOKENS}]
     engine = Engine(
-        onnx_path(model_path, home), T.token_bytes(tok), stop_ids, threads=threads,
+        onnx_path(model_path), T.token_bytes(tok), stop_ids, threads=threads,
         max_positions=config.get("max_position_embeddings", 2048),
     )
     return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)
+
+
+def list_versions(home: Path) -> list[dict]:
+    """The starter model and every published version, oldest first, with their meta.json."""
+    out = [{"version": STARTER_VERSION, **read_meta(STARTER_DIR)}]
+    root = home / "models"
+    if root.is_dir():
+        metas = []
+        for d in root.iterdir():
+            if d.is_dir() and (d / "meta.json").exists():
+                metas.append({**read_meta(d), "version": d.name})
+        out += sorted(metas, key=lambda m: (m.get("time", 0), m["version"]))
+    return out
+
+
+def set_current(home: Path, version: str) -> None:
+    """Point `current` at `version` atomically (the server picks it up on its next request)."""
+    if version != STARTER_VERSION and not (home / "models" / version / "meta.json").exists():
+        raise FileNotFoundError(f"no published version {version!r} in {home / 'models'}")
+    home.mkdir(parents=True, exist_ok=True)
+    tmp = home / f".current.{os.getpid()}"
+    tmp.write_text(version + "\n")
+    os.replace(tmp, home / "current")
+
+
+def rollback(home: Path, version: str | None = None) -> str:
+    """Switch to `version`, or else to the current version's parent. Returns the new version."""
+    if version is None:
+        cur = current_version(home)
+        if cur == STARTER_VERSION:
+            raise ValueError("already serving the starter model; nothing to roll back to")
+        version = read_meta(model_dir(home, cur)).get("parent") or STARTER_VERSION
+    set_current(home, version)
+    return version

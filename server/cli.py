@@ -71,6 +71,133 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_serve(args) -> int:
+    import logging
+
+    from rltab.server.app import build_server
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
+                        format="rltab %(levelname)s %(name)s: %(message)s")
+    model_path = Path(args.model) if args.model else None
+    if model_path is not None and not (model_path / "tokenizer.json").exists():
+        raise UsageError(f"no model at {model_path} (tokenizer.json missing)")
+    server = build_server(_home(args), model_path, args.learn)
+    try:
+        server.start_io()
+    finally:
+        server.service.shutdown()
+    return 0
+
+
+def cmd_demo(args) -> int:
+    import tempfile
+
+    from rltab.feedback.ledger import Ledger
+    from rltab.policy import corpus
+    from rltab.server.stdio_client import StdioClient
+    from rltab.server.typing_sim import Typist, summarize
+
+    path = Path(args.file) if args.file else corpus.stdlib_dir() / "textwrap.py"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(f"cannot read {path}: {e}") from e
+    if args.lines:
+        text = "".join(text.splitlines(keepends=True)[: args.lines])
+    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="rltab-demo-"))
+    marks = {"accepted": "+ accepted", "partial": "~ partial ", "rejected": "- rejected"}
+
+    def show(s):
+        line = text.count("\n", 0, s.offset) + 1
+        col = s.offset - (text.rfind("\n", 0, s.offset) + 1) + 1
+        taken = f" (took {s.chars} chars)" if s.outcome == "partial" else ""
+        print(f"{line:5d}:{col:<3d} {marks[s.outcome]}  {s.text!r}{taken}  [{s.latency_ms:.0f} ms]", flush=True)
+
+    print(f"rltab demo: typing {path} ({len(text.splitlines())} lines) through `rltab serve` over stdio")
+    print(f"home: {home}\n")
+    client = StdioClient(home, model=args.model)
+    try:
+        client.initialize()
+        session = Typist(client, on_shown=show).type_files([(str(path), text)])
+    finally:
+        client.close()
+    ledger = Ledger(home / "ledger.db")
+    r = summarize(session, ledger)
+    ledger.close()
+    print(f"\n{r['shown']} suggestions shown at {session.requests} pauses: {r['accepted']} accepted, "
+          f"{r['partial']} partial, {r['rejected']} rejected")
+    print(f"accept rate {100 * r['accept_rate']:.1f}%, {r['chars_saved_per_100']:.1f} of every 100 characters "
+          f"came from suggestions")
+    print(f"latency p50 {r['latency_ms']['p50']:.1f} ms, p95 {r['latency_ms']['p95']:.1f} ms "
+          f"(client-side, over stdio); model {', '.join(r['model_versions'])}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    return 0
+
+
+def cmd_stats(args) -> int:
+    from rltab.feedback.ledger import Ledger
+    from rltab.feedback.stats import plot_accept_rate
+
+    db = _home(args) / "ledger.db"
+    if not db.exists():
+        raise UsageError(f"no ledger at {db} yet")
+    ledger = Ledger(db)
+    rows = ledger.stats()
+    ledger.close()
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        print(f"{'model version':<24} {'shown':>6} {'acc':>5} {'part':>5} {'rej':>5} {'rate':>7} {'chars':>7} {'silent':>7}")
+        for r in rows:
+            print(f"{r['model_version']:<24} {r['shown']:>6} {r['accepted']:>5} {r['partial']:>5} {r['rejected']:>5} "
+                  f"{100 * r['accept_rate']:>6.1f}% {r['chars_accepted']:>7} {r['silent']:>7}")
+    if args.plot:
+        plot_accept_rate(rows, args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    return 0
+
+
+def cmd_forget(args) -> int:
+    from rltab.feedback.ledger import Ledger
+
+    db = _home(args) / "ledger.db"
+    if not db.exists():
+        print("nothing to forget: no ledger yet")
+        return 0
+    ledger = Ledger(db)
+    n = ledger.forget(None if args.all else args.repo)
+    ledger.close()
+    print(f"deleted {n} rows" + ("" if args.all else f" for {args.repo}"))
+    return 0
+
+
+def cmd_versions(args) -> int:
+    from rltab.policy.model_store import current_version, list_versions
+
+    home = _home(args)
+    cur = current_version(home)
+    for v in list_versions(home):
+        mark = "*" if v["version"] == cur else " "
+        guard = v.get("guard", {})
+        extra = f" parent={v['parent']}" if v.get("parent") else ""
+        extra += f" heldout_loss={v['heldout_loss']}" if "heldout_loss" in v else ""
+        extra += f" events={v['events_used']}" if "events_used" in v else ""
+        extra += f" guard={guard.get('passed')}" if guard else ""
+        print(f"{mark} {v['version']}{extra}")
+    return 0
+
+
+def cmd_rollback(args) -> int:
+    from rltab.policy.model_store import rollback
+
+    try:
+        print(f"current: {rollback(_home(args), args.version)}")
+    except (FileNotFoundError, ValueError) as e:
+        raise UsageError(str(e)) from e
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -81,6 +208,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--home", help="rltab home directory (default: $RLTAB_HOME or ~/.local/share/rltab)")
         return p
 
+    p = add("serve", cmd_serve, "LSP over stdio (what editors launch)")
+    p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
+    p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=None,
+                   help="record prompts and learn from outcomes (default: off, or the client's setting)")
+    p.add_argument("--verbose", action="store_true", help="log to stderr")
+
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
     p.add_argument("file")
     p.add_argument("--line", type=int, required=True)
@@ -88,6 +221,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help='print {"completion", "latency_ms", "model_version"}')
     p.add_argument("--model", help="model directory (default: the current version)")
     p.add_argument("--max-lines", type=int, default=8)
+
+    p = add("demo", cmd_demo, "type a real Python file through the real server and show what it suggests")
+    p.add_argument("file", nargs="?", help="a Python file (default: the standard library's textwrap.py, held out from training)")
+    p.add_argument("--lines", type=int, default=80, help="type only the first N lines (0: all)")
+    p.add_argument("--model", help="model directory (default: the current version)")
+    p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
+
+    p = add("stats", cmd_stats, "per model version: shown, accepted, partial, rejected, accept rate, chars accepted")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--plot", metavar="PNG", help="draw the accept rate per model version")
+
+    p = add("forget", cmd_forget, "delete ledger rows for a repository, or everything (then VACUUM)")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--repo", metavar="PATH")
+    g.add_argument("--all", action="store_true")
+
+    p = add("versions", cmd_versions, "list published models (* = current)")
+    p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")
+    p.add_argument("version", nargs="?")
 
     p = add("bench", cmd_bench, "latency figures for the current model")
     p.add_argument("what", choices=["latency"])

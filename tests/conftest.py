@@ -6,6 +6,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# One ONNX cache for the whole run (and for the servers the tests start): built once, not per test.
+os.environ.setdefault("RLTAB_CACHE", str(Path(os.environ.get("PYTEST_RLTAB_CACHE", "/tmp/rltab-test-cache"))))
 
 from helpers import make_tiny_model  # noqa: E402
 

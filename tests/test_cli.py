@@ -18,7 +18,7 @@ def source(tmp_path):
 
 
 def test_complete_json_contract(tiny_model_dir, session_home, source):
-    r = rltab("complete", str(source), "--line", "3", "--col", "16", "--json", "--model", str(tiny_model_dir), home=session_home)
+    r = rltab("complete", str(source), "--line", "3", "--col", "19", "--json", "--model", str(tiny_model_dir), home=session_home)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"completion", "latency_ms", "model_version"}

@@ -1,11 +1,12 @@
 """Golden cases for the pure completion rules: context kind and each post-processing filter."""
 import pytest
 
-from rltab.server.completion.context import BLOCK, LINE, cursor_context
+from rltab.server.completion.context import BLOCK, LINE, NONE, cursor_context
 from rltab.server.completion.postprocess import postprocess
 from rltab.server.completion.postprocess.balance_brackets import balance_brackets
 from rltab.server.completion.postprocess.drop_repeated_line import drop_repeated_line
 from rltab.server.completion.postprocess.drop_suffix_overlap import drop_suffix_overlap
+from rltab.server.completion.postprocess.drop_unfinished_tail import drop_unfinished_tail
 from rltab.server.completion.postprocess.limit_block import limit_block
 from rltab.server.completion.postprocess.trim_whitespace import trim_whitespace
 
@@ -18,6 +19,9 @@ from rltab.server.completion.postprocess.trim_whitespace import trim_whitespace
     ("print(a, ", ")\n", LINE),  # mid-line
     ("    # note:", "\n", LINE),  # a comment ending with ':' opens nothing
     ("for i in range(3):\n    # body\n    ", "", BLOCK),
+    ("        self", ".x = x\n", NONE),  # before existing code: stay silent
+    ("    ", "def f():\n", NONE),
+    ('print("a', '")\n', LINE),
 ])
 def test_context_kind(before, after, kind):
     assert cursor_context(before, after).kind == kind
@@ -57,6 +61,14 @@ def test_limit_block_cuts_at_dedent():
 def test_limit_block_from_an_empty_body_line():
     ctx = cursor_context("class A:\n    def f(self):\n        ", "")
     assert limit_block("return 1\n    def g(self):\n        pass", ctx) == "return 1"
+
+
+def test_drop_unfinished_tail():
+    ctx = cursor_context("def f(x):", "\n")
+    assert drop_unfinished_tail("\n    y = g(x)\n    if y:", ctx) == "\n    y = g(x)"
+    assert drop_unfinished_tail("\n    y = g(x)\n    z = h(y,", ctx) == "\n    y = g(x)"
+    assert drop_unfinished_tail("\n    return x", ctx) == "\n    return x"
+    assert drop_unfinished_tail("x:", cursor_context("y = ", "\n")) == "x:"  # single line: untouched
 
 
 def test_trim_whitespace():

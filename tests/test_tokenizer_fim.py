@@ -26,7 +26,7 @@ def _enc(s):
 
 
 def _tid(s):
-    return {T.FIM_PREFIX: -1, T.FIM_SUFFIX: -2, T.FIM_MIDDLE: -3}[s]
+    return {T.FIM_PREFIX: -1, T.FIM_SUFFIX: -2, T.FIM_MIDDLE: -3, T.EOS: -4}[s]
 
 
 def test_prompt_layout_spm_psm_plain():
@@ -36,6 +36,8 @@ def test_prompt_layout_spm_psm_plain():
     assert psm == [-1, ord("a"), ord("b"), -2, ord("c"), ord("d"), -3]
     plain = prompt_ids("ab", "cd", _enc, _tid, FimTemplate(prefix=None, suffix=None, middle=None))
     assert plain == [ord("a"), ord("b")]
+    assert prompt_ids("ab", " \n", _enc, _tid) == [ord("a"), ord("b")]  # nothing after the cursor
+    assert prompt_ids("", "", _enc, _tid) == [-4]  # an empty document
 
 
 def test_window_respects_budgets_and_keeps_the_cursor():

@@ -5,10 +5,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Callable
 
-from rltab.policy.fim import cursor_window, prompt_ids
+from rltab.policy.fim import Window, cursor_window, prompt_ids
 from rltab.policy.model_store import LoadedModel
 
-from .context import BLOCK, cursor_context
+from .context import BLOCK, NONE, cursor_context
 from .postprocess import postprocess
 from .postprocess.limit_block import block_end
 
@@ -28,6 +28,8 @@ class Suggestion:
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     prefill_tokens: int = 0
+    window_before: str = ""  # the text the prompt was built from
+    window_after: str = ""
 
 
 class Completer:
@@ -36,10 +38,10 @@ class Completer:
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
 
-    def prompt(self, before: str, after: str) -> list[int]:
+    def prompt(self, before: str, after: str) -> tuple[list[int], Window]:
         m = self.model
         win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
-        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template)
+        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template), win
 
     def complete(
         self,
@@ -52,7 +54,9 @@ class Completer:
         cancelled: Callable[[], bool] | None = None,
     ) -> Suggestion:
         ctx = cursor_context(before, after)
-        ids = self.prompt(before, after)
+        if ctx.kind == NONE:
+            return Suggestion(text="", kind=NONE, model_version=self.model.version)
+        ids, win = self.prompt(before, after)
         block = ctx.kind == BLOCK
         body_indent = len(ctx.block_indent)
 
@@ -76,4 +80,5 @@ class Completer:
             text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=ids,
             token_ids=cand.token_ids, logprobs=cand.logprobs, raw_text=cand.text, confidence=confidence,
             latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
+            window_before=win.before, window_after=win.after,
         )

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-LINE, BLOCK = "line", "block"
+LINE, BLOCK, NONE = "line", "block", "none"
+# Mid-line completions only make sense when all that follows the cursor on its line is closing
+# punctuation (what auto-closing editors put there); before real code, stay silent.
+CLOSERS = set(")]}>'\"`:;, \t")
 
 
 def indent_of(line: str) -> str:
@@ -14,7 +17,7 @@ def indent_of(line: str) -> str:
 class CursorContext:
     before: str  # document text before the cursor
     after: str  # document text after the cursor
-    kind: str  # LINE (rest of this line) or BLOCK (several lines, to the block's end)
+    kind: str  # LINE (rest of this line), BLOCK (several lines, to the block's end) or NONE
 
     @property
     def line_prefix(self) -> str:
@@ -43,11 +46,13 @@ def previous_code_line(before: str) -> str:
 
 def cursor_context(before: str, after: str) -> CursorContext:
     """Multi-line after a `:` at the line's end, or on an empty line that opens an empty block
-    body; the rest of the line everywhere else (mid-line included)."""
+    body; nothing before code on the same line; the rest of the line everywhere else."""
     prefix = before.rsplit("\n", 1)[-1]
     suffix = after.split("\n", 1)[0]
     kind = LINE
-    if not suffix.strip():
+    if not set(suffix) <= CLOSERS:
+        kind = NONE
+    elif not suffix.strip():
         if prefix.rstrip().endswith(":") and not prefix.lstrip().startswith("#"):
             kind = BLOCK
         elif not prefix.strip():

@@ -1,0 +1,247 @@
+"""The local SQLite ledger: suggestions, what became of them, and their rewards (design.md §5).
+
+One connection shared by the server's threads behind a lock; every write is one transaction, so
+an acknowledged event is on disk (WAL) even if the process is killed right after.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import sqlite3
+from sqlite_utils import Database
+
+from . import rewards as R
+from .migrations import migrations
+
+OUTCOMES = (R.ACCEPTED, R.PARTIAL, R.REJECTED)
+
+
+@dataclass
+class SuggestionRecord:
+    """A suggestion as served. Token ids and text are kept only when learning is on."""
+
+    model_version: str
+    kind: str
+    completion_chars: int
+    latency_ms: float
+    confidence: float = 0.0
+    repo: str = ""
+    file: str = ""
+    language: str = ""
+    prompt_ids: list[int] | None = None
+    completion_ids: list[int] | None = None
+    logprobs: list[float] | None = None
+    prefix_text: str | None = None
+    suffix_text: str | None = None
+    completion_text: str | None = None
+    prompt_tokens: int | None = None
+    prefill_tokens: int | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
+    time: float = field(default_factory=time.time)
+
+
+def _create_private(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+class Ledger:
+    def __init__(self, path: str | Path, reward_config: R.RewardConfig = R.RewardConfig()):
+        self.path = Path(path)
+        _create_private(self.path)
+        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = Database(conn)
+        self.rewards = reward_config
+        self._lock = threading.RLock()
+        with self._lock:
+            migrations.apply(self.db)
+
+    def close(self) -> None:
+        with self._lock:
+            self.db.conn.close()
+
+    def _tx(self):
+        """A write transaction (BEGIN IMMEDIATE: other processes wait on busy_timeout)."""
+        ledger = self
+
+        class _Tx:
+            def __enter__(self):
+                ledger._lock.acquire()
+                ledger.db.conn.execute("BEGIN IMMEDIATE")
+                return ledger.db
+
+            def __exit__(self, exc_type, exc, tb):
+                try:
+                    ledger.db.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                finally:
+                    ledger._lock.release()
+                return False
+
+        return _Tx()
+
+    # -- writes ----------------------------------------------------------------------------
+    def record_suggestion(self, s: SuggestionRecord) -> str:
+        row: dict[str, Any] = {
+            "id": s.id, "time": s.time, "model_version": s.model_version, "repo": s.repo, "file": s.file,
+            "language": s.language, "kind": s.kind, "completion_chars": s.completion_chars,
+            "latency_ms": round(s.latency_ms, 3), "confidence": s.confidence,
+            "prompt_ids": json.dumps(s.prompt_ids) if s.prompt_ids is not None else None,
+            "completion_ids": json.dumps(s.completion_ids) if s.completion_ids is not None else None,
+            "logprobs": json.dumps([round(x, 5) for x in s.logprobs]) if s.logprobs is not None else None,
+            "prefix_text": s.prefix_text, "suffix_text": s.suffix_text, "completion_text": s.completion_text,
+            "prompt_tokens": s.prompt_tokens, "prefill_tokens": s.prefill_tokens,
+            "outcome": R.SILENT if s.completion_chars == 0 else None,
+            "reward": R.reward(R.SILENT, cfg=self.rewards) if s.completion_chars == 0 else None,
+        }
+        with self._tx() as db:
+            db["suggestion"].insert(row)
+        return s.id
+
+    def record_outcome(self, suggestion_id: str, kind: str, accepted_chars: int = 0, source: str = "inferred",
+                       now: float | None = None) -> bool:
+        """Settle a suggestion as accepted / partial / rejected. An explicit outcome (a client
+        command) overrides an earlier one, except that a rejection never undoes text that was
+        accepted; an inferred outcome (from didChange) never overrides anything."""
+        if kind not in OUTCOMES:
+            raise ValueError(f"unknown outcome {kind!r}")
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = self._row(suggestion_id)
+            if row is None or row["outcome"] == R.SILENT:
+                return False
+            settled = row["outcome"] is not None
+            undoes_accept = kind == R.REJECTED and row["outcome"] in (R.ACCEPTED, R.PARTIAL)
+            if settled and (source != "explicit" or undoes_accept):
+                # Already settled; keep the event for the record only.
+                db["event"].insert({"suggestion_id": suggestion_id, "kind": kind, "accepted_chars": accepted_chars,
+                                    "time": now, "source": source})
+                return True
+            n = row["completion_chars"] or 0
+            chars = n if kind == R.ACCEPTED else (min(accepted_chars, n) if kind == R.PARTIAL else 0)
+            db["event"].insert({"suggestion_id": suggestion_id, "kind": kind, "accepted_chars": chars,
+                                "time": now, "source": source})
+            db["suggestion"].update(suggestion_id, {
+                "outcome": kind, "outcome_source": source, "accepted_chars": chars,
+                "reward": R.reward(kind, chars, n, row["retention"], self.rewards),
+            })
+        return True
+
+    def record_retention(self, suggestion_id: str, retention: float, text: str | None = None,
+                         now: float | None = None) -> bool:
+        """A retention check of accepted text; `text` (what stands there now) only while learning."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            row = self._row(suggestion_id)
+            if row is None or row["outcome"] not in (R.ACCEPTED, R.PARTIAL):
+                return False
+            db["event"].insert({"suggestion_id": suggestion_id, "kind": "retention", "retention": retention,
+                                "time": now, "text": text, "source": "inferred"})
+            changes = {"retention": retention, "reward": R.reward(
+                row["outcome"], row["accepted_chars"] or 0, row["completion_chars"] or 0, retention, self.rewards)}
+            if text is not None and retention < 1.0:
+                changes["demonstration"] = text
+            db["suggestion"].update(suggestion_id, changes)
+        return True
+
+    def record_demonstration(self, suggestion_id: str, text: str, now: float | None = None) -> bool:
+        """What the user wrote in place of a rejected suggestion (only while learning)."""
+        now = time.time() if now is None else now
+        with self._tx() as db:
+            if self._row(suggestion_id) is None:
+                return False
+            db["event"].insert({"suggestion_id": suggestion_id, "kind": "demonstration", "time": now,
+                                "text": text, "source": "inferred"})
+            db["suggestion"].update(suggestion_id, {"demonstration": text})
+        return True
+
+    def set_state(self, key: str, value: Any) -> None:
+        with self._tx() as db:
+            db["state"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
+
+    # -- reads -----------------------------------------------------------------------------
+    def _row(self, suggestion_id: str) -> dict | None:
+        rows = list(self.db["suggestion"].rows_where("id = ?", [suggestion_id]))
+        return rows[0] if rows else None
+
+    def suggestion(self, suggestion_id: str) -> dict | None:
+        with self._lock:
+            return self._row(suggestion_id)
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        with self._lock:
+            rows = list(self.db["state"].rows_where("key = ?", [key]))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    def events(self, suggestion_id: str | None = None) -> list[dict]:
+        with self._lock:
+            if suggestion_id is None:
+                return list(self.db["event"].rows_where(order_by="id"))
+            return list(self.db["event"].rows_where("suggestion_id = ?", [suggestion_id], order_by="id"))
+
+    def pending_events(self) -> int:
+        """Settled suggestions the updater has not trained on yet."""
+        since = self.get_state("trained_through", 0)
+        with self._lock:
+            return self.db.execute(
+                "select count(*) from event where id > ? and kind in ('accepted', 'partial', 'rejected')", [since]
+            ).fetchone()[0]
+
+    def stats(self) -> list[dict]:
+        """Per model version: shown, accepted, partial, rejected, accept rate, chars accepted.
+        accept_rate = (accepted + partial) / shown; silent answers are not shown."""
+        sql = """
+            select model_version, count(*) as shown,
+                   sum(outcome = 'accepted') as accepted, sum(outcome = 'partial') as partial,
+                   sum(outcome = 'rejected') as rejected, coalesce(sum(accepted_chars), 0) as chars_accepted,
+                   min(time) as first_time
+            from suggestion where outcome is null or outcome != 'silent'
+            group by model_version order by first_time"""
+        with self._lock:
+            rows = [dict(r) for r in self.db.query(sql)]
+            silent = dict(self.db.execute(
+                "select model_version, count(*) from suggestion where outcome = 'silent' group by model_version").fetchall())
+        for r in rows:
+            r["accept_rate"] = round(((r["accepted"] or 0) + (r["partial"] or 0)) / r["shown"], 4) if r["shown"] else 0.0
+            r["silent"] = silent.pop(r["model_version"], 0)
+            r.pop("first_time")
+        rows += [{"model_version": v, "shown": 0, "accepted": 0, "partial": 0, "rejected": 0,
+                  "chars_accepted": 0, "accept_rate": 0.0, "silent": n} for v, n in silent.items()]
+        return rows
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return {t: self.db[t].count for t in ("suggestion", "event")}
+
+    # -- forgetting ------------------------------------------------------------------------
+    def forget(self, repo: str | None = None) -> int:
+        """Delete everything (repo None) or one repository's rows, then VACUUM. Returns rows deleted."""
+        with self._tx() as db:
+            if repo is None:
+                ids_sql, args = "select id from suggestion", []
+            else:
+                repo = str(Path(repo).expanduser().resolve())
+                ids_sql, args = "select id from suggestion where repo = ? or file like ? escape '\\'", [
+                    repo, repo.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+            n_events = db.execute(f"delete from event where suggestion_id in ({ids_sql})", args).rowcount
+            n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
+        with self._lock:
+            self.db.conn.execute("VACUUM")
+            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return n_events + n_sugg
+
+    def rows(self, where: str = "1", args: Iterable = ()) -> list[dict]:
+        with self._lock:
+            return list(self.db["suggestion"].rows_where(where, list(args), order_by="time"))

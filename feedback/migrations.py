@@ -1,0 +1,47 @@
+"""Numbered ledger migrations, applied in order and recorded (sqlite-utils 4 `Migrations`).
+
+Never edit a migration that has shipped: add the next one. Upgrades never drop user data.
+"""
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("rltab.ledger")
+
+
+@migrations()
+def m001_suggestions_and_events(db: Database) -> None:
+    db["suggestion"].create({
+        "id": str, "time": float, "model_version": str, "repo": str, "file": str, "language": str,
+        "kind": str, "completion_chars": int, "latency_ms": float, "confidence": float,
+        "prompt_ids": str, "completion_ids": str, "logprobs": str,  # JSON; only while learning
+        "prefix_text": str, "suffix_text": str, "completion_text": str,  # only while learning
+    }, pk="id")
+    db["event"].create({
+        "id": int, "suggestion_id": str, "kind": str, "accepted_chars": int, "retention": float,
+        "time": float, "text": str,
+    }, pk="id", foreign_keys=[("suggestion_id", "suggestion", "id")])
+    db["event"].create_index(["suggestion_id"])
+    db["suggestion"].create_index(["model_version"])
+
+
+@migrations()
+def m002_outcome_and_reward(db: Database) -> None:
+    """The settled fate of each suggestion, so stats and the updater need not replay events."""
+    db["suggestion"].add_column("outcome", str)
+    db["suggestion"].add_column("accepted_chars", int)
+    db["suggestion"].add_column("retention", float)
+    db["suggestion"].add_column("reward", float)
+    db["suggestion"].add_column("demonstration", str)
+    db["suggestion"].add_column("outcome_source", str)  # "explicit" (a command) or "inferred" (didChange)
+    db["suggestion"].create_index(["outcome"])
+    db["event"].add_column("source", str)
+    db["state"].create({"key": str, "value": str}, pk="key")
+
+
+@migrations()
+def m003_prompt_token_counts(db: Database) -> None:
+    """How much of each prompt was prefilled fresh (the rest came from the KV cache)."""
+    db["suggestion"].add_column("prompt_tokens", int)
+    db["suggestion"].add_column("prefill_tokens", int)

@@ -1,0 +1,196 @@
+"""Infer what became of a suggestion from the edits that follow it (design.md §3), for any client.
+
+Feed it `shown` when a suggestion is displayed and `changed` for every content change (offsets
+into the text *before* that change). At the suggestion's anchor:
+  - the whole suggestion inserted at once                  -> accepted
+  - a chunk of it inserted (several characters at once)    -> partial so far (word/line accept)
+  - its characters typed one by one to the end             -> accepted (typed through)
+  - anything else                                          -> rejected, or partial if a chunk was taken
+Accepted text is then followed through later edits and checked at 30 s, 2, 5 and 10 minutes
+(retention); for a rejected suggestion, what the user wrote there instead becomes a demonstration.
+Pure state machine: the clock is injected, nothing here touches the ledger or the network.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .rewards import ACCEPTED, PARTIAL, REJECTED, retention
+
+RETENTION_DELAYS = (30.0, 120.0, 300.0, 600.0)
+DEMONSTRATION_DELAY = 30.0
+
+
+@dataclass
+class Resolution:
+    suggestion_id: str
+    outcome: str
+    accepted_chars: int
+
+
+@dataclass
+class RetentionCheck:
+    suggestion_id: str
+    retention: float
+    text: str  # what stands where the accepted text was
+    final: bool
+
+
+@dataclass
+class Demonstration:
+    suggestion_id: str
+    text: str
+
+
+@dataclass
+class _Pending:
+    suggestion_id: str
+    anchor: int
+    text: str
+    progress: int = 0  # characters of `text` the user has put in place so far
+    chunks: int = 0  # insertions of more than one character (explicit accepts)
+
+
+@dataclass
+class _Region:
+    """A span of a document followed through edits."""
+
+    suggestion_id: str
+    uri: str
+    start: int
+    end: int
+    original: str  # accepted text (retention) or "" (demonstration)
+    due: list[float] = field(default_factory=list)
+    grows: bool = False  # demonstrations take in what is typed at their end
+    lines: int = 1  # a demonstration keeps at most this many lines
+
+    def apply(self, s: int, e: int, new: str) -> None:
+        delta = len(new) - (e - s)
+        if self.grows and s == e == self.end:
+            self.end += len(new)
+        elif e <= self.start and not (s == e == self.start == self.end):
+            self.start += delta
+            self.end += delta
+        elif s >= self.end and not (self.grows and s == self.end):
+            return
+        else:
+            self.start = min(self.start, s)
+            self.end = max(self.end, e) + delta
+
+
+def effective_insertion(before: str, s: int, e: int, new: str) -> tuple[int, str] | None:
+    """A change as a pure insertion (position, text), if it is one. Clients that complete a word
+    replace the typed stem with stem + completion: that is an insertion after the stem."""
+    old = before[s:e]
+    if new.startswith(old):
+        return e, new[len(old) :]
+    return None
+
+
+class OutcomeTracker:
+    def __init__(self, clock: Callable[[], float] = time.monotonic,
+                 retention_delays=RETENTION_DELAYS, demonstration_delay: float = DEMONSTRATION_DELAY):
+        self.clock = clock
+        self.delays = tuple(retention_delays)
+        self.demo_delay = demonstration_delay
+        self.pending: dict[str, _Pending] = {}
+        self.regions: list[_Region] = []
+        self.closed_text: dict[str, str] = {}
+
+    # -- inputs ------------------------------------------------------------------------------
+    def shown(self, suggestion_id: str, uri: str, anchor: int, text: str) -> list[Resolution]:
+        """A suggestion is on screen; the one shown before it in this document is settled."""
+        out = self._settle(uri)
+        if text:
+            self.pending[uri] = _Pending(suggestion_id, anchor, text)
+        return out
+
+    def changed(self, uri: str, before: str, s: int, e: int, new: str) -> list[Resolution]:
+        """One content change: text[s:e] of `before` replaced by `new`."""
+        for r in self.regions:  # regions that already exist follow the edit...
+            if r.uri == uri:
+                r.apply(s, e, new)
+        p = self.pending.get(uri)
+        if p is None:
+            return []
+        ins = effective_insertion(before, s, e, new)
+        rest = p.text[p.progress :]
+        if ins is not None and ins[1] and ins[0] == p.anchor + p.progress and rest.startswith(ins[1]):
+            p.progress += len(ins[1])
+            p.chunks += len(ins[1]) > 1
+            return self._settle(uri) if p.progress == len(p.text) else []
+        n = len(self.regions)
+        out = self._settle(uri)
+        for r in self.regions[n:]:  # ...and a new demonstration takes in the diverging text
+            if r.grows:
+                r.apply(s, e, new)
+        return out
+
+    def rejected(self, suggestion_id: str) -> None:
+        """The client said the suggestion was dismissed (rltab.rejected): stop inferring for it.
+        Explicit accepts need nothing here: clients send the insertion (didChange) before the
+        command, and inference has already followed it."""
+        for uri, p in list(self.pending.items()):
+            if p.suggestion_id == suggestion_id:
+                p.progress, p.chunks = 0, 0
+                self._settle(uri)
+
+    def closed(self, uri: str, text: str) -> list[Resolution]:
+        self.closed_text[uri] = text
+        return self._settle(uri)
+
+    def opened(self, uri: str) -> None:
+        self.closed_text.pop(uri, None)
+
+    # -- outputs -----------------------------------------------------------------------------
+    def due(self, text_of: Callable[[str], str | None]) -> list[RetentionCheck | Demonstration]:
+        """Checks whose time has come; `text_of(uri)` is the document's current text."""
+        now = self.clock()
+        out: list[RetentionCheck | Demonstration] = []
+        keep = []
+        for r in self.regions:
+            if not r.due or r.due[0] > now:
+                keep.append(r)
+                continue
+            text = text_of(r.uri)
+            text = self.closed_text.get(r.uri) if text is None else text
+            if text is None:
+                continue
+            span = text[max(0, r.start) : max(0, r.end)]
+            while r.due and r.due[0] <= now:
+                r.due.pop(0)
+            if r.grows:
+                out.append(Demonstration(r.suggestion_id, "\n".join(span.split("\n")[: r.lines])))
+            else:
+                out.append(RetentionCheck(r.suggestion_id, retention(r.original, span), span, final=not r.due))
+            if r.due:
+                keep.append(r)
+        self.regions = keep
+        return out
+
+    def next_due(self) -> float | None:
+        times = [r.due[0] for r in self.regions if r.due]
+        return min(times) if times else None
+
+    # -- internals ---------------------------------------------------------------------------
+    def _settle(self, uri: str) -> list[Resolution]:
+        p = self.pending.pop(uri, None)
+        if p is None:
+            return []
+        if p.progress == len(p.text):
+            self._track(p, uri, p.progress)
+            return [Resolution(p.suggestion_id, ACCEPTED, p.progress)]
+        if p.progress and p.chunks:
+            self._track(p, uri, p.progress)
+            return [Resolution(p.suggestion_id, PARTIAL, p.progress)]
+        # Rejected (characters typed one by one that later diverged were the user's own typing).
+        now = self.clock()
+        self.regions.append(_Region(p.suggestion_id, uri, p.anchor, p.anchor + p.progress, "",
+                                    [now + self.demo_delay], grows=True, lines=p.text.count("\n") + 1))
+        return [Resolution(p.suggestion_id, REJECTED, 0)]
+
+    def _track(self, p: _Pending, uri: str, chars: int) -> None:
+        now = self.clock()
+        self.regions.append(_Region(p.suggestion_id, uri, p.anchor, p.anchor + chars, p.text[:chars],
+                                    [now + d for d in self.delays]))

@@ -1,0 +1,151 @@
+"""The composition root: builds the ledger, the model holder, the service and the LSP server,
+and wires them together. Nothing else constructs these."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from pathlib import Path
+
+from lsprotocol import types
+from pygls.capabilities import ServerCapabilitiesBuilder
+from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInternalError
+from pygls.lsp.server import LanguageServer
+
+from rltab.feedback.ledger import Ledger
+from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
+from rltab.policy import model_store
+
+from .features import commands, completion, configuration, documents, inline_completion
+from .models import ModelHolder
+from .protocol import RltabProtocol
+from .service import Served, Service, UserError, env_delays
+from .settings import Settings, parse_settings
+
+log = logging.getLogger(__name__)
+VERSION = "0.1.0"
+CHECK_EVERY_S = 1.0
+
+
+class RltabServer(LanguageServer):
+    def __init__(self, service: Service, home: Path):
+        super().__init__("rltab", VERSION, protocol_cls=RltabProtocol,
+                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        self.service = service
+        self.home = home
+        self._background: set[asyncio.Task] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._init_warnings: list[str] = []
+
+    # -- helpers the features call -----------------------------------------------------------
+    def user_call(self, fn, *args):
+        """Run `fn`; bad input becomes an InvalidParams error response."""
+        try:
+            return fn(*args)
+        except (UserError, FileNotFoundError, ValueError) as e:
+            raise JsonRpcInvalidParams(str(e)) from e
+
+    async def complete(self, uri: str, position: types.Position) -> Served | None:
+        svc = self.service
+        req = self.user_call(svc.request, uri, position.line, position.character)
+        if svc.settings.debounce_ms:
+            await asyncio.sleep(svc.settings.debounce_ms / 1000)
+            if svc.is_stale(req):
+                return None
+        cancel = threading.Event()
+        try:
+            suggestion = await asyncio.get_running_loop().run_in_executor(svc.executor, svc.infer, req, cancel)
+        except asyncio.CancelledError:
+            cancel.set()  # stop decoding at the next token
+            raise
+        served = svc.publish(req, suggestion)
+        log.info("complete %s@%d %d:%d -> %s", uri, req.version, position.line, position.character,
+                 "stale" if suggestion is not None and served is None and suggestion.kind != "none"
+                 else repr(served.text if served else None))
+        return served
+
+    def send_status(self) -> None:
+        try:
+            self.protocol.notify("rltab/status", self.service.status())
+        except Exception:  # a status line is never worth a failed request
+            log.exception("cannot send rltab/status")
+
+    def send_status_threadsafe(self) -> None:
+        """For other threads (a model swap happens on the inference worker)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.send_status)
+
+    def apply_settings(self, raw) -> None:
+        settings, warnings = parse_settings(raw, self.service.settings)
+        self.service.settings = settings
+        for w in warnings:
+            self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
+        self.send_status()
+
+    def rollback(self, version=None):
+        if version is not None and not isinstance(version, str):
+            raise UserError("rltab.rollback takes an optional version name")
+        current = model_store.rollback(self.home, version)
+        self.service.models.recheck()
+        return {"current": current}
+
+    def train(self):
+        raise JsonRpcInternalError("training is not available in this build")
+
+    async def _warm_up(self) -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.service.executor, self.service.warm_up)
+        except Exception as e:
+            log.exception("cannot load the model")
+            self.window_show_message(types.ShowMessageParams(
+                type=types.MessageType.Error, message=f"rltab: cannot load the model: {e}"))
+        self.send_status()
+
+    async def _checks_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CHECK_EVERY_S)
+            try:
+                if self.service.run_due_checks():
+                    self.send_status()
+            except Exception:
+                log.exception("retention checks failed")
+
+    def start_background(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+def build_server(home: Path, model_path: Path | None = None, learn: bool | None = None) -> RltabServer:
+    home.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(home / "ledger.db")
+    tracker = OutcomeTracker(retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
+                             demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0])
+    settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
+    models = ModelHolder(home, model_path)
+    service = Service(ledger, models, settings, tracker)
+    server = RltabServer(service, home)
+    models.on_swap = lambda model: server.send_status_threadsafe()
+
+    @server.feature(types.INITIALIZE)
+    def initialize(ls: RltabServer, params: types.InitializeParams):
+        ls.service.documents.encoding = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
+        settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
+        ls.service.settings = settings
+        ls._init_warnings = warnings  # shown once the client is ready for messages
+
+    @server.feature(types.INITIALIZED)
+    def initialized(ls: RltabServer, params: types.InitializedParams):
+        ls._loop = asyncio.get_running_loop()
+        for w in ls._init_warnings:
+            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
+        ls.start_background(ls._checks_loop())
+        ls.start_background(ls._warm_up())
+
+    @server.feature(types.SHUTDOWN)
+    def shutdown(ls: RltabServer, *args):
+        ls.service.executor.shutdown(wait=False, cancel_futures=True)
+
+    for feature in (documents, inline_completion, completion, commands, configuration):
+        feature.register(server)
+    return server

@@ -1,0 +1,37 @@
+"""textDocument/completion for clients without inline completion: the suggestion as one item
+that replaces the word being typed with that word plus the suggestion."""
+import re
+
+from lsprotocol import types
+
+from .inline_completion import ACCEPT_COMMAND
+
+WORD_TAIL = re.compile(r"[A-Za-z0-9_]*$")
+
+
+def register(server) -> None:
+    @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
+    async def completion(ls, params: types.CompletionParams):
+        served = await ls.complete(params.text_document.uri, params.position)
+        if served is None or not served.text:  # silence is recorded, never shown
+            return types.CompletionList(is_incomplete=True, items=[])
+        doc = ls.service.documents.get(params.text_document.uri)
+        line_start = doc.text.rfind("\n", 0, served.offset) + 1
+        stem = WORD_TAIL.search(doc.text[line_start : served.offset]).group(0)
+        # The stem is ASCII, so its length is the same in every position encoding.
+        start = types.Position(line=params.position.line, character=params.position.character - len(stem))
+        first_line = served.text.split("\n", 1)[0]
+        label = (stem + first_line).strip() or served.text.strip()
+        return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
+            label=label[:80],
+            kind=types.CompletionItemKind.Snippet if "\n" in served.text else types.CompletionItemKind.Text,
+            detail=f"rltab {served.model_version}",
+            documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{stem}{served.text}\n```"),
+            filter_text=stem + first_line,
+            sort_text="0",
+            preselect=True,
+            insert_text_format=types.InsertTextFormat.PlainText,
+            text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=stem + served.text),
+            command=types.Command(title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]),
+            data={"rltab": served.suggestion_id},
+        )])

@@ -1,0 +1,20 @@
+"""textDocument/didOpen, didChange, didClose: keep our copy of each document and feed the edits
+to outcome inference."""
+from lsprotocol import types
+
+
+def register(server) -> None:
+    @server.feature(types.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls, params: types.DidOpenTextDocumentParams):
+        d = params.text_document
+        ls.service.open(d.uri, d.text, d.version, d.language_id)
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls, params: types.DidChangeTextDocumentParams):
+        settled = ls.service.change(params.text_document.uri, params.text_document.version, params.content_changes)
+        if settled:
+            ls.send_status()
+
+    @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls, params: types.DidCloseTextDocumentParams):
+        ls.service.close(params.text_document.uri)

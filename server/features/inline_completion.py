@@ -1,0 +1,24 @@
+"""textDocument/inlineCompletion (LSP 3.18): one ghost-text suggestion, or none."""
+from lsprotocol import types
+
+from ..service import Served
+
+ACCEPT_COMMAND = "rltab.accepted"
+
+
+def item(ls, served: Served, position: types.Position) -> types.InlineCompletionItem:
+    return types.InlineCompletionItem(
+        insert_text=served.text,
+        range=types.Range(start=position, end=position),
+        command=types.Command(title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]),
+    )
+
+
+def register(server) -> None:
+    # pygls advertises inlineCompletionProvider only when the feature has options.
+    @server.feature(types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionOptions())
+    async def inline_completion(ls, params: types.InlineCompletionParams):
+        served = await ls.complete(params.text_document.uri, params.position)
+        if served is None or not served.text:  # silence is recorded, never shown
+            return types.InlineCompletionList(items=[])
+        return types.InlineCompletionList(items=[item(ls, served, params.position)])

@@ -1,0 +1,221 @@
+"""The server's core, free of LSP types: documents, completions, outcomes, ledger and status.
+
+The LSP feature modules (server/features/) only translate messages into calls on this class.
+Inference runs on one worker thread; everything else runs on the event loop's thread.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from rltab.feedback import rewards as R
+from rltab.feedback.ledger import Ledger, SuggestionRecord
+from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, RetentionCheck
+from rltab.feedback.secrets import contains_secret, is_secret_file
+from rltab.policy.model_store import LoadedModel
+
+from .completion.completer import Completer, Suggestion
+from .completion.context import NONE
+from .documents import Documents
+from .models import ModelHolder
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class UserError(ValueError):
+    """Bad input from the client: answered with an LSP error, nothing else happens."""
+
+
+@dataclass
+class Request:
+    """A snapshot of the document when the completion was asked for."""
+
+    uri: str
+    version: int
+    text: str
+    offset: int
+    seq: int
+
+
+@dataclass
+class Served:
+    suggestion_id: str
+    text: str
+    offset: int
+    kind: str
+    model_version: str
+    latency_ms: float
+
+
+def uri_to_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
+
+
+def find_repo(path: str) -> str:
+    """The nearest enclosing directory with a .git, else the file's directory."""
+    p = Path(path).parent
+    for d in (p, *p.parents):
+        if (d / ".git").exists():
+            return str(d)
+    return str(p)
+
+
+class Service:
+    def __init__(self, ledger: Ledger, models: ModelHolder, settings: Settings = Settings(),
+                 tracker: OutcomeTracker | None = None):
+        self.ledger = ledger
+        self.models = models
+        self.settings = settings
+        self.tracker = tracker or OutcomeTracker()
+        self.documents = Documents()
+        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rltab-infer")
+        self._completers: dict[int, Completer] = {}
+        self._seq: dict[str, int] = {}
+        self._repos: dict[str, str] = {}
+
+    # -- documents ---------------------------------------------------------------------------
+    def open(self, uri: str, text: str, version: int, language: str = "") -> None:
+        self.documents.open(uri, text, version, language)
+        self.tracker.opened(uri)
+
+    def change(self, uri: str, version: int, changes) -> int:
+        """Apply edits; returns how many suggestions they settled."""
+        if self.documents.get(uri) is None:
+            raise UserError(f"document not open: {uri}")
+        settled = 0
+        for before, s, e, new in self.documents.change(uri, version, changes):
+            settled += self._settle(self.tracker.changed(uri, before, s, e, new))
+        return settled
+
+    def close(self, uri: str) -> None:
+        doc = self.documents.close(uri)
+        if doc is not None:
+            self._settle(self.tracker.closed(uri, doc.text))
+
+    # -- completion --------------------------------------------------------------------------
+    def request(self, uri: str, line: int, character: int) -> Request:
+        doc = self.documents.get(uri)
+        if doc is None:
+            raise UserError(f"document not open: {uri}")
+        if line < 0 or character < 0:
+            raise UserError(f"invalid position {line}:{character}")
+        seq = self._seq.get(uri, 0) + 1
+        self._seq[uri] = seq
+        return Request(uri, doc.version, doc.text, self.documents.offset(doc, line, character), seq)
+
+    def is_stale(self, req: Request) -> bool:
+        """The document changed, or a newer request for it arrived, since `req` was made."""
+        doc = self.documents.get(req.uri)
+        return doc is None or doc.version != req.version or self._seq.get(req.uri) != req.seq
+
+    def infer(self, req: Request, cancel: threading.Event) -> Suggestion | None:
+        """Run the model (worker thread). None when the request went stale before it ran."""
+        if cancel.is_set() or self.is_stale(req):
+            return None
+        model = self.models.get()
+        completer = self._completer(model)
+        return completer.complete(
+            req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
+            silence_threshold=self.settings.silence_threshold, cache_key=req.uri, cancelled=cancel.is_set,
+        )
+
+    def _completer(self, model: LoadedModel) -> Completer:
+        c = self._completers.get(id(model))
+        if c is None:
+            self._completers = {id(model): Completer(model)}  # one live model: drop older ones
+            c = self._completers[id(model)]
+        return c
+
+    def publish(self, req: Request, s: Suggestion | None) -> Served | None:
+        """Record what will be shown (event-loop thread). Stale answers, and contexts where the
+        model was not asked at all, are dropped unrecorded."""
+        if s is None or s.kind == NONE or self.is_stale(req):
+            return None
+        sid = self._record(req, s)
+        self._settle(self.tracker.shown(sid, req.uri, req.offset, s.text))
+        return Served(sid, s.text, req.offset, s.kind, s.model_version, s.latency_ms)
+
+    def _record(self, req: Request, s: Suggestion) -> str:
+        path = uri_to_path(req.uri)
+        repo = self._repos.get(path) or self._repos.setdefault(path, find_repo(path))
+        doc = self.documents.get(req.uri)
+        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
+        return self.ledger.record_suggestion(SuggestionRecord(
+            model_version=s.model_version, kind=s.kind, completion_chars=len(s.text), latency_ms=s.latency_ms,
+            confidence=round(s.confidence, 5), repo=repo, file=path, language=doc.language if doc else "",
+            prompt_ids=s.prompt_ids if keep else None, completion_ids=s.token_ids if keep else None,
+            logprobs=s.logprobs if keep else None, prefix_text=s.window_before if keep else None,
+            suffix_text=s.window_after if keep else None, completion_text=s.text if keep else None,
+            prompt_tokens=s.prompt_tokens, prefill_tokens=s.prefill_tokens,
+        ))
+
+    @staticmethod
+    def _storable(path: str, *texts: str) -> bool:
+        return not is_secret_file(path) and not any(contains_secret(t) for t in texts)
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def _settle(self, resolutions: list[Resolution]) -> int:
+        for r in resolutions:
+            self.ledger.record_outcome(r.suggestion_id, r.outcome, r.accepted_chars, source="inferred")
+        return len(resolutions)
+
+    def explicit(self, kind: str, args: list) -> dict:
+        """rltab.accepted [id] / rltab.partiallyAccepted [id, acceptedLength] / rltab.rejected [id]."""
+        if not args or not isinstance(args[0], str):
+            raise UserError(f"rltab.{kind} needs a suggestion id as its first argument")
+        sid, chars = args[0], 0
+        if kind == R.PARTIAL:
+            if len(args) < 2 or not isinstance(args[1], int) or isinstance(args[1], bool) or args[1] < 0:
+                raise UserError("rltab.partiallyAccepted needs [id, acceptedLength >= 0]")
+            chars = args[1]
+        if kind == R.REJECTED:
+            self.tracker.rejected(sid)
+        if not self.ledger.record_outcome(sid, kind, chars, source="explicit"):
+            raise UserError(f"unknown suggestion id {sid!r}")
+        row = self.ledger.suggestion(sid)
+        return {"id": sid, "outcome": row["outcome"], "reward": row["reward"]}
+
+    def run_due_checks(self) -> int:
+        """Retention checks and demonstrations whose time has come. Returns how many ran."""
+        def text_of(uri):
+            doc = self.documents.get(uri)
+            return doc.text if doc else None
+
+        done = 0
+        for item in self.tracker.due(text_of):
+            row = self.ledger.suggestion(item.suggestion_id)
+            keep = row is not None and self.settings.learning_enabled and self._storable(row["file"] or "", item.text)
+            if isinstance(item, RetentionCheck):
+                self.ledger.record_retention(item.suggestion_id, item.retention, item.text if keep else None)
+            elif isinstance(item, Demonstration) and keep and item.text.strip():
+                self.ledger.record_demonstration(item.suggestion_id, item.text)
+            done += 1
+        return done
+
+    def warm_up(self) -> str:
+        """Load the model (and build its ONNX file if needed) before the first request."""
+        return self.models.get().version
+
+    # -- status ------------------------------------------------------------------------------
+    def status(self) -> dict:
+        version = self.models.version
+        rate = next((r["accept_rate"] for r in self.ledger.stats() if r["model_version"] == version), 0.0)
+        return {"modelVersion": version, "learning": self.settings.learning_enabled,
+                "acceptRate": rate, "pendingEvents": self.ledger.pending_events()}
+
+    def shutdown(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+        self.ledger.close()
+
+
+def env_delays(name: str, default):
+    """Retention delays from the environment (seconds, comma-separated), for tests and demos."""
+    raw = os.environ.get(name)
+    return tuple(float(x) for x in raw.split(",")) if raw else default

@@ -1,0 +1,78 @@
+"""Pure pieces of the learning signal: rewards, retention, secrets, settings, positions."""
+import pytest
+
+from rltab.feedback import rewards as R
+from rltab.feedback.secrets import contains_secret, is_secret_file
+from rltab.server.documents import Documents, UTF8, UTF16, UTF32, offset_at, position_at
+from rltab.server.settings import Settings, parse_settings
+
+
+@pytest.mark.parametrize("outcome,chars,n,ret,want", [
+    ("silent", 0, 0, None, 0.0),
+    ("rejected", 0, 10, None, -0.25),
+    ("accepted", 10, 10, None, 0.75),
+    ("accepted", 10, 10, 0.5, 0.25),
+    ("partial", 5, 10, None, 0.25),
+    ("partial", 5, 10, 0.5, 0.0),
+    ("partial", 20, 10, 1.0, 0.75),  # never more than the whole suggestion
+])
+def test_reward_table(outcome, chars, n, ret, want):
+    assert R.reward(outcome, chars, n, ret) == pytest.approx(want)
+
+
+def test_reward_config_is_honoured_and_unknown_outcomes_rejected():
+    cfg = R.RewardConfig(shown_cost=-0.5, accept_value=2.0)
+    assert R.reward("accepted", cfg=cfg) == 1.5
+    with pytest.raises(ValueError):
+        R.reward("loved")
+
+
+def test_retention_is_one_minus_normalized_edit_distance():
+    assert R.retention("abc", "abc") == 1.0
+    assert R.retention("abcd", "abXd") == 0.75
+    assert R.retention("abc", "") == 0.0
+    assert R.edit_distance("kitten", "sitting") == 3
+
+
+@pytest.mark.parametrize("text", [
+    "key = 'AKIAABCDEFGHIJKLMNOP'", "-----BEGIN RSA PRIVATE KEY-----", "t = 'ghp_" + "a" * 36 + "'",
+    'password = "hunter2hunter2"', "API_KEY: 'sk-" + "x" * 30 + "'",
+])
+def test_secrets_are_recognised(text):
+    assert contains_secret(text)
+
+
+def test_ordinary_code_is_not_a_secret():
+    assert not contains_secret("def tokenize(text):\n    token = next(tokens)\n    password_field = form['pw']\n")
+    assert is_secret_file("/p/.env") and is_secret_file("/p/.env.local") and is_secret_file("/h/.ssh/id_rsa")
+    assert not is_secret_file("/p/env.py") and not is_secret_file("/p/settings.py")
+
+
+def test_settings_parse_defaults_and_warnings():
+    s, w = parse_settings({"learning": {"enabled": True}, "maxLines": 4, "silenceThreshold": 0.3, "debounceMs": 50})
+    assert s == Settings(learning_enabled=True, silence_threshold=0.3, max_lines=4, debounce_ms=50) and w == []
+    s, w = parse_settings({"maxLines": 0, "silenceThreshold": "high", "debounceMs": 1.5, "learning": "yes"})
+    assert s == Settings() and len(w) == 4
+    assert parse_settings("nonsense")[1] and parse_settings(None) == (Settings(), [])
+
+
+def test_positions_in_each_encoding():
+    text = "a🚀b\n名x"
+    assert offset_at(text, 0, 3, encoding=UTF16) == 2  # after the emoji (two UTF-16 units)
+    assert offset_at(text, 0, 5, encoding=UTF8) == 2  # the emoji is four UTF-8 bytes
+    assert offset_at(text, 0, 2, encoding=UTF32) == 2
+    assert offset_at(text, 1, 1) == 5 and offset_at(text, 9, 0) == len(text)
+    assert position_at(text, 2) == (0, 3) and position_at(text, 2, UTF8) == (0, 5)
+
+
+def test_incremental_changes_report_the_text_before_each():
+    from types import SimpleNamespace as NS
+
+    docs = Documents()
+    docs.open("u", "x = 1\n", 1)
+    rng = lambda a, b, c, d: NS(start=NS(line=a, character=b), end=NS(line=c, character=d))  # noqa: E731
+    applied = docs.change("u", 2, [NS(range=rng(0, 4, 0, 5), text="🚀"), NS(range=rng(0, 6, 0, 6), text="!")])
+    assert docs.get("u").text == "x = 🚀!\n" and docs.get("u").version == 2
+    assert applied[0] == ("x = 1\n", 4, 5, "🚀") and applied[1][1:] == (5, 5, "!")
+    docs.change("u", 3, [NS(text="whole")])  # no range: replace everything
+    assert docs.get("u").text == "whole"

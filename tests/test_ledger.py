@@ -1,0 +1,120 @@
+import json
+import os
+import sqlite3
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from rltab.feedback.ledger import Ledger, SuggestionRecord
+from rltab.feedback.migrations import migrations
+
+
+def rec(**kw):
+    return SuggestionRecord(**{"model_version": "v1", "kind": "line", "completion_chars": 10, "latency_ms": 3.0, **kw})
+
+
+def test_blank_database_migrates_wal_0600(tmp_path):
+    db = tmp_path / "ledger.db"
+    Ledger(db).close()
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    conn = sqlite3.connect(db)
+    assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    applied = [r[0] for r in conn.execute("select name from _sqlite_migrations order by rowid")]
+    assert applied == [m.name for m in migrations._migrations]
+
+
+def test_upgrading_an_old_schema_keeps_its_rows(tmp_path):
+    from sqlite_utils import Database
+
+    path = tmp_path / "ledger.db"
+    old = Database(path)
+    migrations.apply(old, stop_before="m002_outcome_and_reward")  # a ledger from the first release
+    old["suggestion"].insert({"id": "old1", "time": 1.0, "model_version": "starter", "kind": "line",
+                              "completion_chars": 5, "latency_ms": 2.0})
+    old["event"].insert({"suggestion_id": "old1", "kind": "accepted", "accepted_chars": 5, "time": 2.0})
+    old.conn.close()
+    ledger = Ledger(path)
+    assert ledger.suggestion("old1")["completion_chars"] == 5
+    assert [e["kind"] for e in ledger.events("old1")] == ["accepted"]
+    assert ledger.record_outcome("old1", "accepted")  # and the new columns work on old rows
+    assert ledger.suggestion("old1")["reward"] == 0.75
+    assert not migrations.pending(ledger.db)
+
+
+def test_outcome_precedence(tmp_path):
+    L = Ledger(tmp_path / "l.db")
+    sid = L.record_suggestion(rec())
+    assert L.record_outcome(sid, "rejected", source="inferred")
+    L.record_outcome(sid, "accepted", source="inferred")  # inferred never overrides
+    assert L.suggestion(sid)["outcome"] == "rejected"
+    L.record_outcome(sid, "partial", 4, source="explicit")  # the client's word wins
+    assert (L.suggestion(sid)["outcome"], L.suggestion(sid)["accepted_chars"]) == ("partial", 4)
+    L.record_outcome(sid, "rejected", source="explicit")  # but never undoes accepted text
+    assert L.suggestion(sid)["outcome"] == "partial"
+    assert not L.record_outcome("nope", "accepted")
+    with pytest.raises(ValueError):
+        L.record_outcome(sid, "meh")
+    silent = L.record_suggestion(rec(completion_chars=0))
+    assert L.suggestion(silent)["outcome"] == "silent" and L.suggestion(silent)["reward"] == 0.0
+    assert not L.record_outcome(silent, "accepted")
+
+
+def test_stats_and_pending(tmp_path):
+    L = Ledger(tmp_path / "l.db")
+    a, b, c = (L.record_suggestion(rec(model_version=v)) for v in ("v1", "v1", "v2"))
+    L.record_suggestion(rec(completion_chars=0))
+    L.record_outcome(a, "accepted")
+    L.record_outcome(b, "partial", 3)
+    L.record_outcome(c, "rejected")
+    stats = {r["model_version"]: r for r in L.stats()}
+    assert stats["v1"]["shown"] == 2 and stats["v1"]["accept_rate"] == 1.0 and stats["v1"]["chars_accepted"] == 13
+    assert stats["v1"]["silent"] == 1 and stats["v2"]["rejected"] == 1
+    assert L.pending_events() == 3
+    L.set_state("trained_through", max(e["id"] for e in L.events()))
+    assert L.pending_events() == 0
+
+
+def test_forget_repo_and_all_leave_no_row(tmp_path):
+    repo = tmp_path / "proj"
+    L = Ledger(tmp_path / "l.db")
+    mine = L.record_suggestion(rec(repo=str(repo), file=str(repo / "a.py"), completion_text="secret sauce"))
+    other = L.record_suggestion(rec(repo="/elsewhere", file="/elsewhere/b.py"))
+    L.record_outcome(mine, "accepted")
+    L.forget(str(repo))
+    assert L.suggestion(mine) is None and L.events(mine) == [] and L.suggestion(other) is not None
+    L.forget()
+    assert L.counts() == {"suggestion": 0, "event": 0}
+    L.close()
+    assert b"secret sauce" not in (tmp_path / "l.db").read_bytes()
+
+
+def _cli(*args, home):
+    return subprocess.run([sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_stats_and_forget_commands(tmp_path):
+    home = tmp_path / "home"
+    assert _cli("stats", home=home).returncode == 2  # no ledger yet: a clear error
+    L = Ledger(home / "ledger.db")
+    sid = L.record_suggestion(rec(repo=str(tmp_path / "r"), file=str(tmp_path / "r/x.py")))
+    L.record_outcome(sid, "accepted")
+    L.close()
+    r = _cli("stats", "--json", "--plot", str(tmp_path / "s.png"), home=home)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)[0]["accepted"] == 1
+    assert (tmp_path / "s.png").read_bytes()[:4] == b"\x89PNG"
+    assert _cli("forget", home=home).returncode == 2  # --repo or --all is required
+    r = _cli("forget", "--repo", str(tmp_path / "r"), home=home)
+    assert r.returncode == 0 and "deleted 2 rows" in r.stdout
+    assert json.loads(_cli("stats", "--json", home=home).stdout) == []
+
+
+def test_versions_and_rollback_commands(tmp_path):
+    home = tmp_path / "home"
+    assert "* starter" in _cli("versions", home=home).stdout
+    r = _cli("rollback", home=home)
+    assert r.returncode == 2 and "nothing to roll back" in r.stderr
+    assert _cli("rollback", "v9", home=home).returncode == 2
