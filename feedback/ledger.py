@@ -43,6 +43,7 @@ class SuggestionRecord:
     completion_text: str | None = None
     prompt_tokens: int | None = None
     prefill_tokens: int | None = None
+    healed: int = 0
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     time: float = field(default_factory=time.time)
 
@@ -102,7 +103,7 @@ class Ledger:
             "completion_ids": json.dumps(s.completion_ids) if s.completion_ids is not None else None,
             "logprobs": json.dumps([round(x, 5) for x in s.logprobs]) if s.logprobs is not None else None,
             "prefix_text": s.prefix_text, "suffix_text": s.suffix_text, "completion_text": s.completion_text,
-            "prompt_tokens": s.prompt_tokens, "prefill_tokens": s.prefill_tokens,
+            "prompt_tokens": s.prompt_tokens, "prefill_tokens": s.prefill_tokens, "healed": s.healed,
             "outcome": R.SILENT if s.completion_chars == 0 else None,
             "reward": R.reward(R.SILENT, cfg=self.rewards) if s.completion_chars == 0 else None,
         }
@@ -191,13 +192,26 @@ class Ledger:
                 return list(self.db["event"].rows_where(order_by="id"))
             return list(self.db["event"].rows_where("suggestion_id = ?", [suggestion_id], order_by="id"))
 
+    LEARNABLE = "prompt_ids is not null and outcome is not null and trained_in is null"
+
     def pending_events(self) -> int:
-        """Settled suggestions the updater has not trained on yet."""
-        since = self.get_state("trained_through", 0)
+        """Settled suggestions recorded for learning that no published version has used yet."""
         with self._lock:
-            return self.db.execute(
-                "select count(*) from event where id > ? and kind in ('accepted', 'partial', 'rejected')", [since]
-            ).fetchone()[0]
+            return self.db.execute(f"select count(*) from suggestion where {self.LEARNABLE}").fetchone()[0]
+
+    def learnable(self, limit: int) -> list[dict]:
+        """The most recent `limit` learnable suggestions, oldest first."""
+        with self._lock:
+            rows = list(self.db.query(
+                f"select rowid as seq, * from suggestion where {self.LEARNABLE} order by rowid desc limit ?", [limit]))
+        return rows[::-1]
+
+    def mark_trained(self, suggestion_ids: list[str], version: str) -> None:
+        with self._tx() as db:
+            for i in range(0, len(suggestion_ids), 500):
+                chunk = suggestion_ids[i : i + 500]
+                db.execute(f"update suggestion set trained_in = ? where id in ({','.join('?' * len(chunk))})",
+                           [version, *chunk])
 
     def stats(self) -> list[dict]:
         """Per model version: shown, accepted, partial, rejected, accept rate, chars accepted.

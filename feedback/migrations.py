@@ -45,3 +45,11 @@ def m003_prompt_token_counts(db: Database) -> None:
     """How much of each prompt was prefilled fresh (the rest came from the KV cache)."""
     db["suggestion"].add_column("prompt_tokens", int)
     db["suggestion"].add_column("prefill_tokens", int)
+
+
+@migrations()
+def m004_trained_in(db: Database) -> None:
+    """Which published version learned from a suggestion (null: not yet), and whether its
+    first completion id replaced the prompt's last token (token healing)."""
+    db["suggestion"].add_column("trained_in", str)
+    db["suggestion"].add_column("healed", int)

@@ -24,6 +24,7 @@ class Candidate:
     logprobs: list[float]
     text: str
     finish: str  # "eos" | "newline" | "stop" | "length"
+    healed: int = 0  # prompt tokens the first id replaces (token healing): 0 or 1
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Generation:
     reused_tokens: int  # prompt tokens whose KV came from the cache
     latency_ms: float
     timings: dict = field(default_factory=dict)
+    prompt: list[int] = field(default_factory=list)  # the full prompt (a healed candidate replaces its last token)
 
     @property
     def prefill_tokens(self) -> int:
@@ -98,6 +100,7 @@ class Engine:
         self.stop_ids = set(stop_ids)
         self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
         self._no_early_stop = sorted(self.stop_ids | self.newline_ids)
+        self._extensions: dict[int, np.ndarray] = {}
         self.max_positions = max_positions
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._slots = cache_slots
@@ -136,6 +139,25 @@ class Engine:
     def forget(self, cache_key: str) -> None:
         self._cache.pop(cache_key, None)
 
+    def extensions(self, token: int) -> np.ndarray:
+        """Ids of the tokens whose bytes start with `token`'s bytes (itself included)."""
+        ext = self._extensions.get(token)
+        if ext is None:
+            b = self.token_bytes[token]
+            ext = np.array([i for i, t in enumerate(self.token_bytes) if t.startswith(b)], dtype=np.int64)
+            self._extensions[token] = ext
+        return ext
+
+    def heal(self, prompt: list[int]) -> tuple[list[int], int, np.ndarray | None]:
+        """Token healing: BPE would usually merge the prompt's last token with what follows
+        (`(` + `'x` is normally `('` + `x`), so back up one token and let the first generated
+        token be any that starts with it. Returns (prompt, bytes to hide, allowed first ids)."""
+        last = prompt[-1]
+        b = self.token_bytes[last]
+        if len(prompt) < 2 or not b or last in self.stop_ids or b"\n" in b:
+            return prompt, 0, None
+        return prompt[:-1], len(b), self.extensions(last)
+
     # -- generation ------------------------------------------------------------------------
     def generate(
         self,
@@ -151,10 +173,17 @@ class Engine:
         cache_key: str | None = None,
         stop: Callable[[str], int | None] | None = None,
         cancelled: Callable[[], bool] | None = None,
+        heal: bool = False,
     ) -> Generation:
         """Complete `prompt`. Stops at a stop id (end of text), at a newline when `single_line`,
         where `stop(text)` returns a cut index (checked at each newline), or after max_new_tokens.
-        Before `min_new_tokens`, stop tokens are masked out (as in transformers' generate)."""
+        Before `min_new_tokens`, stop tokens are masked out (as in transformers' generate).
+
+        With `heal`, the model first decides on the full prompt whether to stop at once (the
+        silence decision: a stop or, single-line, a newline, chosen as decoding would choose any
+        token); if not, the prompt's last token is re-generated (see `heal`): the candidate's ids
+        then start with its replacement (`healed` = 1) and the text leaves out the bytes the
+        prompt already had."""
         prompt = list(prompt)
         if not prompt:
             raise ValueError("empty prompt")
@@ -166,51 +195,80 @@ class Engine:
         with self._lock:
             logits, past, reused = self.prefill(prompt, cache_key)
             t_prefill = time.perf_counter()
-            if cache_key is not None and n > 1:  # (n == 1 refreshes it below, generated tokens included)
+            if cache_key is not None:
                 self.remember(cache_key, prompt, past)
-            if n > 1:
-                past = [np.repeat(p, n, axis=0) for p in past]
-            logits = np.repeat(logits[None], n, axis=0)
-            cands = [_Draft(single_line) for _ in range(n)]
+            silent: list[Candidate | None] = [None] * n
+            hide, allowed, healed = 0, None, 0
+            _, h, allow = self.heal(prompt) if heal and not min_new_tokens else (prompt, 0, None)
+            if allow is not None:
+                gate = self.stop_ids | (self.newline_ids if single_line else set())
+                full_logp = _log_softmax(logits)
+                for r in range(n):
+                    tok = _sample(logits, temperature, top_p, rng)
+                    if tok in gate:
+                        finish = "eos" if tok in self.stop_ids else "newline"
+                        silent[r] = Candidate([tok], [float(full_logp[tok])], "", finish)
+                if any(c is None for c in silent):
+                    # Back up one token: the cache already holds the prompt, so this is one step.
+                    cut = len(prompt) - 2
+                    logits, past = self._run(np.asarray([[prompt[-2]]], dtype=np.int64),
+                                             [np.ascontiguousarray(p[:, :, :cut]) for p in past])
+                    logits = logits[0]
+                    hide, allowed, healed = h, allow, 1
+            active = [r for r in range(n) if silent[r] is None]
+            drafts: list[_Draft] = []
             steps = 0
-            while True:
-                logp = _log_softmax(logits)
-                if steps < min_new_tokens:
-                    logits = logits.copy()
-                    logits[:, self._no_early_stop] = -np.inf
-                nxt = np.zeros((n, 1), np.int64)
-                for r, c in enumerate(cands):
-                    if c.finish is None:
-                        tok = _sample(logits[r], temperature, top_p, rng)
-                        c.push(tok, float(logp[r, tok]), self)
-                        if c.finish is None and stop is not None and tok in self.newline_ids:
-                            cut = stop(c.text())
-                            if cut is not None:
-                                c.finish, c.cut = "stop", cut
-                        if c.finish is None and len(c.ids) >= max_new_tokens:
-                            c.finish = "length"
-                    nxt[r, 0] = c.ids[-1]
-                steps += 1
-                if all(c.finish for c in cands) or (cancelled is not None and cancelled()):
-                    break
-                logits, past = self._run(nxt, past)
-            if cache_key is not None and n == 1:
-                # The last sampled token was never fed, so the cache covers prompt + ids[:-1].
-                self.remember(cache_key, prompt + cands[0].ids[:-1], past)
+            if active:
+                m = len(active)
+                if m > 1:
+                    past = [np.repeat(p, m, axis=0) for p in past]
+                logits = np.repeat(logits[None], m, axis=0)
+                drafts = [_Draft(single_line, hide) for _ in range(m)]
+                while True:
+                    logp = _log_softmax(logits)
+                    if steps == 0 and allowed is not None:
+                        masked = np.full_like(logits, -np.inf)
+                        masked[:, allowed] = logits[:, allowed]
+                        logits = masked
+                    if steps < min_new_tokens:
+                        logits = logits.copy()
+                        logits[:, self._no_early_stop] = -np.inf
+                    nxt = np.zeros((m, 1), np.int64)
+                    for r, c in enumerate(drafts):
+                        if c.finish is None:
+                            tok = _sample(logits[r], temperature, top_p, rng)
+                            c.push(tok, float(logp[r, tok]), self)
+                            if c.finish is None and stop is not None and tok in self.newline_ids:
+                                cut_at = stop(c.text())
+                                if cut_at is not None:
+                                    c.finish, c.cut = "stop", cut_at
+                            if c.finish is None and len(c.ids) >= max_new_tokens:
+                                c.finish = "length"
+                        nxt[r, 0] = c.ids[-1]
+                    steps += 1
+                    if all(c.finish for c in drafts) or (cancelled is not None and cancelled()):
+                        break
+                    logits, past = self._run(nxt, past)
+                if cache_key is not None and m == 1:
+                    # The last sampled token was never fed: the cache covers what was run.
+                    self.remember(cache_key, prompt[: len(prompt) - healed] + drafts[0].ids[:-1], past)
         t_end = time.perf_counter()
-        out = [c.result() for c in cands]
+        results = iter(d.result(healed) for d in drafts)
+        out = [c if c is not None else next(results) for c in silent]
         return Generation(
             candidates=out, prompt_tokens=len(prompt), reused_tokens=reused,
             latency_ms=(t_end - t0) * 1000,
             timings={"prefill_ms": (t_prefill - t0) * 1000, "decode_ms": (t_end - t_prefill) * 1000, "steps": steps},
+            prompt=prompt,
         )
 
 
 class _Draft:
     """A candidate being decoded."""
 
-    def __init__(self, single_line: bool):
+    def __init__(self, single_line: bool, hide: int = 0):
         self.single_line = single_line
+        self.hide = hide  # leading bytes that repeat the prompt (token healing)
         self.ids: list[int] = []
         self.logprobs: list[float] = []
         self.buf = bytearray()
@@ -223,17 +281,19 @@ class _Draft:
         if tok in engine.stop_ids:
             self.finish = "eos"
             return
-        self.buf += engine.token_bytes[tok]
-        if self.single_line and tok in engine.newline_ids:
+        piece = engine.token_bytes[tok]
+        seen = len(self.buf)
+        self.buf += piece
+        if self.single_line and b"\n" in bytes(self.buf[max(seen, self.hide) :]):
             self.finish = "newline"
 
     def text(self) -> str:
-        return self.buf.decode("utf-8", errors="replace")
+        return bytes(self.buf[self.hide :]).decode("utf-8", errors="replace")
 
-    def result(self) -> Candidate:
+    def result(self, healed: int = 0) -> Candidate:
         text = self.text()
         if self.finish == "newline":
             text = text.split("\n", 1)[0]
         elif self.cut is not None:
             text = text[: self.cut]
-        return Candidate(self.ids, self.logprobs, text, self.finish or "length")
+        return Candidate(self.ids, self.logprobs, text, self.finish or "length", healed)

@@ -113,7 +113,7 @@ def list_versions(home: Path) -> list[dict]:
     if root.is_dir():
         metas = []
         for d in root.iterdir():
-            if d.is_dir() and (d / "meta.json").exists():
+            if d.is_dir() and not d.name.startswith(".") and (d / "meta.json").exists():
                 metas.append({**read_meta(d), "version": d.name})
         out += sorted(metas, key=lambda m: (m.get("time", 0), m["version"]))
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lsprotocol import types
 from pygls.capabilities import ServerCapabilitiesBuilder
-from pygls.exceptions import JsonRpcInvalidParams, JsonRpcInternalError
+from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from rltab.feedback.ledger import Ledger
@@ -17,6 +17,7 @@ from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, Outco
 from rltab.policy import model_store
 
 from .features import commands, completion, configuration, documents, inline_completion
+from .learning import UpdaterProcess
 from .models import ModelHolder
 from .protocol import RltabProtocol
 from .service import Served, Service, UserError, env_delays
@@ -28,11 +29,12 @@ CHECK_EVERY_S = 1.0
 
 
 class RltabServer(LanguageServer):
-    def __init__(self, service: Service, home: Path):
+    def __init__(self, service: Service, home: Path, updater: UpdaterProcess):
         super().__init__("rltab", VERSION, protocol_cls=RltabProtocol,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.service = service
         self.home = home
+        self.updater = updater
         self._background: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._init_warnings: list[str] = []
@@ -78,6 +80,7 @@ class RltabServer(LanguageServer):
     def apply_settings(self, raw) -> None:
         settings, warnings = parse_settings(raw, self.service.settings)
         self.service.settings = settings
+        self.updater.ensure(settings.learning_enabled)
         for w in warnings:
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
         self.send_status()
@@ -90,7 +93,7 @@ class RltabServer(LanguageServer):
         return {"current": current}
 
     def train(self):
-        raise JsonRpcInternalError("training is not available in this build")
+        return self.updater.train_now()
 
     async def _warm_up(self) -> None:
         try:
@@ -124,7 +127,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     models = ModelHolder(home, model_path)
     service = Service(ledger, models, settings, tracker)
-    server = RltabServer(service, home)
+    server = RltabServer(service, home, UpdaterProcess(home))
     models.on_swap = lambda model: server.send_status_threadsafe()
 
     @server.feature(types.INITIALIZE)
@@ -137,6 +140,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     @server.feature(types.INITIALIZED)
     def initialized(ls: RltabServer, params: types.InitializedParams):
         ls._loop = asyncio.get_running_loop()
+        ls.updater.ensure(ls.service.settings.learning_enabled)
         for w in ls._init_warnings:
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
         ls.start_background(ls._checks_loop())
@@ -145,6 +149,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: RltabServer, *args):
         ls.service.executor.shutdown(wait=False, cancel_futures=True)
+        ls.updater.stop()
 
     for feature in (documents, inline_completion, completion, commands, configuration):
         feature.register(server)

@@ -85,6 +85,7 @@ def cmd_serve(args) -> int:
     try:
         server.start_io()
     finally:
+        server.updater.stop()
         server.service.shutdown()
     return 0
 
@@ -198,6 +199,15 @@ def cmd_rollback(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from rltab.policy.train_loop import run
+    from rltab.policy.updater import UpdaterConfig
+
+    cfg = UpdaterConfig(**json.loads(args.config)) if args.config else UpdaterConfig()
+    return run(_home(args), once=args.once, every_events=args.every_events, every_minutes=args.every_minutes,
+               parent_pid=args.parent_pid, cfg=cfg)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -236,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument("--repo", metavar="PATH")
     g.add_argument("--all", action="store_true")
+
+    p = add("train", cmd_train, "run the updater now (one cycle with --once; else keep watching the ledger)")
+    p.add_argument("--once", action="store_true")
+    p.add_argument("--every-events", type=int, default=64, help="watch mode: train after this many new events")
+    p.add_argument("--every-minutes", type=float, default=30.0, help="watch mode: or after this long with some pending")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--config", help='updater settings as JSON, e.g. \'{"lr": 0.001}\'')
 
     p = add("versions", cmd_versions, "list published models (* = current)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")

@@ -153,7 +153,7 @@ class Service:
             prompt_ids=s.prompt_ids if keep else None, completion_ids=s.token_ids if keep else None,
             logprobs=s.logprobs if keep else None, prefix_text=s.window_before if keep else None,
             suffix_text=s.window_after if keep else None, completion_text=s.text if keep else None,
-            prompt_tokens=s.prompt_tokens, prefill_tokens=s.prefill_tokens,
+            prompt_tokens=s.prompt_tokens, prefill_tokens=s.prefill_tokens, healed=s.healed,
         ))
 
     @staticmethod

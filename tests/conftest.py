@@ -9,7 +9,12 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One ONNX cache for the whole run (and for the servers the tests start): built once, not per test.
 os.environ.setdefault("RLTAB_CACHE", str(Path(os.environ.get("PYTEST_RLTAB_CACHE", "/tmp/rltab-test-cache"))))
 
+import torch  # noqa: E402
+
 from helpers import make_tiny_model  # noqa: E402
+
+# One thread, as the product runs: two OpenMP threads spin against any other busy process.
+torch.set_num_threads(1)
 
 from rltab.policy.model import STARTER_DIR  # noqa: E402
 
@@ -17,9 +22,6 @@ from rltab.policy.model import STARTER_DIR  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     """A real, tiny Llama (2 layers, d=64) with its own tokenizer, built once per session."""
-    import torch
-
-    torch.set_num_threads(1)
     return make_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
 
 

@@ -117,3 +117,35 @@ def test_common_prefix():
     assert common_prefix([1, 2, 3], [1, 2, 4]) == 2
     assert common_prefix([], [1]) == 0
     assert common_prefix([1, 2], [1, 2, 3]) == 2
+
+
+def test_token_healing_regenerates_the_last_token(tiny_model):
+    eng = tiny_model.engine
+    prompt = tiny_model.encode("def read(path):\n    with open(")
+    last = eng.token_bytes[prompt[-1]]
+    g = eng.generate(prompt, max_new_tokens=8, single_line=True, heal=True)
+    c = g.candidates[0]
+    assert g.prompt == prompt
+    if c.healed == 0:  # the silence decision on the full prompt said: stop at once
+        assert c.text == "" and len(c.token_ids) == 1
+        return
+    assert eng.token_bytes[c.token_ids[0]].startswith(last)
+    shown = b"".join(eng.token_bytes[t] for t in c.token_ids)[len(last):].decode("utf-8", "replace")
+    assert shown.split("\n")[0] == c.text or c.finish == "eos"
+    # a prompt ending in a newline token is not healed (the newline would end the line at once)
+    nl = tiny_model.encode("x = 1\n")
+    if eng.token_bytes[nl[-1]].endswith(b"\n"):
+        assert eng.generate(nl, max_new_tokens=4, heal=True).candidates[0].healed == 0
+
+
+def test_silence_decision_comes_before_healing(tiny_model):
+    """Sampling many candidates: those that stop at once are silent and unhealed, the rest are
+    healed; a silent candidate's one id is a stop (or a newline, single-line)."""
+    eng = tiny_model.engine
+    prompt = tiny_model.encode("def read(path):\n    with open(")
+    g = eng.generate(prompt, n=32, temperature=1.5, seed=3, max_new_tokens=4, heal=True)
+    for c in g.candidates:
+        if c.healed == 0:
+            assert c.text == "" and c.token_ids[0] in (eng.stop_ids | eng.newline_ids)
+        else:
+            assert eng.token_bytes[c.token_ids[0]].startswith(eng.token_bytes[prompt[-1]])

@@ -71,8 +71,14 @@ def test_stats_and_pending(tmp_path):
     stats = {r["model_version"]: r for r in L.stats()}
     assert stats["v1"]["shown"] == 2 and stats["v1"]["accept_rate"] == 1.0 and stats["v1"]["chars_accepted"] == 13
     assert stats["v1"]["silent"] == 1 and stats["v2"]["rejected"] == 1
-    assert L.pending_events() == 3
-    L.set_state("trained_through", max(e["id"] for e in L.events()))
+    assert L.pending_events() == 0  # nothing was recorded for learning
+    d = L.record_suggestion(rec(prompt_ids=[1, 2], completion_ids=[3], logprobs=[-0.1]))
+    e = L.record_suggestion(rec(prompt_ids=[1, 2], completion_ids=[4], logprobs=[-0.2]))
+    L.record_outcome(d, "accepted")
+    assert L.pending_events() == 1 and [r["id"] for r in L.learnable(10)] == [d]
+    L.record_outcome(e, "rejected")
+    assert [r["id"] for r in L.learnable(10)] == [d, e] and [r["id"] for r in L.learnable(1)] == [e]
+    L.mark_trained([d, e], "v0001")
     assert L.pending_events() == 0
 
 

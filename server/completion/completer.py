@@ -28,6 +28,7 @@ class Suggestion:
     latency_ms: float = 0.0
     prompt_tokens: int = 0
     prefill_tokens: int = 0
+    healed: int = 0  # token_ids[0] replaces the prompt's last token
     window_before: str = ""  # the text the prompt was built from
     window_after: str = ""
 
@@ -68,7 +69,7 @@ class Completer:
 
         gen = self.model.engine.generate(
             ids, max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48, single_line=not block,
-            cache_key=cache_key, stop=stop if block else None, cancelled=cancelled,
+            cache_key=cache_key, stop=stop if block else None, cancelled=cancelled, heal=True,
         )
         cand = gen.candidates[0]
         text = postprocess(cand.text, ctx)
@@ -77,8 +78,8 @@ class Completer:
         if confidence < silence_threshold:
             text = ""
         return Suggestion(
-            text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=ids,
-            token_ids=cand.token_ids, logprobs=cand.logprobs, raw_text=cand.text, confidence=confidence,
+            text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=gen.prompt,
+            token_ids=cand.token_ids, logprobs=cand.logprobs, healed=cand.healed, raw_text=cand.text, confidence=confidence,
             latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
             window_before=win.before, window_after=win.after,
         )

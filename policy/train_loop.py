@@ -1,0 +1,106 @@
+"""`rltab train`: run update cycles in this (separate, low-priority) process.
+
+`--once` runs one cycle now. `--watch` (what `rltab serve` starts when learning is on) runs a
+cycle whenever N new learnable events have arrived or T minutes have passed with some pending,
+and exits when the server that started it is gone. One updater per home: a lock file.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .updater import UpdaterConfig, train_cycle
+
+
+REQUEST_FILE = "train.request"  # `rltab.train` asks a watching updater to run a cycle now
+
+
+class AlreadyRunning(Exception):
+    pass
+
+
+def lock(home: Path):
+    home.mkdir(parents=True, exist_ok=True)
+    f = open(home / "updater.lock", "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.close()
+        raise AlreadyRunning(f"another updater holds {home / 'updater.lock'}")
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
+
+
+def be_background() -> None:
+    """Lower priority and one thread, so serving keeps a core."""
+    import torch
+
+    try:
+        os.nice(10)
+    except OSError:
+        pass
+    torch.set_num_threads(1)
+
+
+def pending(home: Path) -> int:
+    from rltab.feedback.ledger import Ledger
+
+    ledger = Ledger(home / "ledger.db")
+    try:
+        return ledger.pending_events()
+    finally:
+        ledger.close()
+
+
+def run(home: Path, once: bool, every_events: int = 64, every_minutes: float = 30.0, parent_pid: int | None = None,
+        cfg: UpdaterConfig = UpdaterConfig(), poll_s: float = 5.0) -> int:
+    be_background()
+    try:
+        held = lock(home)
+    except AlreadyRunning as e:
+        print(f"rltab train: {e}", file=sys.stderr)
+        return 0 if not once else 3
+    try:
+        if once:
+            print(json.dumps(train_cycle(home, cfg, log=_log).to_json()), flush=True)
+            return 0
+        last = time.monotonic()
+        request = home / REQUEST_FILE
+        while parent_pid is None or _alive(parent_pid):
+            n = pending(home)
+            asked = request.exists()
+            due = n >= every_events or (n >= cfg.min_events and time.monotonic() - last >= every_minutes * 60)
+            if asked:
+                request.unlink(missing_ok=True)
+                due = n > 0
+            if due:
+                try:
+                    result = train_cycle(home, cfg, log=_log)
+                    _log(json.dumps(result.to_json()))
+                except Exception as e:  # one bad cycle must not end learning, nor touch serving
+                    _log(f"update cycle failed: {type(e).__name__}: {e}")
+                last = time.monotonic()
+            for _ in range(int(poll_s * 10)):  # wake early when asked
+                if request.exists():
+                    break
+                time.sleep(0.1)
+        return 0
+    finally:
+        held.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return os.getppid() == pid
+    except OSError:
+        return False
+
+
+def _log(msg: str) -> None:
+    print(f"rltab train: {msg}", file=sys.stderr, flush=True)

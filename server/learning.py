@@ -1,0 +1,57 @@
+"""The updater process, seen from the server: started when learning is on, stopped when it is
+off or the server exits. The server never imports torch; it only starts `rltab train`."""
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from rltab.policy.train_loop import REQUEST_FILE
+
+log = logging.getLogger(__name__)
+
+
+class UpdaterProcess:
+    def __init__(self, home: Path, every_events: int = 64, every_minutes: float = 30.0):
+        self.home = home
+        self.every_events = every_events
+        self.every_minutes = every_minutes
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        self.home.mkdir(parents=True, exist_ok=True)
+        logf = open(self.home / "updater.log", "ab")
+        cmd = [sys.executable, "-m", "rltab.server.cli", "train", "--home", str(self.home), *args]
+        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True)
+
+    def ensure(self, enabled: bool) -> None:
+        """Match the process to the learning setting."""
+        if enabled and not self.running:
+            self.proc = self._spawn("--every-events", str(self.every_events), "--every-minutes",
+                                    str(self.every_minutes), "--parent-pid", str(os.getpid()))
+            log.info("updater started (pid %d)", self.proc.pid)
+        elif not enabled and self.running:
+            self.stop()
+
+    def train_now(self) -> dict:
+        """rltab.train: ask the watching updater for a cycle, or run one cycle on its own."""
+        if self.running:
+            (self.home / REQUEST_FILE).touch()
+            return {"started": True, "how": "the running updater"}
+        self._spawn("--once")
+        return {"started": True, "how": "a one-off updater"}
+
+    def stop(self) -> None:
+        if self.running:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
