@@ -66,3 +66,62 @@ def exact_match(complete: Callable[[str, str], str], cases) -> float:
     """Fraction of cases where `complete(before, after)` equals the rest of the line exactly."""
     hits = sum(complete(b, a).split("\n")[0].rstrip() == want for b, a, want in cases)
     return hits / len(cases)
+
+
+def click_dir() -> Path:
+    """The installed `click` package: real code the starter model never saw."""
+    import click
+
+    return Path(click.__file__).parent
+
+
+def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
+    """Held-out stdlib loss (torch) and single-line exact match on click through the served path
+    (int8 engine, FIM prompt, token healing, post-processing)."""
+    import time
+
+    from dataclasses import asdict, replace
+
+    from rltab.server.completion.completer import Completer
+
+    from .fim import FimTemplate
+
+    from . import tokenizer as T
+    from .model import load_torch
+    from .model_store import load_model
+
+    tok = T.load_tokenizer(model_dir)
+    loss = heldout_loss(load_torch(model_dir), heldout_rows(tok, 512))
+    served = load_model(home, model_path=model_dir)
+    completer = Completer(served)
+    cases = line_cases(click_dir(), n=n_cases)
+    t = time.perf_counter()
+    served_em = exact_match(lambda b, a: completer.complete(b, a, max_lines=1).text, cases)
+    ms = (time.perf_counter() - t) * 1000 / len(cases)
+    # Both prompt modes, whatever the model serves: FIM (text after the cursor too) and
+    # left-to-right (only what comes before it).
+    fim = FimTemplate(**{**asdict(served.template), "serve_fim": True})
+    with_fim = exact_match(lambda b, a: Completer(replace(served, template=fim)).complete(b, a, max_lines=1).text, cases)
+    l2r = exact_match(lambda b, a: completer.complete(b, "\n", max_lines=1).text, cases)
+    return {"heldout_loss": round(loss, 4), "click_line_exact_match": round(served_em, 4),
+            "click_exact_match_fim": round(with_fim, 4), "click_exact_match_left_to_right": round(l2r, 4),
+            "serve_fim": served.template.serve_fim, "click_cases": len(cases), "ms_per_case": round(ms, 2)}
+
+
+def main(argv=None) -> int:
+    import argparse
+    import json
+    import tempfile
+
+    from .model import STARTER_DIR
+
+    ap = argparse.ArgumentParser(description="held-out figures for a model directory (default: the starter)")
+    ap.add_argument("model_dir", nargs="?", default=str(STARTER_DIR))
+    ap.add_argument("--cases", type=int, default=200)
+    args = ap.parse_args(argv)
+    print(json.dumps(model_card_figures(Path(args.model_dir), Path(tempfile.mkdtemp()), args.cases), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -25,6 +25,7 @@ class FimTemplate:
     middle: str | None = T.FIM_MIDDLE
     eos: str = T.EOS
     spm: bool = True
+    serve_fim: bool = True  # False: this model completes better left-to-right (measured), so serve that
 
     @property
     def has_fim(self) -> bool:
@@ -98,7 +99,7 @@ def prompt_ids(
     nothing but whitespace follows the cursor (the end of what has been written: there the
     model is at its best without FIM markers)."""
     pre = list(encode(before)) if before else []
-    if not template.has_fim or not after.strip():
+    if not template.has_fim or not template.serve_fim or not after.strip():
         # An empty document starts after end-of-text, as documents did in training.
         return pre or [token_id(template.eos)]
     suf = list(encode(after)) if after else []

@@ -62,7 +62,12 @@ def onnx_path(model_path: Path) -> Path:
 
 
 def fim_template(model_path: Path) -> FimTemplate:
-    fim = read_meta(model_path).get("fim")
+    """The model's FIM tokens (meta.json "fim"), and whether to serve FIM prompts at all
+    ("serve_fim": set from measured exact match, FIM vs left-to-right)."""
+    meta = read_meta(model_path)
+    fim = dict(meta.get("fim") or {})
+    if "serve_fim" in meta:
+        fim["serve_fim"] = bool(meta["serve_fim"])
     return FimTemplate(**fim) if fim else RLTAB_TEMPLATE
 
 

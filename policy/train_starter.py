@@ -210,10 +210,19 @@ def publish(cfg: TrainConfig) -> int:
     if old and new["heldout_loss"] >= old.get("heldout_loss", float("inf")):
         print(f"not published: held-out {new['heldout_loss']} does not beat shipped {old['heldout_loss']}")
         return 1
+    import tempfile
+
+    # Serve whichever prompt mode completes held-out code (click) better, FIM or left-to-right.
+    figures = evaluate.model_card_figures(best, Path(tempfile.mkdtemp()))
+    new.update({"serve_fim": figures["click_exact_match_fim"] > figures["click_exact_match_left_to_right"],
+                "eval": figures})
     STARTER_DIR.mkdir(exist_ok=True)
     for f in best.iterdir():
         shutil.copy2(f, STARTER_DIR / f.name)
-    print(f"published step {new['step']} (held-out {new['heldout_loss']}) to {STARTER_DIR}")
+    from .model import write_meta
+
+    write_meta(STARTER_DIR, new)
+    print(f"published step {new['step']} (held-out {new['heldout_loss']}) to {STARTER_DIR}: {json.dumps(figures)}")
     return 0
 
 

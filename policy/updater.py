@@ -42,7 +42,7 @@ class UpdaterConfig:
     """Passes over the cycle's events."""
     minibatch: int = 8
     """Events per optimizer step (gradients accumulated one event at a time)."""
-    max_events: int = 256
+    max_events: int = 128
     """Most recent learnable events used by one cycle."""
     min_events: int = 4
     """Fewer learnable events than this: the cycle does nothing."""
@@ -360,10 +360,10 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
         meta = {
             "version": version, "parent": parent, "time": time.time(), "events_used": len(used),
             "algorithm": algorithm_name(cfg), "guard": guard, "train_metrics": metrics,
-            "updater_config": dataclasses.asdict(cfg), "fim": read_meta(parent_dir).get("fim"),
+            "updater_config": dataclasses.asdict(cfg),
         }
-        if meta["fim"] is None:
-            meta.pop("fim")
+        parent_meta = read_meta(parent_dir)
+        meta.update({k: parent_meta[k] for k in ("fim", "serve_fim") if k in parent_meta})  # same prompt layout
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return CycleResult(None, f"guard: {guard['reason']}", metrics=guard)

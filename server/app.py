@@ -119,7 +119,8 @@ class RltabServer(LanguageServer):
         task.add_done_callback(self._background.discard)
 
 
-def build_server(home: Path, model_path: Path | None = None, learn: bool | None = None) -> RltabServer:
+def build_server(home: Path, model_path: Path | None = None, learn: bool | None = None,
+                 train_every_events: int = 64, train_every_minutes: float = 30.0) -> RltabServer:
     home.mkdir(parents=True, exist_ok=True)
     ledger = Ledger(home / "ledger.db")
     tracker = OutcomeTracker(retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
@@ -127,7 +128,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     models = ModelHolder(home, model_path)
     service = Service(ledger, models, settings, tracker)
-    server = RltabServer(service, home, UpdaterProcess(home))
+    server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
     models.on_swap = lambda model: server.send_status_threadsafe()
 
     @server.feature(types.INITIALIZE)

@@ -81,7 +81,7 @@ def cmd_serve(args) -> int:
     model_path = Path(args.model) if args.model else None
     if model_path is not None and not (model_path / "tokenizer.json").exists():
         raise UsageError(f"no model at {model_path} (tokenizer.json missing)")
-    server = build_server(_home(args), model_path, args.learn)
+    server = build_server(_home(args), model_path, args.learn, args.train_every_events, args.train_every_minutes)
     try:
         server.start_io()
     finally:
@@ -222,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
     p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=None,
                    help="record prompts and learn from outcomes (default: off, or the client's setting)")
+    p.add_argument("--train-every-events", type=int, default=64, help="learning: update after this many new events")
+    p.add_argument("--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending")
     p.add_argument("--verbose", action="store_true", help="log to stderr")
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
