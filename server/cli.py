@@ -208,6 +208,40 @@ def cmd_train(args) -> int:
                parent_pid=args.parent_pid, cfg=cfg)
 
 
+def cmd_replay(args) -> int:
+    from rltab.server import replay as R
+
+    if args.compare:
+        results = []
+        for p in args.compare:
+            try:
+                results.append(json.loads(Path(p).read_text()))
+            except (OSError, ValueError) as e:
+                raise UsageError(f"cannot read {p}: {e}") from e
+        if not args.plot:
+            raise UsageError("--compare needs --plot PNG")
+        R.plot(results, args.plot)
+        return 0
+    if not args.paths or args.learn == args.frozen:
+        raise UsageError("give PATH... and exactly one of --learn / --frozen (or --compare A.json B.json --plot P.png)")
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    config = json.loads(args.config) if args.config else None
+    try:
+        r = R.replay(args.paths, learn=args.learn, home=Path(args.home) if args.home else None, every=args.every,
+                     limit_chars=args.limit_chars, model=args.model, updater_config=config)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+    print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "updates")}, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    if args.plot:
+        R.plot([r], args.plot)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -222,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
     p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=None,
                    help="record prompts and learn from outcomes (default: off, or the client's setting)")
-    p.add_argument("--train-every-events", type=int, default=64, help="learning: update after this many new events")
+    p.add_argument("--train-every-events", type=int, default=64, help="learning: update after this many new events (0: never start the updater)")
     p.add_argument("--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending")
     p.add_argument("--verbose", action="store_true", help="log to stderr")
 
@@ -255,6 +289,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-minutes", type=float, default=30.0, help="watch mode: or after this long with some pending")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--config", help='updater settings as JSON, e.g. \'{"lr": 0.001}\'')
+
+    p = add("replay", cmd_replay, "the typing-replay benchmark: type files through the server, learning or frozen")
+    p.add_argument("paths", nargs="*", metavar="PATH")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--learn", action="store_true")
+    mode.add_argument("--frozen", action="store_true")
+    p.add_argument("--json", metavar="OUT")
+    p.add_argument("--plot", metavar="PNG")
+    p.add_argument("--compare", nargs=2, metavar="JSON", help="plot two earlier runs together")
+    p.add_argument("--every", type=int, default=64, help="--learn: update after this many new learnable events")
+    p.add_argument("--limit-chars", type=int, help="type only the first N characters of the corpus")
+    p.add_argument("--model", help="model directory to start from (default: the current version)")
+    p.add_argument("--config", help="updater settings as JSON")
 
     p = add("versions", cmd_versions, "list published models (* = current)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")

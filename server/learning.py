@@ -31,7 +31,10 @@ class UpdaterProcess:
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True)
 
     def ensure(self, enabled: bool) -> None:
-        """Match the process to the learning setting."""
+        """Match the process to the learning setting (every_events <= 0: someone else, e.g. the
+        replay benchmark, runs the updater)."""
+        if self.every_events <= 0:
+            return
         if enabled and not self.running:
             self.proc = self._spawn("--every-events", str(self.every_events), "--every-minutes",
                                     str(self.every_minutes), "--parent-pid", str(os.getpid()))

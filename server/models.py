@@ -3,7 +3,8 @@
 `get()` is called by the (single) inference worker before each request: when `current` in the
 home directory names another version, the new model is loaded and used from then on; a request
 already running keeps the model object it started with. A model that fails to load is logged and
-the old one stays.
+the old one stays. Reading `current` costs microseconds, so by default every request looks: the
+first request after a publish is served by the new version (the replay benchmark relies on it).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 
 
 class ModelHolder:
-    def __init__(self, home: Path, model_path: Path | None = None, check_every_s: float = 0.25,
+    def __init__(self, home: Path, model_path: Path | None = None, check_every_s: float = 0.0,
                  loader: Callable[..., LoadedModel] = load_model, on_swap: Callable[[LoadedModel], None] | None = None):
         self.home = home
         self.fixed = model_path  # --model DIR: serve that directory, never swap

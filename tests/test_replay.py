@@ -1,0 +1,54 @@
+"""The typing-replay benchmark, short: both modes, the JSON contract, learning publishes."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rltab.policy.evaluate import click_dir
+
+FIELDS = {"chars_typed", "shown", "accepted", "partial", "rejected", "accept_rate", "chars_saved_per_100",
+          "latency_ms", "fresh_prefill_tokens", "thirds", "model_versions"}
+
+
+def run(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "rltab.server.cli", "replay", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return str(click_dir() / "termui.py")
+
+
+def test_frozen_and_learning_replays(tmp_path, corpus, starter):
+    frozen, learn = tmp_path / "frozen.json", tmp_path / "learn.json"
+    r = run(corpus, "--frozen", "--limit-chars", "2500", "--json", str(frozen), "--home", str(tmp_path / "h1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    r = run(corpus, "--learn", "--limit-chars", "2500", "--every", "40", "--json", str(learn),
+            "--home", str(tmp_path / "h2"), "--config", json.dumps({"min_events": 8}))
+    assert r.returncode == 0, r.stderr[-2000:]
+    f, l = json.loads(frozen.read_text()), json.loads(learn.read_text())
+    for out in (f, l):
+        assert FIELDS <= set(out)
+        assert set(out["latency_ms"]) == {"p50", "p95"} and "median" in out["fresh_prefill_tokens"]
+        assert len(out["thirds"]) == 3 and all({"shown", "accept_rate", "chars_saved_per_100"} <= set(t) for t in out["thirds"])
+        assert out["shown"] == out["accepted"] + out["partial"] + out["rejected"] > 0
+    assert f["model_versions"] == ["starter"]
+    assert any(u["published"] for u in l["updates"]), l["updates"]
+    assert len(l["model_versions"]) >= 2 and l["model_versions"][0] == "starter"
+    # the same run again gives the same figures (deterministic)
+    again = tmp_path / "frozen2.json"
+    assert run(corpus, "--frozen", "--limit-chars", "2500", "--json", str(again), "--home", str(tmp_path / "h3")).returncode == 0
+    g = json.loads(again.read_text())
+    assert (g["shown"], g["accepted"], g["partial"], g["chars_saved_per_100"]) == (
+        f["shown"], f["accepted"], f["partial"], f["chars_saved_per_100"])
+    png = tmp_path / "cmp.png"
+    assert run("--compare", str(frozen), str(learn), "--plot", str(png)).returncode == 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_replay_usage_errors(tmp_path):
+    assert run("--learn").returncode == 2
+    assert run(str(tmp_path / "missing.py"), "--frozen").returncode == 2
+    assert run(str(tmp_path), "--learn", "--frozen").returncode == 2
