@@ -5,6 +5,7 @@ from rltab.server.completion.context import BLOCK, LINE, NONE, cursor_context
 from rltab.server.completion.postprocess import postprocess
 from rltab.server.completion.postprocess.balance_brackets import balance_brackets
 from rltab.server.completion.postprocess.drop_repeated_line import drop_repeated_line
+from rltab.server.completion.postprocess.drop_repetition import drop_repetition
 from rltab.server.completion.postprocess.drop_suffix_overlap import drop_suffix_overlap
 from rltab.server.completion.postprocess.drop_unfinished_tail import drop_unfinished_tail
 from rltab.server.completion.postprocess.limit_block import limit_block
@@ -69,6 +70,14 @@ def test_drop_unfinished_tail():
     assert drop_unfinished_tail("\n    y = g(x)\n    z = h(y,", ctx) == "\n    y = g(x)"
     assert drop_unfinished_tail("\n    return x", ctx) == "\n    return x"
     assert drop_unfinished_tail("x:", cursor_context("y = ", "\n")) == "x:"  # single line: untouched
+
+
+def test_drop_repetition():
+    ctx = cursor_context("f(", ")\n")
+    assert drop_repetition("a, other, other, other, other", ctx) == "a, other"
+    assert drop_repetition("x == y", ctx) == "x == y"
+    assert drop_repetition("'=========='", ctx) == "'=========='"  # separators are code
+    assert drop_repetition("ab ab ab ab", ctx) == "ab "
 
 
 def test_trim_whitespace():

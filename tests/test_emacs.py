@@ -1,0 +1,33 @@
+"""A second real client: Emacs' eglot (batch mode) against `rltab serve`."""
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from lsp_helpers import ledger_rows
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def eglot_available() -> bool:
+    if shutil.which("emacs") is None:
+        return False
+    r = subprocess.run(["emacs", "--batch", "--eval", "(require 'eglot)"], capture_output=True, timeout=60)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not eglot_available(), reason="emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)")
+def test_eglot_completion_is_recorded(tmp_path):
+    home, src = tmp_path / "home", tmp_path / "point.py"
+    src.write_text("class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.\n")
+    env = {**os.environ, "RLTAB_REPO": str(REPO), "RLTAB_PYTHON": sys.executable, "RLTAB_HOME": str(home),
+           "RLTAB_FILE": str(src)}
+    r = subprocess.run(["emacs", "--batch", "-l", str(REPO / "tests/emacs/complete_and_accept.el")],
+                       env=env, capture_output=True, text=True, timeout=180)
+    ids = [l.split()[1] for l in (r.stdout + r.stderr).splitlines() if l.startswith("ID ")]
+    assert r.returncode == 0 and ids, r.stderr[-2000:]
+    rows = ledger_rows(home, "select outcome from suggestion where id = ?", ids)
+    assert rows and rows[0][0] == "accepted"
