@@ -24,12 +24,11 @@ from pathlib import Path
 from rltab.feedback.ledger import Ledger
 from rltab.policy import corpus
 from rltab.server.stdio_client import StdioClient
-from rltab.server.typing_sim import Typist
+from rltab.server.typing_sim import Typist, percentile
 
 
 def pct(xs, q):
-    xs = sorted(xs)
-    return xs[min(len(xs) - 1, round(q / 100 * (len(xs) - 1)))] if xs else 0.0
+    return percentile(sorted(xs), q)
 
 
 def probe_latencies(client, uri, text, n, stop_when=None):

@@ -214,8 +214,10 @@ def publish(cfg: TrainConfig) -> int:
 
     # Serve whichever prompt mode completes held-out code (click) better, FIM or left-to-right.
     figures = evaluate.model_card_figures(best, Path(tempfile.mkdtemp()))
-    new.update({"serve_fim": figures["click_exact_match_fim"] > figures["click_exact_match_left_to_right"],
-                "eval": figures})
+    serve_fim = figures["click_exact_match_fim"] > figures["click_exact_match_left_to_right"]
+    figures.update({"serve_fim": serve_fim, "click_line_exact_match": figures[
+        "click_exact_match_fim" if serve_fim else "click_exact_match_left_to_right"]})
+    new.update({"serve_fim": serve_fim, "eval": figures})
     STARTER_DIR.mkdir(exist_ok=True)
     for f in best.iterdir():
         shutil.copy2(f, STARTER_DIR / f.name)

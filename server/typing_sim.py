@@ -87,11 +87,12 @@ def _figures(shown: list[Shown], chars_total: int, chars_typed: int, latencies: 
         "chars_typed": chars_typed, "shown": len(shown), "accepted": acc, "partial": part, "rejected": rej,
         "accept_rate": round((acc + part) / len(shown), 4) if shown else 0.0,
         "chars_saved_per_100": round(100 * saved / chars_total, 3) if chars_total else 0.0,
-        "latency_ms": {"p50": round(_pct(lat, 50), 2), "p95": round(_pct(lat, 95), 2)},
+        "latency_ms": {"p50": round(percentile(lat, 50), 2), "p95": round(percentile(lat, 95), 2)},
     }
 
 
-def _pct(xs: list[float], q: float) -> float:
+def percentile(xs: list[float], q: float) -> float:
+    """Nearest-rank percentile of sorted `xs`."""
     if not xs:
         return 0.0
     k = min(len(xs) - 1, max(0, round(q / 100 * (len(xs) - 1))))
