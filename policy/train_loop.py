@@ -58,7 +58,8 @@ def pending(home: Path) -> int:
 
 
 def run(home: Path, once: bool, every_events: int = 64, every_minutes: float = 30.0, parent_pid: int | None = None,
-        cfg: UpdaterConfig = UpdaterConfig(), poll_s: float = 5.0) -> int:
+        cfg: UpdaterConfig | None = None, poll_s: float = 5.0) -> int:
+    cfg = cfg or UpdaterConfig()
     be_background()
     try:
         held = lock(home)

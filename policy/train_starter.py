@@ -15,7 +15,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import shutil
 import time
 from dataclasses import dataclass, field

@@ -247,8 +247,9 @@ def next_version(home: Path) -> str:
     return f"v{n + 1:04d}"
 
 
-def train_cycle(home: Path, cfg: UpdaterConfig = UpdaterConfig(), log=print) -> CycleResult:
+def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print) -> CycleResult:
     """Learn from the ledger's newest learnable events and publish if the guard passes."""
+    cfg = cfg or UpdaterConfig()
     t0 = time.time()
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(1)  # the updater's contract: serving keeps the other core

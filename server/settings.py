@@ -5,7 +5,7 @@ Invalid values fall back to the default and produce a warning the server shows t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 

@@ -38,3 +38,27 @@ def make_tiny_model(directory: Path, steps: int = 30, vocab_size: int = 512, see
             opt.step()
     model.eval()
     return save_model_dir(model, tok, directory, {"name": "tiny", "version": "tiny"}, fp16=False)
+
+
+# Realistic documents ending at the cursor; the test suite uses the first one where the shipped
+# model answers (which one depends on the model, and the model keeps learning).
+COMPLETABLE = [
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.",
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y",
+    "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.y = ",
+    "import os\n\n\ndef read(path):\n    with open(path) as f:\n        return f.",
+    "def add(a, b):\n    return ",
+    "import os\n\n\ndef main(args):\n    print(",
+]
+
+
+def completable_doc(model) -> tuple[str, tuple[int, int]]:
+    """(document text, (line, UTF-16 column) of its end) where `model` suggests something."""
+    from rltab.server.completion.completer import Completer
+
+    completer = Completer(model)
+    for before in COMPLETABLE:
+        if completer.complete(before, "\n").text:
+            lines = before.split("\n")
+            return before + "\n", (len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2)
+    raise AssertionError("the shipped model answers none of the test documents")

@@ -70,6 +70,9 @@ def test_drop_unfinished_tail():
     assert drop_unfinished_tail("\n    y = g(x)\n    z = h(y,", ctx) == "\n    y = g(x)"
     assert drop_unfinished_tail("\n    return x", ctx) == "\n    return x"
     assert drop_unfinished_tail("x:", cursor_context("y = ", "\n")) == "x:"  # single line: untouched
+    assert drop_unfinished_tail('\n    """Return the\n    area.', ctx) == ""  # a docstring never closed
+    assert drop_unfinished_tail("\n    x = 1\n    # then", ctx) == "\n    x = 1"
+    assert drop_unfinished_tail('\n    """Area."""\n    return w', ctx) == '\n    """Area."""\n    return w'
 
 
 def test_drop_repetition():

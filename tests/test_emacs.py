@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from helpers import completable_doc
 from lsp_helpers import ledger_rows
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,11 +21,12 @@ def eglot_available() -> bool:
 
 
 @pytest.mark.skipif(not eglot_available(), reason="emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)")
-def test_eglot_completion_is_recorded(tmp_path):
+def test_eglot_completion_is_recorded(tmp_path, starter):
     home, src = tmp_path / "home", tmp_path / "point.py"
-    src.write_text("class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.\n")
+    text, (line, _) = completable_doc(starter)
+    src.write_text(text)
     env = {**os.environ, "RLTAB_REPO": str(REPO), "RLTAB_PYTHON": sys.executable, "RLTAB_HOME": str(home),
-           "RLTAB_FILE": str(src)}
+           "RLTAB_FILE": str(src), "RLTAB_LINE": str(line)}
     r = subprocess.run(["emacs", "--batch", "-l", str(REPO / "tests/emacs/complete_and_accept.el")],
                        env=env, capture_output=True, text=True, timeout=180)
     ids = [l.split()[1] for l in (r.stdout + r.stderr).splitlines() if l.startswith("ID ")]

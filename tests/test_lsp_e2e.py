@@ -6,12 +6,18 @@ import pytest
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from rltab.server.stdio_client import StdioClient
 
 URI = "file:///work/demo/point.py"
-SRC = "class Point:\n    def __init__(self, x, y):\n        self.x = x\n        self.\n"
-CURSOR = (3, 13)  # after `self.` on line 4
+
+
+@pytest.fixture(autouse=True)
+def _doc(starter):
+    """SRC / CURSOR: a document (ending at the cursor) where the shipped model answers."""
+    global SRC, CURSOR
+    SRC, CURSOR = completable_doc(starter)
 
 
 @pytest.fixture
@@ -19,9 +25,9 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-async def suggest(client, uri=URI, pos=CURSOR):
-    r = await inline(client, uri, *pos)
-    assert r.items, "the starter model should complete `self.` in __init__"
+async def suggest(client, uri=URI, pos=None):
+    r = await inline(client, uri, *(pos or CURSOR))
+    assert r.items, "the shipped model answers at this cursor (completable_doc checked it)"
     item = r.items[0]
     assert item.command.command == "rltab.accepted"
     return item.insert_text, item.command.arguments[0]
@@ -147,7 +153,7 @@ def test_malformed_and_unknown_requests_get_errors(home):
         assert bad["code"] == -32602 and "position" in bad["message"], bad
         assert "error" in c.request("workspace/executeCommand", {"command": "rltab.nope", "arguments": []})
         assert "error" in c.request("no/suchMethod", {})
-        assert c.inline(URI, 3, 13)["result"]["items"], "the server still answers"
+        assert c.inline(URI, *CURSOR)["result"]["items"], "the server still answers"
     finally:
         c.close()
 
@@ -190,9 +196,9 @@ async def test_learning_is_opt_in_and_secrets_are_never_stored(home):
         text, sid = await suggest(c)
         row = ledger_rows(home, "select * from suggestion where id = ?", [sid])[0]
         assert row["prompt_ids"] and row["completion_text"] == text and row["logprobs"]
-        secret_src = SRC.replace("self.x = x", "self.key = 'AKIAABCDEFGHIJKLMNOP'")
+        secret_src = "KEY = 'AKIAABCDEFGHIJKLMNOP'\n" + SRC
         open_doc(c, "file:///work/demo/keys.py", secret_src)
-        r = await inline(c, "file:///work/demo/keys.py", *CURSOR)
+        r = await inline(c, "file:///work/demo/keys.py", CURSOR[0] + 1, CURSOR[1])
         open_doc(c, "file:///work/demo/.env", "API_URL=http://localhost\nTOKEN=")
         r2 = await inline(c, "file:///work/demo/.env", 1, 6)
         ids = [x.items[0].command.arguments[0] for x in (r, r2) if x.items]

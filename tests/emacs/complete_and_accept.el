@@ -7,7 +7,7 @@
 (python-mode)
 (apply #'eglot (eglot--guess-contact))
 (let ((n 0)) (while (and (< n 600) (not (eglot-current-server))) (accept-process-output nil 0.1) (setq n (1+ n))))
-(goto-char (point-min)) (forward-line 3) (end-of-line)
+(goto-char (point-min)) (forward-line (string-to-number (getenv "RLTAB_LINE"))) (end-of-line)
 (let* ((server (eglot-current-server))
        (res (jsonrpc-request server :textDocument/completion (eglot--TextDocumentPositionParams)))
        (item (aref (plist-get res :items) 0))

@@ -17,9 +17,10 @@ local ready = vim.wait(60000, function()
 end, 50)
 if not ready then fail("the server did not initialize") end
 
--- After `self.` on line 4, where the cursor stands in insert mode (normal mode would clamp
--- it onto the `.`).
-local params = { textDocument = vim.lsp.util.make_text_document_params(), position = { line = 3, character = 13 } }
+-- At the end of the document's last line, where the cursor stands in insert mode (normal mode
+-- would clamp it onto the last character).
+local pos = { line = tonumber(env.RLTAB_LINE), character = tonumber(env.RLTAB_COL) }
+local params = { textDocument = vim.lsp.util.make_text_document_params(), position = pos }
 local responses = vim.lsp.buf_request_sync(0, "textDocument/completion", params, 60000)
 local item
 for _, r in pairs(responses or {}) do
