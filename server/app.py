@@ -25,7 +25,7 @@ from .settings import Settings, parse_settings
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
-CHECK_EVERY_S = 1.0
+RETENTION_CHECK_EVERY_S = 1.0  # how often due retention checks and demonstrations run
 
 
 class RltabServer(LanguageServer):
@@ -106,7 +106,7 @@ class RltabServer(LanguageServer):
 
     async def _checks_loop(self) -> None:
         while True:
-            await asyncio.sleep(CHECK_EVERY_S)
+            await asyncio.sleep(RETENTION_CHECK_EVERY_S)
             try:
                 if self.service.run_due_checks():
                     self.send_status()
