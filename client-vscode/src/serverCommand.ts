@@ -1,0 +1,64 @@
+/** How to launch the rltab server (and its CLI) from the `rltab.serverPath` setting. Pure. */
+import * as path from 'node:path';
+
+export interface Command {
+  command: string;
+  args: string[];
+}
+
+const PYTHON = /^(python[0-9.]*|py)(\.exe)?$/i;
+
+/** `rltab ARGS`, or `python -m rltab.server.cli ARGS` when the setting names a Python interpreter. */
+export function rltabCommand(serverPath: string, args: string[]): Command {
+  const command = serverPath.trim() || 'rltab';
+  const base = command.split(/[\\/]/).pop() ?? command; // either separator: settings travel between OSes
+  if (PYTHON.test(base)) {
+    return { command, args: ['-m', 'rltab.server.cli', ...args] };
+  }
+  return { command, args };
+}
+
+/** The command an editor runs for the language server. */
+export function serverCommand(serverPath: string): Command {
+  return rltabCommand(serverPath, ['serve']);
+}
+
+export interface Environment {
+  PATH?: string;
+  PATHEXT?: string;
+  HOME?: string;
+}
+
+/**
+ * The file `command` names: itself when it contains a directory part (`~/` expanded), else the
+ * first match on PATH (with PATHEXT on Windows). `undefined` when there is none, so the extension
+ * can say so before a server launch fails with a bare ENOENT.
+ */
+export function findExecutable(
+  command: string,
+  env: Environment,
+  platform: NodeJS.Platform,
+  isFile: (p: string) => boolean,
+): string | undefined {
+  const p = platform === 'win32' ? path.win32 : path.posix;
+  let target = command;
+  if (target.startsWith('~/') && env.HOME) {
+    target = p.join(env.HOME, target.slice(2));
+  }
+  const extensions =
+    platform === 'win32' ? ['', ...(env.PATHEXT ?? '.EXE;.CMD;.BAT').split(';').filter(Boolean)] : [''];
+  const candidates = (base: string) => extensions.map((ext) => base + ext);
+  if (target.includes('/') || (platform === 'win32' && target.includes('\\'))) {
+    return candidates(target).find(isFile);
+  }
+  for (const dir of (env.PATH ?? '').split(platform === 'win32' ? ';' : ':')) {
+    if (!dir) continue;
+    const found = candidates(p.join(dir, target)).find(isFile);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+export const INSTALL_HINT =
+  'Install the rltab server with `python3 -m pip install rltab` (or `pip install -e .` in a checkout), ' +
+  'then set `rltab.serverPath` to the `rltab` executable or to the Python interpreter that has it.';
