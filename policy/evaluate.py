@@ -8,14 +8,14 @@ from typing import Callable
 from . import corpus
 
 
-def heldout_rows(tok, seq_len: int = 512, max_rows: int = 48):
+def heldout_rows(tok, seq_len: int = 512, max_rows: int = 48, eos: str = "<|endoftext|>"):
     """Fixed left-to-right rows from the held-out stdlib modules, [rows, seq_len + 1]."""
     import torch
 
     ids: list[int] = []
-    eos = tok.token_to_id("<|endoftext|>")
+    eos_id = tok.token_to_id(eos)
     for text in corpus.read_sources(corpus.stdlib_files("heldout")):
-        ids.extend(tok.encode(text).ids + [eos])
+        ids.extend(tok.encode(text, add_special_tokens=False).ids + ([eos_id] if eos_id is not None else []))
     n = min(max_rows, len(ids) // (seq_len + 1))
     # Spread the rows over the whole held-out set rather than taking only the first files.
     stride = len(ids) // n

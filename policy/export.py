@@ -1,4 +1,4 @@
-"""Export a Llama-family checkpoint to ONNX with an explicit KV cache, then int8-quantize it.
+"""Export a decoder-only checkpoint (families.py) to ONNX with an explicit KV cache, then int8-quantize it.
 
 The graph: inputs `input_ids` [B, T] and `past_key_i` / `past_value_i` [B, Hkv, P, D] per layer;
 outputs `logits` [B, V] for the *last* position only and `present_key_i` / `present_value_i`
@@ -16,12 +16,16 @@ from pathlib import Path
 import torch
 from torch import nn
 
-SUPPORTED = ("llama", "qwen2", "mistral")
+from .families import FAMILIES
+
+SUPPORTED = tuple(FAMILIES)
 EXPORT_FORMAT = 1  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 
 
 class KVCacheLM(nn.Module):
-    """A Llama/Qwen2/Mistral decoder with explicit past/present tensors and last-token logits."""
+    """A decoder-only LM (Llama/Qwen2/Mistral, StarCoder2, GPT-2) with explicit past/present
+    tensors and last-token logits. Rotary families share one path; GPT-2 adds learned positions
+    and splits its fused QKV projection."""
 
     def __init__(self, hf_model, max_positions: int | None = None):
         super().__init__()
@@ -29,16 +33,20 @@ class KVCacheLM(nn.Module):
         if cfg.model_type not in SUPPORTED:
             raise ValueError(f"unsupported architecture {cfg.model_type!r} (supported: {', '.join(SUPPORTED)})")
         self.cfg = cfg
-        base = hf_model.model
-        self.embed = base.embed_tokens
-        self.layers = base.layers
-        self.norm = base.norm
+        self.gpt2 = cfg.model_type == "gpt2"
+        base = hf_model.transformer if self.gpt2 else hf_model.model
         self.n_heads = cfg.num_attention_heads
-        self.n_kv = cfg.num_key_value_heads
+        self.n_kv = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         # A plain [H, V] matrix (not a transposed view of the embedding) so that quantization
         # sees the LM head as a constant MatMul weight.
         self.register_buffer("lm_head_t", hf_model.lm_head.weight.detach().t().contiguous(), persistent=False)
+        if self.gpt2:
+            self.embed, self.wpe, self.layers, self.norm = base.wte, base.wpe, base.h, base.ln_f
+            return
+        self.embed = base.embed_tokens
+        self.layers = base.layers
+        self.norm = base.norm
         n = max_positions or cfg.max_position_embeddings
         rot = base.rotary_emb
         pos = torch.arange(n, dtype=torch.float32)
@@ -53,30 +61,44 @@ class KVCacheLM(nn.Module):
         var = x.pow(2).mean(-1, keepdim=True)
         return norm.weight * (x * torch.rsqrt(var + norm.variance_epsilon))
 
+    def _norm(self, norm, x):
+        return norm(x) if isinstance(norm, nn.LayerNorm) else self._rms(norm, x)
+
     @staticmethod
     def _rotate(x):
         half = x.shape[-1] // 2
         return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
+    def _qkv(self, layer, x, b, t):
+        if self.gpt2:
+            q, k, v = layer.attn.c_attn(x).split(self.n_heads * self.head_dim, dim=2)
+        else:
+            attn = layer.self_attn
+            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+        return (q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2),
+                k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
+                v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2))
+
     def forward(self, input_ids, *past):
         b, t = input_ids.shape
         p = past[0].shape[2]
-        cos = self.cos[p : p + t][None, None]
-        sin = self.sin[p : p + t][None, None]
         # Query i (absolute position p+i) may attend to keys 0..p+i.
         q_pos = torch.arange(t, device=input_ids.device)[:, None] + p
         k_pos = torch.arange(p + t, device=input_ids.device)[None, :]
         mask = torch.where(k_pos <= q_pos, 0.0, float("-inf"))
         h = self.embed(input_ids)
+        if self.gpt2:
+            h = h + self.wpe.weight[p : p + t][None]
+        else:
+            cos = self.cos[p : p + t][None, None]
+            sin = self.sin[p : p + t][None, None]
         presents = []
         for i, layer in enumerate(self.layers):
-            attn = layer.self_attn
-            x = self._rms(layer.input_layernorm, h)
-            q = attn.q_proj(x).view(b, t, self.n_heads, self.head_dim).transpose(1, 2)
-            k = attn.k_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-            v = attn.v_proj(x).view(b, t, self.n_kv, self.head_dim).transpose(1, 2)
-            q = q * cos + self._rotate(q) * sin
-            k = k * cos + self._rotate(k) * sin
+            x = self._norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h)
+            q, k, v = self._qkv(layer, x, b, t)
+            if not self.gpt2:
+                q = q * cos + self._rotate(q) * sin
+                k = k * cos + self._rotate(k) * sin
             k = torch.cat([past[2 * i], k], dim=2)
             v = torch.cat([past[2 * i + 1], v], dim=2)
             presents += [k, v]
@@ -87,11 +109,14 @@ class KVCacheLM(nn.Module):
             scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim ** -0.5) + mask
             o = torch.matmul(torch.softmax(scores, dim=-1), v)
             o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
-            h = h + attn.o_proj(o)
-            x = self._rms(layer.post_attention_layernorm, h)
+            h = h + (layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o))
+            x = self._norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h)
             mlp = layer.mlp
-            h = h + mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
-        last = self._rms(self.norm, h[:, -1, :])
+            if hasattr(mlp, "gate_proj"):  # SwiGLU (Llama family)
+                h = h + mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+            else:  # c_fc -> activation -> c_proj (StarCoder2, GPT-2)
+                h = h + mlp.c_proj(mlp.act(mlp.c_fc(x)))
+        last = self._norm(self.norm, h[:, -1, :])
         return (torch.matmul(last, self.lm_head_t), *presents)
 
     def empty_past(self, batch: int = 1):
@@ -171,8 +196,10 @@ def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     final = out_dir / "model.int8.onnx"
+    model = load_torch(model_dir)
+    max_positions = min(max_positions, getattr(model.config, "max_position_embeddings", None) or max_positions)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        fp32 = export_fp32(load_torch(model_dir), Path(tmp) / "model.fp32.onnx", max_positions)
+        fp32 = export_fp32(model, Path(tmp) / "model.fp32.onnx", max_positions)
         int8 = quantize_int8(fp32, Path(tmp) / "model.int8.onnx")
         os.replace(int8, final)
     return final

@@ -26,10 +26,17 @@ class FimTemplate:
     eos: str = T.EOS
     spm: bool = True
     serve_fim: bool = True  # False: this model completes better left-to-right (measured), so serve that
+    bos: str | None = None  # put first in every prompt (Llama-style checkpoints expect it)
+    stops: tuple[str, ...] = ()  # more tokens that end a completion (CodeLlama's <EOT>, StarCoder's <file_sep>)
 
     @property
     def has_fim(self) -> bool:
         return bool(self.prefix and self.suffix and self.middle)
+
+    @property
+    def stop_tokens(self) -> set[str]:
+        """Tokens that end a completion: end of text, the FIM markers, and the family's extras."""
+        return {t for t in (self.eos, self.prefix, self.suffix, self.middle, *self.stops) if t}
 
 
 RLTAB_TEMPLATE = FimTemplate()
@@ -98,12 +105,13 @@ def prompt_ids(
     """Token ids of a FIM prompt; plain left-to-right when the template has no FIM tokens or
     nothing but whitespace follows the cursor (the end of what has been written: there the
     model is at its best without FIM markers)."""
+    bos = [token_id(template.bos)] if template.bos else []
     pre = list(encode(before)) if before else []
     if not template.has_fim or not template.serve_fim or not after.strip():
         # An empty document starts after end-of-text, as documents did in training.
-        return pre or [token_id(template.eos)]
+        return bos + pre if pre else bos or [token_id(template.eos)]
     suf = list(encode(after)) if after else []
     p, s, m = token_id(template.prefix), token_id(template.suffix), token_id(template.middle)
     if template.spm:
-        return [s, *suf, p, *pre, m]
-    return [p, *pre, s, *suf, m]
+        return [*bos, s, *suf, p, *pre, m]
+    return [*bos, p, *pre, s, *suf, m]

@@ -48,9 +48,16 @@ def load_torch(model_dir: str | Path, dtype=None):
     ).eval()
 
 
-def save_model_dir(model, tokenizer, model_dir: str | Path, meta: dict, fp16: bool = True) -> Path:
-    """Write a complete model directory (weights in fp16 to keep the repo light)."""
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def save_model_dir(model, tokenizer, model_dir: str | Path, meta: dict, fp16: bool = True,
+                   tokenizer_from: str | Path | None = None) -> Path:
+    """Write a complete model directory (weights in fp16 to keep the repo light). The tokenizer
+    files are copied from `tokenizer_from` when given (a trained version keeps its parent's,
+    special-token settings included), else written for rltab's own tokenizer."""
     import copy
+    import shutil
 
     import torch
 
@@ -60,6 +67,11 @@ def save_model_dir(model, tokenizer, model_dir: str | Path, meta: dict, fp16: bo
     model_dir.mkdir(parents=True, exist_ok=True)
     out = copy.deepcopy(model).to(torch.float16) if fp16 else model
     out.save_pretrained(str(model_dir), safe_serialization=True)
-    save_for_transformers(tokenizer, model_dir)
+    if tokenizer_from is not None:
+        for name in TOKENIZER_FILES:
+            if (Path(tokenizer_from) / name).exists():
+                shutil.copy2(Path(tokenizer_from) / name, model_dir / name)
+    else:
+        save_for_transformers(tokenizer, model_dir)
     write_meta(model_dir, meta)
     return model_dir

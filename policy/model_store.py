@@ -68,6 +68,8 @@ def fim_template(model_path: Path) -> FimTemplate:
     fim = dict(meta.get("fim") or {})
     if "serve_fim" in meta:
         fim["serve_fim"] = bool(meta["serve_fim"])
+    if "stops" in fim:
+        fim["stops"] = tuple(fim["stops"])
     return FimTemplate(**fim) if fim else RLTAB_TEMPLATE
 
 
@@ -82,7 +84,7 @@ class LoadedModel:
     template: FimTemplate
 
     def encode(self, text: str) -> list[int]:
-        return self.tokenizer.encode(text).ids
+        return self.tokenizer.encode(text, add_special_tokens=False).ids  # prompts add their own BOS
 
     def token_id(self, token: str) -> int:
         return self.tokenizer.token_to_id(token)
@@ -103,12 +105,17 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     tok = T.load_tokenizer(model_path)
     template = fim_template(model_path)
     config = json.loads((model_path / "config.json").read_text())
-    stop_ids = [i for t, i in tok.get_vocab(with_added_tokens=True).items() if t in {template.eos, *T.SPECIAL_TOKENS}]
     engine = Engine(
-        onnx_path(model_path), T.token_bytes(tok), stop_ids, threads=threads,
-        max_positions=config.get("max_position_embeddings", 2048),
+        onnx_path(model_path), T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
+        max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048,
     )
     return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)
+
+
+def stop_token_ids(tok, template: FimTemplate) -> list[int]:
+    """Ids that end a completion: the template's stop tokens and rltab's own special tokens."""
+    names = template.stop_tokens | set(T.SPECIAL_TOKENS)
+    return sorted(i for t, i in tok.get_vocab(with_added_tokens=True).items() if t in names)
 
 
 def list_versions(home: Path) -> list[dict]:

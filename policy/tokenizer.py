@@ -78,6 +78,10 @@ def token_bytes(tok: Tokenizer) -> list[bytes]:
             continue
         if byte_level and all(ch in dec for ch in piece):
             table[i] = bytes(dec[ch] for ch in piece)
+        elif len(piece) == 6 and piece.startswith("<0x") and piece.endswith(">"):  # SentencePiece byte fallback
+            table[i] = bytes([int(piece[3:5], 16)])
+        elif "\u2581" in piece:  # SentencePiece marks spaces with U+2581; decoding one token would drop it
+            table[i] = piece.replace("\u2581", " ").encode("utf-8")
         else:
             table[i] = tok.decode([i], skip_special_tokens=False).encode("utf-8")
     return table

@@ -72,7 +72,8 @@ class UpdaterConfig:
     holdout_fraction: float = 0.2
     """Most recent fraction of events held back from training for the guard."""
     guard_loss_tolerance: float = 0.02
-    """A new version may be at most this much (relative) worse on held-out stdlib loss."""
+    """A new version may be at most this much (relative) worse on held-out stdlib loss than its
+    parent, and than the base model the chain of updates started from."""
     guard_min_held_back: int = 8
     """The reward-weighted check needs at least this many held-back events with a reward."""
     guard_parity_min: float = 0.9
@@ -121,7 +122,7 @@ def build_examples(rows: list[dict], tok, cfg: UpdaterConfig) -> list[Example]:
             continue  # a damaged row teaches nothing; skip it rather than fail the cycle
         if not prompt or not completion or len(old) != len(completion) or r["reward"] is None:
             continue
-        demo = tok.encode(r["demonstration"]).ids[: cfg.max_completion_tokens] if r.get("demonstration") else []
+        demo = tok.encode(r["demonstration"], add_special_tokens=False).ids[: cfg.max_completion_tokens] if r.get("demonstration") else []
         healed = int(r.get("healed") or 0)
         out.append(Example(r["id"], r["kind"] or "line", prompt, completion, old, float(r["reward"]), r["outcome"],
                            healed, demo))
@@ -145,11 +146,9 @@ def assign_advantages(examples: list[Example], baseline: L.RunningBaseline) -> N
 def stop_ids_for(model_dir_path: Path, tok) -> tuple[list[int], list[int]]:
     """(ids that end a completion, ids that contain a newline)."""
     from . import tokenizer as T
-    from .model_store import fim_template
+    from .model_store import fim_template, stop_token_ids
 
-    template = fim_template(model_dir_path)
-    vocab = tok.get_vocab(with_added_tokens=True)
-    stop = sorted({i for t, i in vocab.items() if t in {template.eos, *T.SPECIAL_TOKENS}})
+    stop = stop_token_ids(tok, fim_template(model_dir_path))
     table = T.token_bytes(tok)
     newline = [i for i, b in enumerate(table) if b"\n" in b]
     return stop, newline
@@ -159,10 +158,13 @@ def stop_ids_for(model_dir_path: Path, tok) -> tuple[list[int], list[int]]:
 def lora_model(base, cfg: UpdaterConfig):
     from peft import LoraConfig, get_peft_model
 
-    targets = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
+    from .families import family
+
+    fam = family(base.config.model_type)
     torch.manual_seed(cfg.seed)
     return get_peft_model(base, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                           target_modules=targets, bias="none"))
+                                           target_modules=list(fam.lora_targets), bias="none",
+                                           fan_in_fan_out=fam.fan_in_fan_out))
 
 
 def _decoder(model):
@@ -176,12 +178,12 @@ def sequence_scores(model, e: Example, completion: list[int], stop_sets: dict[st
     m = _decoder(model)
     prompt = e.prompt[: len(e.prompt) - e.healed]
     ids = torch.tensor([prompt + completion])
-    hidden = m.model(input_ids=ids).last_hidden_state
+    hidden = m.base_model(input_ids=ids).last_hidden_state
     t = len(completion)
     logits = m.lm_head(hidden[:, -t - 1 : -1, :]).float()
     logp = L.selective_log_softmax(logits, torch.tensor([completion]))[0]
     if e.healed:
-        last = m.lm_head(m.model(input_ids=torch.tensor([e.prompt])).last_hidden_state[:, -1]).float()[0]
+        last = m.lm_head(m.base_model(input_ids=torch.tensor([e.prompt])).last_hidden_state[:, -1]).float()[0]
     else:
         last = logits[0, 0]
     stop = torch.logsumexp(last.log_softmax(-1)[stop_sets[e.kind]], dim=-1)
@@ -227,7 +229,7 @@ def reward_weighted_ll(model, examples: list[Example]) -> float | None:
                 continue
             m = _decoder(model)
             ids = torch.tensor([e.prompt[: len(e.prompt) - e.healed] + e.completion])
-            hidden = m.model(input_ids=ids).last_hidden_state
+            hidden = m.base_model(input_ids=ids).last_hidden_state
             t = len(e.completion)
             logits = m.lm_head(hidden[:, -t - 1 : -1, :]).float()
             lp = L.selective_log_softmax(logits, torch.tensor([e.completion]))[0].mean().item()
@@ -355,7 +357,7 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
     tmp = root / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        save_model_dir(merged, tok, tmp, {})
+        save_model_dir(merged, tok, tmp, {}, tokenizer_from=parent_dir)
         build_onnx(tmp, tmp)
         guard = run_guard(tmp, parent_dir, home, held, cfg)
         meta = {
@@ -364,7 +366,8 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
             "updater_config": dataclasses.asdict(cfg),
         }
         parent_meta = read_meta(parent_dir)
-        meta.update({k: parent_meta[k] for k in ("fim", "serve_fim") if k in parent_meta})  # same prompt layout
+        # Same prompt layout and provenance as the parent.
+        meta.update({k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta})
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return CycleResult(None, f"guard: {guard['reason']}", metrics=guard)
@@ -396,13 +399,16 @@ def algorithm_name(cfg: UpdaterConfig) -> str:
 
 
 def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig) -> dict:
-    """Parity of the int8 export, held-out stdlib loss within tolerance of the parent, and a
-    better reward-weighted log-likelihood than the parent on the held-back events."""
+    """Parity of the int8 export, held-out stdlib loss within tolerance of the parent and of the
+    base (the model the chain of updates started from, so small steps cannot drift without
+    bound), and a better reward-weighted log-likelihood than the parent on the held-back events."""
     from . import tokenizer as T
 
     new_torch, old_torch = load_torch(candidate), load_torch(parent_dir)
     tok = T.load_tokenizer(candidate)
-    rows = evaluate.heldout_rows(tok, 256, max_rows=8)
+    from .model_store import fim_template
+
+    rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=fim_template(candidate).eos)
     with torch.no_grad():
         new_loss = evaluate.heldout_loss(new_torch, rows)
         old_loss = evaluate.heldout_loss(old_torch, rows)
@@ -413,14 +419,17 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
         reasons.append("non-finite held-out loss")
     if parity < cfg.guard_parity_min:
         reasons.append(f"int8 parity {parity:.2f} < {cfg.guard_parity_min}")
-    if new_loss > old_loss * (1 + cfg.guard_loss_tolerance):
-        reasons.append(f"held-out loss {new_loss:.4f} > parent {old_loss:.4f} + {100 * cfg.guard_loss_tolerance:.0f}%")
+    base_loss = read_meta(parent_dir).get("guard", {}).get("base_heldout_loss", old_loss)
+    for name, ref in (("parent", old_loss), ("base", base_loss)):
+        if new_loss > ref * (1 + cfg.guard_loss_tolerance):
+            reasons.append(f"held-out loss {new_loss:.4f} > {name} {ref:.4f} + {100 * cfg.guard_loss_tolerance:.0f}%")
     rewarded = sum(e.reward != 0 for e in held)
     rw_checked = rewarded >= cfg.guard_min_held_back
     if rw_checked and not new_rw > old_rw:
         reasons.append(f"reward-weighted log-likelihood on held-back events {new_rw:.4f} <= parent {old_rw:.4f}")
     return {"passed": not reasons, "reason": "; ".join(reasons) or "ok", "heldout_loss": round(new_loss, 5),
-            "parent_heldout_loss": round(old_loss, 5), "parity": round(parity, 4),
+            "parent_heldout_loss": round(old_loss, 5), "base_heldout_loss": round(base_loss, 5),
+            "parity": round(parity, 4),
             "held_back_events": len(held), "reward_weighted_checked": rw_checked,
             "reward_weighted_ll": new_rw, "parent_reward_weighted_ll": old_rw}
 

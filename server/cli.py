@@ -189,6 +189,25 @@ def cmd_versions(args) -> int:
     return 0
 
 
+def cmd_import_model(args) -> int:
+    from rltab.policy.importer import ImportFailure, import_model
+
+    try:
+        meta = import_model(args.hf_dir, _home(args), args.name, make_current=args.make_current)
+    except ImportFailure as e:
+        raise UsageError(str(e)) from e
+    except ValueError as e:  # an unsupported architecture, a tokenizer without end-of-text
+        raise UsageError(f"cannot import {args.hf_dir}: {e}") from e
+    except OSError as e:  # transformers' messages for missing or unreadable files
+        raise UsageError(f"cannot read the checkpoint in {args.hf_dir}: {e}") from e
+    print(json.dumps({k: meta[k] for k in ("version", "family", "fim_style", "serve_fim", "parameters", "onnx_agreement")}))
+    if args.make_current:
+        print(f"current: {meta['version']}", file=sys.stderr)
+    else:
+        print(f"imported; serve it with `rltab rollback {meta['version']}`", file=sys.stderr)
+    return 0
+
+
 def cmd_rollback(args) -> int:
     from rltab.policy.model_store import rollback
 
@@ -302,6 +321,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-chars", type=int, help="type only the first N characters of the corpus")
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
+
+    p = add("import-model", cmd_import_model, "convert a local Hugging Face causal LM into an rltab model version")
+    p.add_argument("hf_dir", metavar="HF_DIR")
+    p.add_argument("--name", help="version name (default: the directory's name)")
+    p.add_argument("--make-current", action="store_true", help="serve it from now on")
 
     p = add("versions", cmd_versions, "list published models (* = current)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")

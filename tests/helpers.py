@@ -62,3 +62,51 @@ def completable_doc(model) -> tuple[str, tuple[int, int]]:
             lines = before.split("\n")
             return before + "\n", (len(lines) - 1, len(lines[-1].encode("utf-16-le")) // 2)
     raise AssertionError("the shipped model answers none of the test documents")
+
+
+# Tiny random checkpoints of each importable family, each with a byte-level BPE tokenizer that
+# carries that family's special tokens (the real tokenizers' names), saved the way
+# transformers saves real checkpoints.
+FAMILY_TOKENS = {
+    "llama": dict(bos="<｜begin▁of▁sentence｜>", eos="<｜end▁of▁sentence｜>",  # DeepSeek-Coder
+                  extra=["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]),
+    "qwen2": dict(bos=None, eos="<|endoftext|>", extra=["<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|file_sep|>"]),
+    "starcoder2": dict(bos=None, eos="<|endoftext|>", extra=["<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<file_sep>"]),
+    "gpt2": dict(bos=None, eos="<|endoftext|>", extra=[]),
+}
+
+
+def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0) -> Path:
+    from tokenizers import decoders, models, pre_tokenizers, processors, trainers, Tokenizer
+    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
+                              Qwen2Config, Qwen2ForCausalLM, Starcoder2Config, Starcoder2ForCausalLM)
+
+    spec = FAMILY_TOKENS[model_type]
+    specials = [t for t in (spec["bos"], spec["eos"], *spec["extra"]) if t]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    tok.train_from_iterator(tiny_texts(10), trainers.BpeTrainer(
+        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=spec["eos"], bos_token=spec["bos"],
+                                   additional_special_tokens=spec["extra"])
+    v = tok.get_vocab_size()
+    eos, bos = tok.token_to_id(spec["eos"]), tok.token_to_id(spec["bos"] or spec["eos"])
+    common = dict(vocab_size=v, bos_token_id=bos, eos_token_id=eos)
+    torch.manual_seed(seed)
+    if model_type == "llama":
+        model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                             num_key_value_heads=2, max_position_embeddings=512, **common))
+    elif model_type == "qwen2":
+        model = Qwen2ForCausalLM(Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                             num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, **common))
+    elif model_type == "starcoder2":
+        model = Starcoder2ForCausalLM(Starcoder2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                                       num_attention_heads=4, num_key_value_heads=2,
+                                                       max_position_embeddings=512, **common))
+    else:
+        model = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512, **common))
+    model.eval().save_pretrained(str(directory), safe_serialization=True)
+    fast.save_pretrained(str(directory))
+    return directory

@@ -35,10 +35,10 @@ def test_onnx_fp32_matches_torch(tiny_model_dir, fp32_engine):
 
 
 def test_unsupported_architecture_is_a_clear_error():
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import BloomConfig, BloomForCausalLM
 
-    with pytest.raises(ValueError, match="unsupported architecture 'gpt2'"):
-        E.KVCacheLM(GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=64)))
+    with pytest.raises(ValueError, match="unsupported architecture 'bloom'"):
+        E.KVCacheLM(BloomForCausalLM(BloomConfig(n_layer=1, hidden_size=32, n_head=2, vocab_size=64)))
 
 
 def _prompts(model, n=6):

@@ -131,3 +131,22 @@ async def test_learning_loop_over_lsp(tmp_path, starter):
         await inline(c, uri, text.count("\n"), 0)  # the next request swaps
         await wait_until(lambda: any(s["modelVersion"] == "v0001" for s in c.statuses), timeout=30)
         assert ledger_rows(home, "select count(*) from suggestion where trained_in = 'v0001'")[0][0] >= 4
+
+
+def test_guard_bounds_drift_from_the_base_not_only_the_parent(tmp_path, starter):
+    """Each version may be within 2 % of its parent and still drift far from the base after many
+    versions; the guard also compares with the base's held-out loss, carried in meta.json."""
+    from rltab.policy.model import read_meta, write_meta
+    from rltab.policy.updater import run_guard
+
+    parent = tmp_path / "parent"
+    shutil.copytree(starter.path, parent)
+    ok = run_guard(starter.path, parent, tmp_path / "home", [], UpdaterConfig())
+    assert ok["passed"], ok["reason"]
+    assert ok["base_heldout_loss"] == ok["parent_heldout_loss"]  # the parent is the base
+
+    # Same weights as the parent, but the chain started from a model 10 % better.
+    write_meta(parent, {**read_meta(parent), "guard": {"base_heldout_loss": ok["heldout_loss"] / 1.1}})
+    drifted = run_guard(starter.path, parent, tmp_path / "home", [], UpdaterConfig())
+    assert not drifted["passed"]
+    assert "> base" in drifted["reason"] and "parent" not in drifted["reason"]
