@@ -44,6 +44,7 @@ class SuggestionRecord:
     prompt_tokens: int | None = None
     prefill_tokens: int | None = None
     healed: int = 0
+    syntax_error: bool = False  # dropped by compiler feedback: never shown, an automatic reward
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     time: float = field(default_factory=time.time)
 
@@ -104,9 +105,10 @@ class Ledger:
             "logprobs": json.dumps([round(x, 5) for x in s.logprobs]) if s.logprobs is not None else None,
             "prefix_text": s.prefix_text, "suffix_text": s.suffix_text, "completion_text": s.completion_text,
             "prompt_tokens": s.prompt_tokens, "prefill_tokens": s.prefill_tokens, "healed": s.healed,
-            "outcome": R.SILENT if s.completion_chars == 0 else None,
-            "reward": R.reward(R.SILENT, cfg=self.rewards) if s.completion_chars == 0 else None,
         }
+        settled = R.INVALID if s.syntax_error else R.SILENT if s.completion_chars == 0 else None
+        row["outcome"] = settled
+        row["reward"] = R.reward(settled, cfg=self.rewards) if settled else None
         with self._tx() as db:
             db["suggestion"].insert(row)
         return s.id
@@ -121,7 +123,7 @@ class Ledger:
         now = time.time() if now is None else now
         with self._tx() as db:
             row = self._row(suggestion_id)
-            if row is None or row["outcome"] == R.SILENT:
+            if row is None or row["outcome"] in (R.SILENT, R.INVALID):  # never shown: nothing to settle
                 return False
             settled = row["outcome"] is not None
             undoes_accept = kind == R.REJECTED and row["outcome"] in (R.ACCEPTED, R.PARTIAL)
@@ -215,24 +217,28 @@ class Ledger:
 
     def stats(self) -> list[dict]:
         """Per model version: shown, accepted, partial, rejected, accept rate, chars accepted.
-        accept_rate = (accepted + partial) / shown; silent answers are not shown."""
+        accept_rate = (accepted + partial) / shown; silent answers and suggestions dropped for
+        breaking the syntax (`invalid`) are not shown."""
         sql = """
             select model_version, count(*) as shown,
                    sum(outcome = 'accepted') as accepted, sum(outcome = 'partial') as partial,
                    sum(outcome = 'rejected') as rejected, coalesce(sum(accepted_chars), 0) as chars_accepted,
                    min(time) as first_time
-            from suggestion where outcome is null or outcome != 'silent'
+            from suggestion where outcome is null or outcome not in ('silent', 'invalid')
             group by model_version order by first_time"""
         with self._lock:
             rows = [dict(r) for r in self.db.query(sql)]
-            silent = dict(self.db.execute(
-                "select model_version, count(*) from suggestion where outcome = 'silent' group by model_version").fetchall())
+            unshown = self.db.execute("select model_version, outcome, count(*) from suggestion "
+                                      "where outcome in ('silent', 'invalid') group by model_version, outcome").fetchall()
+        hidden: dict[str, dict] = {}
+        for version, outcome, n in unshown:
+            hidden.setdefault(version, {"silent": 0, "invalid": 0})[outcome] = n
         for r in rows:
             r["accept_rate"] = round(((r["accepted"] or 0) + (r["partial"] or 0)) / r["shown"], 4) if r["shown"] else 0.0
-            r["silent"] = silent.pop(r["model_version"], 0)
+            r.update(hidden.pop(r["model_version"], {"silent": 0, "invalid": 0}))
             r.pop("first_time")
         rows += [{"model_version": v, "shown": 0, "accepted": 0, "partial": 0, "rejected": 0,
-                  "chars_accepted": 0, "accept_rate": 0.0, "silent": n} for v, n in silent.items()]
+                  "chars_accepted": 0, "accept_rate": 0.0, **n} for v, n in hidden.items()]
         return rows
 
     def counts(self) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SHOWN, ACCEPTED, PARTIAL, REJECTED, SILENT = "shown", "accepted", "partial", "rejected", "silent"
+INVALID = "invalid"  # compiler feedback: the suggestion broke parsing and was never shown
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class RewardConfig:
     """Earned by a fully accepted suggestion that was kept (times retention)."""
     silent: float = 0.0
     """An empty answer: nothing shown, nothing paid."""
+    syntax_error: float = -0.25
+    """Automatic reward of a suggestion that would have broken parsing where the code parsed
+    before (compiler feedback); it is dropped, not shown, and learned from like a rejection."""
 
 
 def reward(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
@@ -23,6 +27,8 @@ def reward(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
     Retention defaults to 1 (kept) until a retention check says otherwise."""
     if outcome == SILENT:
         return cfg.silent
+    if outcome == INVALID:
+        return cfg.syntax_error
     r = 1.0 if retention is None else min(1.0, max(0.0, retention))
     if outcome == ACCEPTED:
         return cfg.shown_cost + cfg.accept_value * r

@@ -70,6 +70,16 @@ def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Ten
     return -F.logsigmoid(beta * margin).mean()
 
 
+def rrhf_loss(scores: torch.Tensor, rewards: torch.Tensor) -> torch.Tensor:
+    """RRHF's ranking term (Yuan et al., 2023) for several completions of one context: `scores`
+    [K] are length-normalized sequence log-probs, `rewards` [K] their rewards. Every pair ranked
+    the wrong way round (lower reward, higher score) pays the score gap:
+    sum over r_i < r_j of max(0, s_i - s_j)."""
+    worse = rewards[:, None] < rewards[None, :]  # [i, j]: i earned less than j
+    gaps = torch.relu(scores[:, None] - scores[None, :])
+    return (gaps * worse).sum()
+
+
 def sft_loss(logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Negative log-likelihood of demonstration tokens (the user's own text)."""
     return -masked_mean(logp, mask)

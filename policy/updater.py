@@ -65,6 +65,9 @@ class UpdaterConfig:
     """Weight of DPO on pairs of completions of one context with different rewards."""
     dpo_beta: float = 0.1
     """DPO temperature."""
+    rrhf_coef: float = 0.0
+    """Weight of RRHF's ranking term over completions of one context with different rewards
+    (several samples of one prompt; off by default: see BENCHMARKS.md for what it measured)."""
     sft_coef: float = 0.1
     """Weight of the supervised term on demonstrations (what the user wrote instead)."""
     baseline_decay: float = 0.9
@@ -74,6 +77,11 @@ class UpdaterConfig:
     guard_loss_tolerance: float = 0.02
     """A new version may be at most this much (relative) worse on held-out stdlib loss than its
     parent, and than the base model the chain of updates started from."""
+    guard_pass_tolerance: float = 0.02
+    """A new version may lose at most this much (relative) HumanEval single-line-infilling pass@1
+    against its parent and the base, on a fixed subset of guard_pass_tasks tasks."""
+    guard_pass_tasks: int = 100
+    """Size of that subset (0: skip the check)."""
     guard_min_held_back: int = 8
     """The reward-weighted check needs at least this many held-back events with a reward."""
     guard_parity_min: float = 0.9
@@ -208,16 +216,28 @@ def example_loss(model, e: Example, cfg: UpdaterConfig, stop_sets) -> tuple[torc
     return loss, diag
 
 
-def dpo_pairs(examples: list[Example]) -> list[tuple[Example, Example]]:
+def ranked_groups(examples: list[Example]) -> list[list[Example]]:
+    """Completions of one context (same prompt) whose rewards differ, lowest reward first."""
     by_prompt: dict[tuple, list[Example]] = defaultdict(list)
     for e in examples:
         by_prompt[tuple(e.prompt)].append(e)
-    pairs = []
-    for group in by_prompt.values():
-        group = sorted(group, key=lambda e: e.reward)
-        if len(group) >= 2 and group[-1].reward > group[0].reward:
-            pairs.append((group[-1], group[0]))
-    return pairs
+    groups = [sorted(g, key=lambda e: e.reward) for g in by_prompt.values()]
+    return [g for g in groups if len(g) >= 2 and g[-1].reward > g[0].reward]
+
+
+def dpo_pairs(examples: list[Example]) -> list[tuple[Example, Example]]:
+    """The best and the worst completion of each ranked group."""
+    return [(g[-1], g[0]) for g in ranked_groups(examples)]
+
+
+def grouped_order(examples: list[Example], rng) -> list[int]:
+    """A random order that keeps completions of one context next to each other, so that the
+    pairwise terms (DPO, RRHF) find whole groups inside a minibatch."""
+    groups: dict[tuple, list[int]] = defaultdict(list)
+    for i, e in enumerate(examples):
+        groups[tuple(e.prompt)].append(i)
+    keys = list(groups)
+    return [i for k in rng.permutation(len(keys)) for i in groups[keys[k]]]
 
 
 def reward_weighted_ll(model, examples: list[Example]) -> float | None:
@@ -297,7 +317,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, t0: float) -> Cy
     diags: list[dict] = []
     model.train()
     for epoch in range(cfg.epochs):
-        order = rng.permutation(len(train))
+        order = grouped_order(train, rng) if cfg.dpo_coef or cfg.rrhf_coef else rng.permutation(len(train))
         for start in range(0, len(order), cfg.minibatch):
             chunk = [train[i] for i in order[start : start + cfg.minibatch]]
             opt.zero_grad(set_to_none=True)
@@ -317,6 +337,11 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, t0: float) -> Cy
                     lg = sequence_scores(model, good, good.completion, stop_sets)[0].sum()
                     lb = sequence_scores(model, bad, bad.completion, stop_sets)[0].sum()
                     (cfg.dpo_coef * L.dpo_loss(lg[None], lb[None], rg[None], rb[None], cfg.dpo_beta)).backward()
+            if cfg.rrhf_coef:
+                for group in ranked_groups(chunk):
+                    scores = torch.stack([sequence_scores(model, e, e.completion, stop_sets)[0].mean() for e in group])
+                    rewards = torch.tensor([e.reward for e in group])
+                    (cfg.rrhf_coef * L.rrhf_loss(scores, rewards)).backward()
             grads_ok = all(p.grad is None or torch.isfinite(p.grad).all() for p in model.parameters())
             if not grads_ok or not math.isfinite(total):
                 return _fail(ledger, "non-finite gradient", train, t0, {"epoch": epoch})
@@ -394,51 +419,70 @@ def sweep_stale_candidates(root: Path) -> None:
 
 def algorithm_name(cfg: UpdaterConfig) -> str:
     terms = [("ppo-clip", cfg.pg_coef), ("kl", cfg.kl_coef), ("silence", cfg.silence_coef),
-             ("dpo", cfg.dpo_coef), ("sft", cfg.sft_coef)]
+             ("dpo", cfg.dpo_coef), ("rrhf", cfg.rrhf_coef), ("sft", cfg.sft_coef)]
     return "lora+" + "+".join(n for n, w in terms if w)
 
 
 def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig) -> dict:
-    """Parity of the int8 export, held-out stdlib loss within tolerance of the parent and of the
-    base (the model the chain of updates started from, so small steps cannot drift without
-    bound), and a better reward-weighted log-likelihood than the parent on the held-back events."""
+    """Parity of the int8 export; held-out stdlib loss and HumanEval-infill pass@1 within
+    tolerance of the parent and of the base (the model the chain of updates started from, so small
+    steps cannot drift without bound); a better reward-weighted log-likelihood than the parent on
+    the held-back events."""
     from . import tokenizer as T
+    from .model_store import fim_template
 
     new_torch, old_torch = load_torch(candidate), load_torch(parent_dir)
     tok = T.load_tokenizer(candidate)
-    from .model_store import fim_template
-
     rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=fim_template(candidate).eos)
     with torch.no_grad():
         new_loss = evaluate.heldout_loss(new_torch, rows)
         old_loss = evaluate.heldout_loss(old_torch, rows)
-    parity = parity_check(candidate, new_torch, rows, home)
+    served = load_model(home, model_path=candidate, version="candidate")
+    parity = parity_check(served, new_torch, rows)
     new_rw, old_rw = reward_weighted_ll(new_torch, held), reward_weighted_ll(old_torch, held)
+    parent_guard = read_meta(parent_dir).get("guard", {})
     reasons = []
     if not math.isfinite(new_loss):
         reasons.append("non-finite held-out loss")
     if parity < cfg.guard_parity_min:
         reasons.append(f"int8 parity {parity:.2f} < {cfg.guard_parity_min}")
-    base_loss = read_meta(parent_dir).get("guard", {}).get("base_heldout_loss", old_loss)
+    base_loss = parent_guard.get("base_heldout_loss", old_loss)
     for name, ref in (("parent", old_loss), ("base", base_loss)):
         if new_loss > ref * (1 + cfg.guard_loss_tolerance):
             reasons.append(f"held-out loss {new_loss:.4f} > {name} {ref:.4f} + {100 * cfg.guard_loss_tolerance:.0f}%")
+    passes = {}
+    if cfg.guard_pass_tasks:
+        new_pass = humaneval_pass1(served, cfg.guard_pass_tasks)
+        old_pass = parent_guard.get("pass_at_1")
+        if old_pass is None:
+            old_pass = humaneval_pass1(load_model(home, model_path=parent_dir, version="parent"), cfg.guard_pass_tasks)
+        base_pass = parent_guard.get("base_pass_at_1", old_pass)
+        for name, ref in (("parent", old_pass), ("base", base_pass)):
+            if new_pass < ref * (1 - cfg.guard_pass_tolerance):
+                reasons.append(f"HumanEval-infill pass@1 {new_pass:.3f} < {name} {ref:.3f} - {100 * cfg.guard_pass_tolerance:.0f}%")
+        passes = {"pass_at_1": new_pass, "parent_pass_at_1": old_pass, "base_pass_at_1": base_pass}
     rewarded = sum(e.reward != 0 for e in held)
     rw_checked = rewarded >= cfg.guard_min_held_back
     if rw_checked and not new_rw > old_rw:
         reasons.append(f"reward-weighted log-likelihood on held-back events {new_rw:.4f} <= parent {old_rw:.4f}")
     return {"passed": not reasons, "reason": "; ".join(reasons) or "ok", "heldout_loss": round(new_loss, 5),
             "parent_heldout_loss": round(old_loss, 5), "base_heldout_loss": round(base_loss, 5),
-            "parity": round(parity, 4),
+            "parity": round(parity, 4), **passes,
             "held_back_events": len(held), "reward_weighted_checked": rw_checked,
             "reward_weighted_ll": new_rw, "parent_reward_weighted_ll": old_rw}
 
 
-def parity_check(candidate: Path, torch_model, rows, home: Path, n: int = 32, margin: float = 1.0) -> float:
+def humaneval_pass1(served, n_tasks: int) -> float:
+    """Greedy pass@1 on the guard's fixed HumanEval single-line-infilling subset."""
+    from . import humaneval
+
+    return humaneval.evaluate(served, humaneval.guard_subset(humaneval.infill_tasks(), n_tasks))["pass@1"]
+
+
+def parity_check(loaded, torch_model, rows, n: int = 32, margin: float = 1.0) -> float:
     """Share of held-out prefixes where the int8 engine picks torch's next token. Near-ties
     (torch's top two within `margin` logits) are left out: there quantization noise may pick
     either, while a broken export disagrees everywhere."""
-    loaded = load_model(home, model_path=candidate, version="candidate")
     same = counted = 0
     with torch.no_grad():
         for i in range(min(n, len(rows))):

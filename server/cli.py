@@ -208,6 +208,38 @@ def cmd_import_model(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    from tqdm import tqdm
+
+    from rltab.policy import humaneval
+    from rltab.policy.model_store import current_version, load_model, model_dir
+
+    try:
+        ks = tuple(sorted({int(k) for k in args.k.split(",")}))
+    except ValueError:
+        raise UsageError(f"--k takes comma-separated integers, got {args.k!r}") from None
+    if args.n < 1 or min(ks) < 1 or max(ks) > args.n:
+        raise UsageError(f"need 1 <= k <= n; got --n {args.n} --k {args.k}")
+    home = _home(args)
+    version = args.model or current_version(home)
+    if not (model_dir(home, version) / "tokenizer.json").exists():
+        raise UsageError(f"no model version {version!r} (see `rltab versions`)")
+    model = load_model(home, version)
+    tasks = humaneval.infill_tasks()
+    if args.subset == "guard":
+        tasks = humaneval.guard_subset(tasks)
+    if args.limit:
+        tasks = tasks[: args.limit]
+    with tqdm(total=len(tasks), desc="humaneval-infill", unit="task", file=sys.stderr) as bar:
+        result = humaneval.evaluate(model, tasks, n=args.n, ks=ks, seed=args.seed, progress=bar.update)
+    result = {"benchmark": "humaneval-infill", "model_version": version, "subset": args.subset, **result}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def cmd_rollback(args) -> int:
     from rltab.policy.model_store import rollback
 
@@ -246,10 +278,14 @@ def cmd_replay(args) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    config = json.loads(args.config) if args.config else None
+    try:
+        config = json.loads(args.config) if args.config else None
+        settings = json.loads(args.settings) if args.settings else None
+    except ValueError as e:
+        raise UsageError(f"--config and --settings take JSON: {e}") from e
     try:
         r = R.replay(args.paths, learn=args.learn, home=Path(args.home) if args.home else None, every=args.every,
-                     limit_chars=args.limit_chars, model=args.model, updater_config=config)
+                     limit_chars=args.limit_chars, model=args.model, updater_config=config, settings=settings)
     except ValueError as e:
         raise UsageError(str(e)) from e
     print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "updates")}, indent=2))
@@ -321,11 +357,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-chars", type=int, help="type only the first N characters of the corpus")
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
+    p.add_argument("--settings", help='server settings as JSON (initializationOptions), e.g. \'{"syntaxCheck": true}\'')
 
     p = add("import-model", cmd_import_model, "convert a local Hugging Face causal LM into an rltab model version")
     p.add_argument("hf_dir", metavar="HF_DIR")
     p.add_argument("--name", help="version name (default: the directory's name)")
     p.add_argument("--make-current", action="store_true", help="serve it from now on")
+
+    p = add("eval", cmd_eval, "pass@k of a model version on HumanEval single-line infilling (tests run sandboxed)")
+    p.add_argument("benchmark", choices=["humaneval-infill"])
+    p.add_argument("--model", metavar="VERSION", help="model version (default: the current one)")
+    p.add_argument("--n", type=int, default=1, help="samples per task (1: greedy; more: temperature 0.8)")
+    p.add_argument("--k", default="1", help="comma-separated k for pass@k (each <= n)")
+    p.add_argument("--subset", choices=["all", "guard"], default="all", help="all 1,033 tasks, or the updater guard's 100")
+    p.add_argument("--limit", type=int, help="only the first N tasks")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="OUT")
 
     p = add("versions", cmd_versions, "list published models (* = current)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")

@@ -61,7 +61,8 @@ def curve(shown: list[Shown], chars_total: int, bins: int = 10) -> list[dict]:
 
 
 def replay(paths: list[str], learn: bool, home: Path | None = None, every: int = 64, limit_chars: int | None = None,
-           model: str | None = None, updater_config: dict | None = None, log=print) -> dict:
+           model: str | None = None, updater_config: dict | None = None, settings: dict | None = None,
+           log=print) -> dict:
     files = limit(corpus_files(paths), limit_chars)
     if not files:
         raise ValueError("no Python files to type")
@@ -102,7 +103,7 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
         log(f"update {len(updates)}: {result.get('published') or 'not published'} ({result.get('reason')})")
 
     try:
-        client.initialize({"learning": {"enabled": learn}})
+        client.initialize({**(settings or {}), "learning": {"enabled": learn}})
         session = Typist(client, after_each=maybe_update).type_files(files)
     finally:
         client.close()
@@ -110,7 +111,7 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
     out = summarize(session, ledger)
     ledger.close()
     out.update({"mode": "learn" if learn else "frozen", "files": len(files), "chars_total": session.chars_total,
-                "requests": session.requests, "updates": updates, "every_events": every,
+                "requests": session.requests, "updates": updates, "every_events": every, "settings": settings or {},
                 "curve": curve(session.shown, session.chars_total), "home": str(home)})
     return out
 

@@ -41,6 +41,7 @@ class Request:
     text: str
     offset: int
     seq: int
+    language: str = ""  # the client's languageId ("python" for .py files when it sends none)
 
 
 @dataclass
@@ -108,7 +109,8 @@ class Service:
             raise UserError(f"invalid position {line}:{character}")
         seq = self._seq.get(uri, 0) + 1
         self._seq[uri] = seq
-        return Request(uri, doc.version, doc.text, self.documents.offset(doc, line, character), seq)
+        language = doc.language or ("python" if uri.endswith((".py", ".pyi")) else "")
+        return Request(uri, doc.version, doc.text, self.documents.offset(doc, line, character), seq, language)
 
     def is_stale(self, req: Request) -> bool:
         """The document changed, or a newer request for it arrived, since `req` was made."""
@@ -124,6 +126,7 @@ class Service:
         return completer.complete(
             req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
             silence_threshold=self.settings.silence_threshold, cache_key=req.uri, cancelled=cancel.is_set,
+            syntax_check=self.settings.syntax_check, language=req.language,
         )
 
     def _completer(self, model: LoadedModel) -> Completer:
@@ -154,6 +157,7 @@ class Service:
             logprobs=s.logprobs if keep else None, prefix_text=s.window_before if keep else None,
             suffix_text=s.window_after if keep else None, completion_text=s.text if keep else None,
             prompt_tokens=s.prompt_tokens, prefill_tokens=s.prefill_tokens, healed=s.healed,
+            syntax_error=s.syntax_error,
         ))
 
     @staticmethod

@@ -19,6 +19,9 @@ class Settings:
     """Most lines a multi-line suggestion may have."""
     debounce_ms: int = 0
     """Wait this long after a request before running the model; a newer request cancels the wait."""
+    syntax_check: bool = False
+    """Compiler feedback: drop (or cut back) Python suggestions that break a statement that parsed
+    before, and log them with a negative automatic reward."""
 
 
 _WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms"}
@@ -41,6 +44,12 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             changes["learning_enabled"] = enabled
         else:
             warnings.append(f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}")
+    check = raw.get("syntaxCheck")
+    if check is not None:
+        if isinstance(check, bool):
+            changes["syntax_check"] = check
+        else:
+            warnings.append(f"rltab: syntaxCheck must be true or false, got {check!r}; keeping {base.syntax_check}")
     kinds = {f.name: type(f.default) for f in fields(Settings)}
     for wire, name in _WIRE.items():
         if wire not in raw:

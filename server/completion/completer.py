@@ -10,6 +10,7 @@ from rltab.policy.model_store import LoadedModel
 
 from .context import BLOCK, NONE, cursor_context
 from .postprocess import postprocess
+from .postprocess.check_syntax import check_syntax
 from .postprocess.limit_block import block_end
 
 TOKENS_PER_LINE = 20
@@ -31,6 +32,7 @@ class Suggestion:
     healed: int = 0  # token_ids[0] replaces the prompt's last token
     window_before: str = ""  # the text the prompt was built from
     window_after: str = ""
+    syntax_error: bool = False  # compiler feedback dropped it: it would have broken the parse
 
 
 class Completer:
@@ -53,6 +55,8 @@ class Completer:
         silence_threshold: float = 0.0,
         cache_key: str | None = None,
         cancelled: Callable[[], bool] | None = None,
+        syntax_check: bool = False,
+        language: str = "python",
     ) -> Suggestion:
         ctx = cursor_context(before, after)
         if ctx.kind == NONE:
@@ -73,6 +77,10 @@ class Completer:
         )
         cand = gen.candidates[0]
         text = postprocess(cand.text, ctx)
+        syntax_error = False
+        if text and syntax_check and language == "python":
+            text = check_syntax(text, ctx)
+            syntax_error = not text
         lps = cand.logprobs
         confidence = math.exp(sum(lps) / len(lps)) if lps else 0.0
         if confidence < silence_threshold:
@@ -81,5 +89,5 @@ class Completer:
             text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=gen.prompt,
             token_ids=cand.token_ids, logprobs=cand.logprobs, healed=cand.healed, raw_text=cand.text, confidence=confidence,
             latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
-            window_before=win.before, window_after=win.after,
+            window_before=win.before, window_after=win.after, syntax_error=syntax_error,
         )
