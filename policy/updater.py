@@ -70,6 +70,12 @@ class UpdaterConfig:
     (several samples of one prompt; off by default: see BENCHMARKS.md for what it measured)."""
     sft_coef: float = 0.1
     """Weight of the supervised term on demonstrations (what the user wrote instead)."""
+    ptx_coef: float = 0.0
+    """Weight of plain language modelling on general Python (standard-library training files)
+    mixed into every step, as InstructGPT's PPO-ptx: learning one repository should not unlearn
+    Python (the guard bounds held-out drift; this spends less of that budget per update)."""
+    ptx_tokens: int = 256
+    """Length of each general-Python row."""
     baseline_decay: float = 0.9
     """Running-mean decay of the per-kind reward baseline."""
     holdout_fraction: float = 0.2
@@ -135,6 +141,25 @@ def build_examples(rows: list[dict], tok, cfg: UpdaterConfig) -> list[Example]:
         out.append(Example(r["id"], r["kind"] or "line", prompt, completion, old, float(r["reward"]), r["outcome"],
                            healed, demo))
     return out
+
+
+def general_python_rows(tok, cfg: UpdaterConfig, n: int) -> list[torch.Tensor]:
+    """`n` fixed rows of standard-library training code (never the held-out modules), one per
+    optimizer step, for the ptx term."""
+    import random
+
+    from . import corpus
+
+    files = corpus.stdlib_files("train")
+    rng = random.Random(cfg.seed)
+    rows: list[torch.Tensor] = []
+    while len(rows) < n and files:
+        text = corpus.read_sources([rng.choice(files)])
+        ids = tok.encode(text[0], add_special_tokens=False).ids if text else []
+        if len(ids) > cfg.ptx_tokens:
+            start = rng.randrange(len(ids) - cfg.ptx_tokens)
+            rows.append(torch.tensor(ids[start : start + cfg.ptx_tokens]))
+    return rows
 
 
 def chose_silence(e: Example, stop_sets) -> bool:
@@ -314,6 +339,8 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, t0: float) -> Cy
             e.ref_stop = ref_stop.item()
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
+    steps_per_epoch = -(-len(train) // cfg.minibatch)
+    ptx = general_python_rows(tok, cfg, cfg.epochs * steps_per_epoch) if cfg.ptx_coef else []
     diags: list[dict] = []
     model.train()
     for epoch in range(cfg.epochs):
@@ -337,6 +364,11 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, t0: float) -> Cy
                     lg = sequence_scores(model, good, good.completion, stop_sets)[0].sum()
                     lb = sequence_scores(model, bad, bad.completion, stop_sets)[0].sum()
                     (cfg.dpo_coef * L.dpo_loss(lg[None], lb[None], rg[None], rb[None], cfg.dpo_beta)).backward()
+            if ptx:
+                row = ptx[(epoch * steps_per_epoch + start // cfg.minibatch) % len(ptx)]
+                lm = _decoder(model)(input_ids=row[None], labels=row[None]).loss
+                (cfg.ptx_coef * lm).backward()
+                diags.append({"ptx": lm.item()})
             if cfg.rrhf_coef:
                 for group in ranked_groups(chunk):
                     scores = torch.stack([sequence_scores(model, e, e.completion, stop_sets)[0].mean() for e in group])
@@ -348,7 +380,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, t0: float) -> Cy
             torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
             opt.step()
     model.eval()
-    metrics = {k: float(np.mean([d[k] for d in diags if k in d])) for k in ("approx_kl", "clipfrac", "kl_ref", "ratio", "silence") if any(k in d for d in diags)}
+    metrics = {k: float(np.mean([d[k] for d in diags if k in d])) for k in ("approx_kl", "clipfrac", "kl_ref", "ratio", "silence", "ptx") if any(k in d for d in diags)}
     metrics["reward_mean"] = float(np.mean([e.reward for e in train]))
     metrics["advantage_mean"] = float(np.mean([e.advantage for e in train]))
     log(f"trained on {len(train)} events ({cfg.epochs} epochs): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
@@ -419,7 +451,7 @@ def sweep_stale_candidates(root: Path) -> None:
 
 def algorithm_name(cfg: UpdaterConfig) -> str:
     terms = [("ppo-clip", cfg.pg_coef), ("kl", cfg.kl_coef), ("silence", cfg.silence_coef),
-             ("dpo", cfg.dpo_coef), ("rrhf", cfg.rrhf_coef), ("sft", cfg.sft_coef)]
+             ("dpo", cfg.dpo_coef), ("rrhf", cfg.rrhf_coef), ("sft", cfg.sft_coef), ("ptx", cfg.ptx_coef)]
     return "lora+" + "+".join(n for n, w in terms if w)
 
 

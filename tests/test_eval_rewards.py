@@ -197,18 +197,20 @@ def test_rrhf_loss_hand_computed():
     assert rrhf_loss(torch.tensor([0.0, -1.0]), torch.tensor([1.0, 0.0])).item() == 0.0
 
 
-def test_rrhf_term_runs_in_the_updater(tmp_path, starter):
+@pytest.mark.parametrize("term", ["rrhf_coef", "ptx_coef"])
+def test_optional_terms_run_in_the_updater(tmp_path, starter, term):
+    from rltab.policy.model import read_meta
     from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
-    from rltab.policy.updater import UpdaterConfig, ranked_groups, train_cycle
+    from rltab.policy.updater import UpdaterConfig, train_cycle
 
     home = tmp_path / "home"
     serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"))
-    r = train_cycle(home, UpdaterConfig(min_events=8, rrhf_coef=1.0, guard_pass_tasks=0), log=lambda m: None)
-    assert r.published or r.reason.startswith("guard"), r.reason
-    if r.published:
-        from rltab.policy.model import read_meta
-
-        assert "rrhf" in read_meta(home / "models" / r.published)["algorithm"]
+    r = train_cycle(home, UpdaterConfig(min_events=8, guard_pass_tasks=0, **{term: 1.0}), log=lambda m: None)
+    assert r.published, r.reason
+    meta = read_meta(home / "models" / r.published)
+    assert term.removesuffix("_coef") in meta["algorithm"]
+    if term == "ptx_coef":
+        assert 0 < meta["train_metrics"]["ptx"] < 10
 
 
 # -- the pass@1 guard ------------------------------------------------------------------------------
