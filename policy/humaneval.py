@@ -76,6 +76,7 @@ def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (
         raise ValueError(f"pass@{max(ks)} needs --n >= {max(ks)}")
     temperature = (0.0 if n == 1 else 0.8) if temperature is None else temperature
     counts: list[tuple[int, int]] = []
+    solved: list[str] = []
     statuses: Counter = Counter()
     exact = 0
     for i, task in enumerate(tasks):
@@ -92,9 +93,11 @@ def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (
             passed += results[line]
             exact += line.strip() == task.target.strip()
         counts.append((n, passed))
+        if passed:
+            solved.append(task.task_id)
         if progress:
             progress(1)
     return {"tasks": len(tasks), "n": n, "temperature": temperature,
             **{f"pass@{k}": round(mean_pass_at_k(counts, k), 4) for k in ks},
             "exact_match": round(exact / (n * len(tasks)), 4) if tasks else 0.0,
-            "runs": dict(statuses)}
+            "runs": dict(statuses), "solved": solved}

@@ -16,6 +16,17 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - prob_all_fail
 
 
+def paired_loss_p_value(before: set[str], after: set[str]) -> float:
+    """One-sided exact sign test (McNemar) on the tasks solved before and after: the chance of
+    losing at least this many of the discordant tasks if losing and gaining were equally likely.
+    Small when `after` is really worse, 1.0 when nothing changed."""
+    from math import comb
+
+    lost, gained = len(before - after), len(after - before)
+    n = lost + gained
+    return sum(comb(n, k) for k in range(lost, n + 1)) / 2**n if n else 1.0
+
+
 def mean_pass_at_k(counts: list[tuple[int, int]], k: int) -> float:
     """Mean over tasks of pass@k; `counts` holds (n, c) per task."""
     return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts) if counts else 0.0

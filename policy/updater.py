@@ -28,6 +28,7 @@ from . import evaluate
 from . import losses as L
 from .model import load_torch, read_meta, save_model_dir, write_meta
 from .model_store import current_version, load_model, model_dir, set_current
+from .passk import paired_loss_p_value
 
 
 @dataclass
@@ -85,7 +86,11 @@ class UpdaterConfig:
     parent, and than the base model the chain of updates started from."""
     guard_pass_tolerance: float = 0.02
     """A new version may lose at most this much (relative) HumanEval single-line-infilling pass@1
-    against its parent and the base, on a fixed subset of guard_pass_tasks tasks."""
+    against its parent and the base, on a fixed subset of guard_pass_tasks tasks..."""
+    guard_pass_alpha: float = 0.1
+    """...where a loss counts once it is more than chance: the paired sign test over the tasks
+    solved by one and not the other has one-sided p below this. (A small model solves a handful
+    of the subset; without the test, one flipped task blocked every update in the replay.)"""
     guard_pass_tasks: int = 100
     """Size of that subset (0: skip the check)."""
     guard_min_held_back: int = 8
@@ -414,21 +419,20 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
     tmp = root / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        save_model_dir(merged, tok, tmp, {}, tokenizer_from=parent_dir)
-        build_onnx(tmp, tmp)
-        guard = run_guard(tmp, parent_dir, home, held, cfg)
+        parent_meta = read_meta(parent_dir)
         meta = {
             "version": version, "parent": parent, "time": time.time(), "events_used": len(used),
-            "algorithm": algorithm_name(cfg), "guard": guard, "train_metrics": metrics,
-            "updater_config": dataclasses.asdict(cfg),
+            "algorithm": algorithm_name(cfg), "train_metrics": metrics, "updater_config": dataclasses.asdict(cfg),
+            # Same prompt layout and provenance as the parent (the guard serves it that way too).
+            **{k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta},
         }
-        parent_meta = read_meta(parent_dir)
-        # Same prompt layout and provenance as the parent.
-        meta.update({k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta})
+        save_model_dir(merged, tok, tmp, meta, tokenizer_from=parent_dir)
+        build_onnx(tmp, tmp)
+        guard = run_guard(tmp, parent_dir, home, held, cfg)
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return CycleResult(None, f"guard: {guard['reason']}", metrics=guard)
-        write_meta(tmp, meta)
+        write_meta(tmp, {**meta, "guard": guard})
         os.rename(tmp, root / version)  # atomic: a version directory is complete or absent
         set_current(home, version)
         log(f"published {version} (parent {parent})")
@@ -484,15 +488,19 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
             reasons.append(f"held-out loss {new_loss:.4f} > {name} {ref:.4f} + {100 * cfg.guard_loss_tolerance:.0f}%")
     passes = {}
     if cfg.guard_pass_tasks:
-        new_pass = humaneval_pass1(served, cfg.guard_pass_tasks)
-        old_pass = parent_guard.get("pass_at_1")
-        if old_pass is None:
-            old_pass = humaneval_pass1(load_model(home, model_path=parent_dir, version="parent"), cfg.guard_pass_tasks)
-        base_pass = parent_guard.get("base_pass_at_1", old_pass)
-        for name, ref in (("parent", old_pass), ("base", base_pass)):
-            if new_pass < ref * (1 - cfg.guard_pass_tolerance):
-                reasons.append(f"HumanEval-infill pass@1 {new_pass:.3f} < {name} {ref:.3f} - {100 * cfg.guard_pass_tolerance:.0f}%")
-        passes = {"pass_at_1": new_pass, "parent_pass_at_1": old_pass, "base_pass_at_1": base_pass}
+        new = humaneval_solved(served, cfg.guard_pass_tasks)
+        old = parent_guard.get("solved_tasks")
+        if old is None or parent_guard.get("pass_tasks") != cfg.guard_pass_tasks:
+            old = humaneval_solved(load_model(home, model_path=parent_dir, version="parent"), cfg.guard_pass_tasks)
+        base = parent_guard.get("base_solved_tasks", old)
+        n = cfg.guard_pass_tasks
+        for name, ref in (("parent", old), ("base", base)):
+            p = paired_loss_p_value(set(ref), set(new))
+            if len(new) < len(ref) * (1 - cfg.guard_pass_tolerance) and p < cfg.guard_pass_alpha:
+                reasons.append(f"HumanEval-infill pass@1 {len(new) / n:.3f} < {name} {len(ref) / n:.3f} "
+                               f"- {100 * cfg.guard_pass_tolerance:.0f}% (paired p={p:.3f})")
+        passes = {"pass_at_1": len(new) / n, "parent_pass_at_1": len(old) / n, "base_pass_at_1": len(base) / n,
+                  "pass_tasks": n, "solved_tasks": new, "base_solved_tasks": base}
     rewarded = sum(e.reward != 0 for e in held)
     rw_checked = rewarded >= cfg.guard_min_held_back
     if rw_checked and not new_rw > old_rw:
@@ -504,11 +512,11 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
             "reward_weighted_ll": new_rw, "parent_reward_weighted_ll": old_rw}
 
 
-def humaneval_pass1(served, n_tasks: int) -> float:
-    """Greedy pass@1 on the guard's fixed HumanEval single-line-infilling subset."""
+def humaneval_solved(served, n_tasks: int) -> list[str]:
+    """Tasks solved greedily (pass@1) in the guard's fixed HumanEval single-line-infilling subset."""
     from . import humaneval
 
-    return humaneval.evaluate(served, humaneval.guard_subset(humaneval.infill_tasks(), n_tasks))["pass@1"]
+    return humaneval.evaluate(served, humaneval.guard_subset(humaneval.infill_tasks(), n_tasks))["solved"]
 
 
 def parity_check(loaded, torch_model, rows, n: int = 32, margin: float = 1.0) -> float:

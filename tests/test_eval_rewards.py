@@ -35,6 +35,15 @@ def test_pass_at_k_matches_the_binomial_form():
     assert mean_pass_at_k([(5, 2), (5, 0)], 1) == pytest.approx(0.2)
 
 
+def test_paired_loss_p_value():
+    from rltab.policy.passk import paired_loss_p_value
+
+    assert paired_loss_p_value({"a", "b"}, {"a", "b"}) == 1.0
+    assert paired_loss_p_value(set("abcde"), set("abcd")) == 0.5  # one task lost: chance
+    assert paired_loss_p_value(set("abcde"), set()) == 1 / 32
+    assert paired_loss_p_value(set("ab"), set("cd")) == pytest.approx(11 / 16)  # as many gained as lost
+
+
 def test_pass_at_k_rejects_impossible_counts():
     for bad in [(5, 6, 1), (5, -1, 1), (5, 2, 0), (3, 1, 4)]:
         with pytest.raises(ValueError):
@@ -225,7 +234,14 @@ def test_guard_refuses_a_version_that_loses_pass_at_1(tmp_path, starter):
     cfg = UpdaterConfig(guard_pass_tasks=6)
     same = run_guard(starter.path, parent, tmp_path / "home", [], cfg)
     assert "pass@1" not in same["reason"] and same["pass_at_1"] == same["parent_pass_at_1"]
-    # The parent (as recorded when it was published) solved half the subset; the candidate cannot.
-    write_meta(parent, {**read_meta(parent), "guard": {"pass_at_1": max(0.5, same["pass_at_1"] * 2)}})
+    # The parent (as recorded when it was published) solved every task of the subset, all of which
+    # the candidate fails: a loss far beyond chance.
+    solved = [f"HumanEval/{i}/0" for i in range(6)]
+    write_meta(parent, {**read_meta(parent), "guard": {"solved_tasks": solved, "pass_tasks": 6}})
     worse = run_guard(starter.path, parent, tmp_path / "home", [], cfg)
     assert not worse["passed"] and "HumanEval-infill pass@1" in worse["reason"]
+    # One task fewer than a parent that solved one is within chance, and passes.
+    write_meta(parent, {**read_meta(parent), "guard": {"solved_tasks": same["solved_tasks"] + ["HumanEval/0/0"],
+                                                       "pass_tasks": 6}})
+    noise = run_guard(starter.path, parent, tmp_path / "home", [], cfg)
+    assert "pass@1" not in noise["reason"]
