@@ -19,9 +19,10 @@ class Settings:
     """Most lines a multi-line suggestion may have."""
     debounce_ms: int = 0
     """Wait this long after a request before running the model; a newer request cancels the wait."""
-    syntax_check: bool = False
-    """Compiler feedback: drop (or cut back) Python suggestions that break a statement that parsed
-    before, and log them with a negative automatic reward."""
+    syntax_check: bool = True
+    """Compiler feedback: drop (or cut back) Python suggestions that break a statement that was
+    valid before, and log them with a negative automatic reward. On because it measured better:
+    accept rate 30.5 % -> 31.6 % on the click replay (BENCHMARKS.md)."""
 
 
 _WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms"}

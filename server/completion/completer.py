@@ -55,7 +55,7 @@ class Completer:
         silence_threshold: float = 0.0,
         cache_key: str | None = None,
         cancelled: Callable[[], bool] | None = None,
-        syntax_check: bool = False,
+        syntax_check: bool = True,
         language: str = "python",
     ) -> Suggestion:
         ctx = cursor_context(before, after)
