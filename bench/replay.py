@@ -66,7 +66,7 @@ def heldout_drift(learn: dict, home: Path) -> dict:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", choices=sorted(PACKAGES), default="click")
-    ap.add_argument("--limit-chars", type=int, default=30000)
+    ap.add_argument("--limit-chars", type=int, default=30000, help="0: the whole package")
     ap.add_argument("--every", type=int, default=128)
     ap.add_argument("--config", help="updater settings as JSON (the tuned ones are the defaults)")
     ap.add_argument("--settings", help="server settings as JSON, for both runs (e.g. {\"syntaxCheck\": true})")
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     src = corpus_dir(args.corpus)
-    stem = f"replay-{args.corpus}-{args.limit_chars // 1000}k"
+    stem = f"replay-{args.corpus}-{f'{args.limit_chars // 1000}k' if args.limit_chars else 'full'}"
     out = HERE / "results"
     frozen_path = out / f"{stem}-frozen{args.tag if args.settings else ''}.json"  # settings change both runs
     learn_path = out / f"{stem}-learn{args.tag}.json"

@@ -46,8 +46,8 @@ def weight_bytes(src: Path) -> int:
 
 
 def needed_memory(src: Path, config: dict) -> int:
-    """Export holds the fp32 model, the traced graph and the fp32 ONNX file at once: about three
-    fp32 copies of the weights (measured on the test checkpoints: 2.6x)."""
+    """Export holds the fp32 model, the traced graph and the fp32 ONNX file at once: budget three
+    fp32 copies of the weights (bench/import_sizes.py reports the measured peak)."""
     dtype = str(config.get("torch_dtype") or config.get("dtype") or "float32")
     bytes_per = 2 if ("16" in dtype) else 4
     return 3 * weight_bytes(src) * 4 // bytes_per

@@ -491,7 +491,7 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
         new = humaneval_solved(served, cfg.guard_pass_tasks)
         old = parent_guard.get("solved_tasks")
         if old is None or parent_guard.get("pass_tasks") != cfg.guard_pass_tasks:
-            old = humaneval_solved(load_model(home, model_path=parent_dir, version="parent"), cfg.guard_pass_tasks)
+            old = parent_solved(home, parent_dir, cfg.guard_pass_tasks)
         base = parent_guard.get("base_solved_tasks", old)
         n = cfg.guard_pass_tasks
         for name, ref in (("parent", old), ("base", base)):
@@ -510,6 +510,25 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
             "parity": round(parity, 4), **passes,
             "held_back_events": len(held), "reward_weighted_checked": rw_checked,
             "reward_weighted_ll": new_rw, "parent_reward_weighted_ll": old_rw}
+
+
+def parent_solved(home: Path, parent_dir: Path, n_tasks: int) -> list[str]:
+    """The guard tasks a parent without guard records (the starter, an imported model) solves,
+    cached per weights so that its first children do not pay for it again."""
+    from .export import weights_digest
+    from .model_store import cache_dir
+
+    path = cache_dir() / "guard" / f"{weights_digest(parent_dir)}-humaneval-{n_tasks}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    solved = humaneval_solved(load_model(home, model_path=parent_dir, version="parent"), n_tasks)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps(solved))
+    tmp.replace(path)
+    return solved
 
 
 def humaneval_solved(served, n_tasks: int) -> list[str]:
