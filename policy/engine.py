@@ -111,7 +111,9 @@ class Engine:
         feeds = {"input_ids": ids}
         feeds.update(zip(self.past_names, past))
         out = self.session.run(None, feeds)
-        return out[0], out[1:]
+        # Checkpoints pad their embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665
+        # tokens); ids with no text are never produced.
+        return out[0][:, : len(self.token_bytes)], out[1:]
 
     def empty_past(self, batch: int = 1) -> list[np.ndarray]:
         return [np.zeros((batch, self.kv_heads, 0, self.head_dim), np.float32) for _ in self.past_names]

@@ -76,7 +76,8 @@ FAMILY_TOKENS = {
 }
 
 
-def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0) -> Path:
+def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0, pad_vocab: int = 0) -> Path:
+    """`pad_vocab` extra embedding rows with no token, as real checkpoints have (Qwen2.5)."""
     from tokenizers import decoders, models, pre_tokenizers, processors, trainers, Tokenizer
     from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
                               Qwen2Config, Qwen2ForCausalLM, Starcoder2Config, Starcoder2ForCausalLM)
@@ -91,7 +92,7 @@ def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0) -> P
         vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=spec["eos"], bos_token=spec["bos"],
                                    additional_special_tokens=spec["extra"])
-    v = tok.get_vocab_size()
+    v = tok.get_vocab_size() + pad_vocab
     eos, bos = tok.token_to_id(spec["eos"]), tok.token_to_id(spec["bos"] or spec["eos"])
     common = dict(vocab_size=v, bos_token_id=bos, eos_token_id=eos)
     torch.manual_seed(seed)

@@ -178,3 +178,13 @@ def test_cli_import_then_replay_learns_on_the_imported_model(tmp_path):
     result = json.loads(out.read_text())
     assert result["model_versions"][0] == "qwen-tiny"
     assert any(u["published"] for u in result["updates"]), result["updates"]
+
+
+def test_embedding_rows_past_the_tokenizer_are_never_generated(tmp_path):
+    src = make_family_checkpoint(tmp_path / "hf", "qwen2", seed=5, pad_vocab=300)
+    meta = import_model(src, tmp_path / "home", name="padded", progress=Silent())
+    served = load_model(tmp_path / "home", "padded")
+    assert meta["parameters"] > 0 and len(served.engine.token_bytes) < 700
+    g = served.engine.generate(served.encode("def f(x):\n    return "), n=4, temperature=1.5, seed=0,
+                               max_new_tokens=24, min_new_tokens=24, single_line=False)
+    assert all(t < len(served.engine.token_bytes) for c in g.candidates for t in c.token_ids)
