@@ -174,9 +174,19 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
 
     model = onnx.load(str(fp32_path))
     _constants_to_initializers(model)
-    onnx.save(model, str(fp32_path))
+    # Protocol buffers stop at 2 GB: a 0.5 B-parameter model's fp32 graph needs its weights beside it.
+    large = sum(len(t.raw_data) for t in model.graph.initializer) > 1_800_000_000
+    if large:
+        onnx.save(model, str(fp32_path), save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=Path(fp32_path).name + ".data")
+    else:
+        onnx.save(model, str(fp32_path))
+    del model
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"])
+    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
+                     use_external_data_format=large)
+    if large:  # the int8 model is a quarter of the size: keep it one self-contained file
+        onnx.save(onnx.load(str(int8_path)), str(int8_path))
     return Path(int8_path)
 
 
