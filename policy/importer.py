@@ -133,7 +133,7 @@ def import_model(src: str | Path, home: Path, name: str | None = None, make_curr
         bar.update()
 
         bar.set_postfix_str(steps[4])
-        agreement = onnx_agreement(tmp, model, tok)
+        agreement = onnx_agreement(tmp, model, tok, template.eos)
         if agreement < 0.9:
             raise ImportFailure(f"the exported ONNX model disagrees with torch ({agreement:.0%} of next tokens)")
         meta["onnx_agreement"] = round(agreement, 4)
@@ -150,28 +150,12 @@ def import_model(src: str | Path, home: Path, name: str | None = None, make_curr
     return meta
 
 
-def onnx_agreement(model_dir: Path, torch_model, tok, n: int = 16) -> float:
-    """Share of prefixes of some Python where int8 ONNX picks torch's greedy next token; near
-    ties (top two logits within 1.0) are left out, as in the updater's guard."""
-    import numpy as np
-    import torch
-
+def onnx_agreement(model_dir: Path, torch_model, tok, eos: str) -> float:
+    """The updater guard's parity check on the new version: share of held-out prefixes where the
+    int8 engine picks torch's next token (near-ties left out)."""
+    from . import evaluate
     from .model_store import load_model
+    from .updater import parity_check
 
-    text = "import os\n\n\ndef read(path):\n    with open(path) as f:\n        return f.read()\n" * 4
-    ids = tok.encode(text, add_special_tokens=False).ids
-    loaded = load_model(model_dir.parent, model_path=model_dir, version=model_dir.name)
-    same = counted = 0
-    with torch.no_grad():
-        for k in range(n):
-            prefix = ids[: max(2, (k + 1) * len(ids) // n)]
-            logits, _, _ = loaded.engine.prefill(prefix)
-            ref = torch_model(input_ids=torch.tensor([prefix])).logits[0, -1]
-            top2 = torch.topk(ref, 2).values
-            if not np.isfinite(logits).all():
-                return 0.0
-            if top2[0] - top2[1] < 1.0:
-                continue
-            counted += 1
-            same += int(np.argmax(logits)) == int(ref.argmax())
-    return same / counted if counted else 1.0
+    rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=eos)
+    return parity_check(load_model(model_dir.parent, model_path=model_dir, version=model_dir.name), torch_model, rows)
