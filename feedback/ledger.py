@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import sqlite3
+from filelock import FileLock
 from sqlite_utils import Database
 
 from . import rewards as R
@@ -49,6 +50,10 @@ class SuggestionRecord:
     time: float = field(default_factory=time.time)
 
 
+def _resolved(path: str) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
 def _create_private(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
@@ -56,20 +61,32 @@ def _create_private(path: Path) -> None:
     os.chmod(path, 0o600)
 
 
+OPEN_TIMEOUT_S = 60.0  # how long a process waits for another one's migrations
+
+
 class Ledger:
     def __init__(self, path: str | Path, reward_config: R.RewardConfig = R.RewardConfig()):
         self.path = Path(path)
-        _create_private(self.path)
-        conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=10000")
-        conn.execute("PRAGMA foreign_keys=ON")
-        self.db = Database(conn)
+        if self.path.is_dir():
+            raise IsADirectoryError(21, "is a directory, not a ledger", str(self.path))
         self.rewards = reward_config
         self._lock = threading.RLock()
-        with self._lock:
-            migrations.apply(self.db)
+        # Two processes opening a new home at once (two editor windows) would race on the WAL
+        # switch and the migrations: one file lock makes the second wait, then find them done.
+        with FileLock(str(self.path) + ".lock", timeout=OPEN_TIMEOUT_S, mode=0o600):
+            _create_private(self.path)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, timeout=10.0, isolation_level=None)
+            try:
+                conn.execute("PRAGMA busy_timeout=10000")
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA secure_delete=ON")  # deleted text is overwritten, not left in free pages
+                self.db = Database(conn)
+                migrations.apply(self.db)
+            except BaseException:
+                conn.close()
+                raise
 
     def close(self) -> None:
         with self._lock:
@@ -246,21 +263,46 @@ class Ledger:
             return {t: self.db[t].count for t in ("suggestion", "event")}
 
     # -- forgetting ------------------------------------------------------------------------
-    def forget(self, repo: str | None = None) -> int:
-        """Delete everything (repo None) or one repository's rows, then VACUUM. Returns rows deleted."""
+    def forget(self, repo: str | None = None) -> tuple[int, set[str]]:
+        """Delete everything (repo None) or one repository's rows, then VACUUM and truncate the
+        WAL, so that no deleted text survives in `ledger.db` or `ledger.db-wal`. Returns the rows
+        deleted and the model versions that had learned from them."""
         with self._tx() as db:
             if repo is None:
-                ids_sql, args = "select id from suggestion", []
+                where, args = "1", []
             else:
-                repo = str(Path(repo).expanduser().resolve())
-                ids_sql, args = "select id from suggestion where repo = ? or file like ? escape '\\'", [
-                    repo, repo.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+                repos = self.repos_at(repo)
+                root = _resolved(repo)
+                where = (f"repo in ({','.join('?' * len(repos))}) or " if repos else "") + "file like ? escape '\\'"
+                args = [*repos, root.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+            ids_sql = f"select id from suggestion where {where}"
+            trained = {r[0] for r in db.execute(
+                f"select distinct trained_in from suggestion where ({where}) and trained_in is not null", args)}
             n_events = db.execute(f"delete from event where suggestion_id in ({ids_sql})", args).rowcount
             n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
         with self._lock:
             self.db.conn.execute("VACUUM")
-            self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        return n_events + n_sugg
+            self._truncate_wal()
+        return n_events + n_sugg, trained
+
+    def repos_at(self, path: str) -> list[str]:
+        """The repository values recorded for `path`, however it was spelled (a symlink, `..`)."""
+        want = _resolved(path)
+        with self._lock:
+            recorded = [r[0] for r in self.db.execute("select distinct repo from suggestion where repo is not null")]
+        return [r for r in recorded if r == want or _resolved(r) == want]
+
+    def _truncate_wal(self, timeout_s: float = 30.0) -> None:
+        """Checkpoint every WAL frame into the database and truncate the WAL to zero bytes; a
+        reader in another process can hold it back, so retry until it lets go."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            busy, _, _ = self.db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            if not busy:
+                return
+            if time.monotonic() > deadline:
+                raise sqlite3.OperationalError("another process keeps the ledger's WAL open; try again")
+            time.sleep(0.05)
 
     def rows(self, where: str = "1", args: Iterable = ()) -> list[dict]:
         with self._lock:

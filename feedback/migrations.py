@@ -53,3 +53,26 @@ def m004_trained_in(db: Database) -> None:
     first completion id replaced the prompt's last token (token healing)."""
     db["suggestion"].add_column("trained_in", str)
     db["suggestion"].add_column("healed", int)
+
+
+@migrations()
+def m005_scrub_secrets(db: Database) -> None:
+    """Rows learned before the secret detector was widened (detect-secrets, cut key blocks,
+    unquoted assignments, more secret-named files): drop the text and token ids of any row whose
+    window, suggestion or later text now looks like a secret. Counts and outcomes stay."""
+    from .secrets import contains_secret, is_secret_file
+
+    texts = ("prefix_text", "suffix_text", "completion_text", "demonstration")
+    leaked = []
+    for row in db.query(f"select id, file, {', '.join(texts)} from suggestion where prompt_ids is not null"):
+        path = row["file"] or ""
+        if is_secret_file(path) or any(contains_secret(row[t] or "", path) for t in texts):
+            leaked.append(row["id"])
+    for sid in leaked:
+        db.execute("update suggestion set prompt_ids = null, completion_ids = null, logprobs = null, "
+                   + ", ".join(f"{t} = null" for t in texts) + " where id = ?", [sid])
+        db.execute("update event set text = null where suggestion_id = ?", [sid])
+    for event in db.query("select e.id, e.text, s.file from event e join suggestion s on s.id = e.suggestion_id "
+                          "where e.text is not null"):
+        if contains_secret(event["text"], event["file"] or ""):
+            db.execute("update event set text = null where id = ?", [event["id"]])

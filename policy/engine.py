@@ -87,6 +87,7 @@ class Engine:
     ):
         import onnxruntime as ort
 
+        ort.disable_telemetry_events()  # besides ORT_DISABLE_TELEMETRY (offline.py): nothing leaves the machine
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .families import detect_fim, family
 from .model import TOKENIZER_FILES, write_meta
+from .model_store import make_private
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
@@ -140,6 +141,7 @@ def import_model(src: str | Path, home: Path, name: str | None = None, make_curr
         write_meta(tmp, meta)
         bar.update()
 
+        make_private(tmp)
         os.rename(tmp, final)  # atomic: the version is complete or absent
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

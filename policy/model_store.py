@@ -105,11 +105,33 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     tok = T.load_tokenizer(model_path)
     template = fim_template(model_path)
     config = json.loads((model_path / "config.json").read_text())
-    engine = Engine(
-        onnx_path(model_path), T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
-        max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048,
-    )
+
+    def engine_for(path: Path) -> "Engine":
+        return Engine(path, T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
+                      max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048)
+
+    path = onnx_path(model_path)
+    try:
+        engine = engine_for(path)
+    except Exception:
+        if path.parent == model_path:  # the model's own file is damaged: nothing to rebuild it from here
+            raise
+        path.unlink(missing_ok=True)  # a damaged cache entry: build it again, once
+        engine = engine_for(onnx_path(model_path))
     return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)
+
+
+def lineage(home: Path, version: str) -> list[str]:
+    """`version`, its parent, its parent's parent... ending with the starter model. A damaged
+    meta.json ends the chain early (the starter is always last)."""
+    chain = [version]
+    while chain[-1] != STARTER_VERSION and len(chain) < 1000:
+        try:
+            parent = read_meta(model_dir(home, chain[-1])).get("parent") or STARTER_VERSION
+        except (OSError, ValueError, AttributeError):
+            parent = STARTER_VERSION
+        chain.append(parent if parent not in chain else STARTER_VERSION)
+    return chain
 
 
 def stop_token_ids(tok, template: FimTemplate) -> list[int]:
@@ -126,7 +148,10 @@ def list_versions(home: Path) -> list[dict]:
         metas = []
         for d in root.iterdir():
             if d.is_dir() and not d.name.startswith(".") and (d / "meta.json").exists():
-                metas.append({**read_meta(d), "version": d.name})
+                try:
+                    metas.append({**read_meta(d), "version": d.name})
+                except (OSError, ValueError, TypeError) as e:  # a damaged meta.json: list it as such
+                    metas.append({"version": d.name, "broken": f"meta.json: {e}"})
         out += sorted(metas, key=lambda m: (m.get("time", 0), m["version"]))
     return out
 
@@ -150,3 +175,43 @@ def rollback(home: Path, version: str | None = None) -> str:
         version = read_meta(model_dir(home, cur)).get("parent") or STARTER_VERSION
     set_current(home, version)
     return version
+
+
+def remove_versions(home: Path, versions: set[str]) -> list[str]:
+    """Delete published versions and every version descended from them (they inherited the
+    weights). When the live version goes, `current` moves to its nearest surviving ancestor.
+    Returns the names removed. (`rltab forget`: models that learned from forgotten text go too.)"""
+    import shutil
+
+    metas = {v["version"]: v for v in list_versions(home) if v["version"] != STARTER_VERSION}
+    doomed = {v for v in versions if v in metas}
+    grew = True
+    while grew:
+        children = {name for name, m in metas.items() if m.get("parent") in doomed} - doomed
+        doomed |= children
+        grew = bool(children)
+    cur = current_version(home)
+    if cur in doomed:
+        keep = cur
+        while keep in doomed:
+            keep = metas[keep].get("parent") or STARTER_VERSION
+        set_current(home, keep if keep in metas or keep == STARTER_VERSION else STARTER_VERSION)
+    for name in sorted(doomed):
+        shutil.rmtree(home / "models" / name, ignore_errors=True)
+    return sorted(doomed)
+
+
+def make_private(path: Path) -> None:
+    """Directories 0700 and files 0600 under `path` (and `path` itself): the home and published
+    models hold the user's code. Copied files keep their source's mode, so a umask is not enough."""
+    path = Path(path)
+    if not path.exists():
+        return
+    os.chmod(path, 0o700 if path.is_dir() else 0o600)
+    for root, dirs, files in os.walk(path):
+        for d in dirs:
+            os.chmod(os.path.join(root, d), 0o700, follow_symlinks=False)
+        for f in files:
+            p = os.path.join(root, f)
+            if not os.path.islink(p):
+                os.chmod(p, 0o600)

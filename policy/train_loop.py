@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from .model_store import make_private
 from .updater import UpdaterConfig, train_cycle
 
 
@@ -25,6 +26,7 @@ class AlreadyRunning(Exception):
 
 def lock(home: Path):
     home.mkdir(parents=True, exist_ok=True)
+    make_private(home)
     f = open(home / "updater.lock", "w")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -27,7 +27,7 @@ from rltab.feedback.ledger import Ledger
 from . import evaluate
 from . import losses as L
 from .model import load_torch, read_meta, save_model_dir, write_meta
-from .model_store import current_version, load_model, model_dir, set_current
+from .model_store import current_version, load_model, make_private, model_dir, set_current
 from .passk import paired_loss_p_value
 
 
@@ -433,6 +433,7 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
             log(f"guard failed: {guard['reason']}")
             return CycleResult(None, f"guard: {guard['reason']}", metrics=guard)
         write_meta(tmp, {**meta, "guard": guard})
+        make_private(tmp)
         os.rename(tmp, root / version)  # atomic: a version directory is complete or absent
         set_current(home, version)
         log(f"published {version} (parent {parent})")

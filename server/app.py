@@ -19,7 +19,7 @@ from rltab.policy import model_store
 from .features import commands, completion, configuration, documents, inline_completion
 from .learning import UpdaterProcess
 from .models import ModelHolder
-from .protocol import RltabProtocol
+from .protocol import RltabProtocol, serve_stdio, strict_converter
 from .service import Served, Service, UserError, env_delays
 from .settings import Settings, parse_settings
 
@@ -30,7 +30,7 @@ RETENTION_CHECK_EVERY_S = 1.0  # how often due retention checks and demonstratio
 
 class RltabServer(LanguageServer):
     def __init__(self, service: Service, home: Path, updater: UpdaterProcess):
-        super().__init__("rltab", VERSION, protocol_cls=RltabProtocol,
+        super().__init__("rltab", VERSION, protocol_cls=RltabProtocol, converter_factory=strict_converter,
                          text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
         self.service = service
         self.home = home
@@ -38,6 +38,9 @@ class RltabServer(LanguageServer):
         self._background: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._init_warnings: list[str] = []
+
+    def start_io(self, stdin=None, stdout=None) -> None:
+        serve_stdio(self, stdin, stdout)  # robust framing and JSON-RPC checks (protocol.py)
 
     # -- helpers the features call -----------------------------------------------------------
     def user_call(self, fn, *args):
@@ -66,11 +69,28 @@ class RltabServer(LanguageServer):
                  else repr(served.text if served else None))
         return served
 
+    def position_of(self, uri: str, served: Served) -> types.Position:
+        """The LSP position of a served suggestion: the client's position clamped into the document
+        (the spec: a character past the end of a line means the end of the line)."""
+        doc = self.service.documents.get(uri)
+        line, character = self.service.documents.position(doc, served.offset)
+        return types.Position(line=line, character=character)
+
     def send_status(self) -> None:
         try:
             self.protocol.notify("rltab/status", self.service.status())
         except Exception:  # a status line is never worth a failed request
             log.exception("cannot send rltab/status")
+
+    def show_message_threadsafe(self, message: str, kind=types.MessageType.Warning) -> None:
+        """window/showMessage from any thread (model problems are found on the inference worker)."""
+        def show():
+            try:
+                self.window_show_message(types.ShowMessageParams(type=kind, message=message))
+            except Exception:
+                log.exception("cannot show a message")
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(show)
 
     def send_status_threadsafe(self) -> None:
         """For other threads (a model swap happens on the inference worker)."""
@@ -122,6 +142,7 @@ class RltabServer(LanguageServer):
 def build_server(home: Path, model_path: Path | None = None, learn: bool | None = None,
                  train_every_events: int = 64, train_every_minutes: float = 30.0) -> RltabServer:
     home.mkdir(parents=True, exist_ok=True)
+    model_store.make_private(home)  # also tightens a home made by an older rltab
     ledger = Ledger(home / "ledger.db")
     tracker = OutcomeTracker(retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
                              demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0])
@@ -130,6 +151,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     service = Service(ledger, models, settings, tracker)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
     models.on_swap = lambda model: server.send_status_threadsafe()
+    models.on_problem = server.show_message_threadsafe
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: RltabServer, params: types.InitializeParams):

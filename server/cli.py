@@ -6,7 +6,10 @@ and the server start fast.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import os
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -18,7 +21,51 @@ class UsageError(Exception):
 def _home(args) -> Path:
     from rltab.policy.model_store import default_home
 
-    return Path(args.home).expanduser() if getattr(args, "home", None) else default_home()
+    home = Path(args.home).expanduser() if getattr(args, "home", None) else default_home()
+    if home.exists() and not home.is_dir():
+        raise UsageError(f"the rltab home {home} is not a directory")
+    return home
+
+
+def count(minimum: int):
+    """An argparse type: an integer of at least `minimum`."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def config_from_json(cls, text: str, flag: str = "--config"):
+    """A config dataclass from a JSON object, every key known and every value of its field's type."""
+    try:
+        raw = json.loads(text)
+    except ValueError as e:
+        raise UsageError(f"{flag} is not valid JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise UsageError(f"{flag} must be a JSON object, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise UsageError(f"{flag}: unknown key(s) {', '.join(unknown)} (known: {', '.join(fields)})")
+    for key, value in raw.items():
+        kind = type(fields[key].default)
+        ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
+        ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
+        if not ok:
+            raise UsageError(f"{flag}: {key} must be {kind.__name__}, got {value!r}")
+    return cls(**raw)
+
+
+def _writable_parent(path: str, flag: str) -> None:
+    parent = Path(path).expanduser().parent
+    if not parent.is_dir():
+        raise UsageError(f"{flag} {path}: no such directory {parent}")
 
 
 def _load(args):
@@ -143,6 +190,8 @@ def cmd_stats(args) -> int:
     db = _home(args) / "ledger.db"
     if not db.exists():
         raise UsageError(f"no ledger at {db} yet")
+    if args.plot:
+        _writable_parent(args.plot, "--plot")
     ledger = Ledger(db)
     rows = ledger.stats()
     ledger.close()
@@ -161,15 +210,22 @@ def cmd_stats(args) -> int:
 
 def cmd_forget(args) -> int:
     from rltab.feedback.ledger import Ledger
+    from rltab.policy.model_store import current_version, remove_versions
 
-    db = _home(args) / "ledger.db"
+    home = _home(args)
+    db = home / "ledger.db"
     if not db.exists():
         print("nothing to forget: no ledger yet")
         return 0
     ledger = Ledger(db)
-    n = ledger.forget(None if args.all else args.repo)
+    n, trained = ledger.forget(None if args.all else args.repo)
     ledger.close()
     print(f"deleted {n} rows" + ("" if args.all else f" for {args.repo}"))
+    # A model that learned from the forgotten text still holds what it learned: it goes too.
+    removed = remove_versions(home, trained)
+    if removed:
+        print(f"deleted {len(removed)} model version(s) trained on them: {', '.join(removed)}; "
+              f"now serving {current_version(home)}")
     return 0
 
 
@@ -254,7 +310,7 @@ def cmd_train(args) -> int:
     from rltab.policy.train_loop import run
     from rltab.policy.updater import UpdaterConfig
 
-    cfg = UpdaterConfig(**json.loads(args.config)) if args.config else UpdaterConfig()
+    cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
     return run(_home(args), once=args.once, every_events=args.every_events, every_minutes=args.every_minutes,
                parent_pid=args.parent_pid, cfg=cfg)
 
@@ -278,11 +334,13 @@ def cmd_replay(args) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    from rltab.policy.updater import UpdaterConfig
+
+    config = dataclasses.asdict(config_from_json(UpdaterConfig, args.config)) if args.config else None
     try:
-        config = json.loads(args.config) if args.config else None
         settings = json.loads(args.settings) if args.settings else None
     except ValueError as e:
-        raise UsageError(f"--config and --settings take JSON: {e}") from e
+        raise UsageError(f"--settings is not valid JSON: {e}") from e
     try:
         r = R.replay(args.paths, learn=args.learn, home=Path(args.home) if args.home else None, every=args.every,
                      limit_chars=args.limit_chars, model=args.model, updater_config=config, settings=settings)
@@ -297,9 +355,16 @@ def cmd_replay(args) -> int:
     return 0
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with errors on one line (the CLI's contract: one line on stderr, exit 2)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
-    sub = ap.add_subparsers(dest="command", required=True)
+    ap = Parser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
+    sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def add(name, fn, help):
         p = sub.add_parser(name, help=help, description=help)
@@ -311,21 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
     p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=None,
                    help="record prompts and learn from outcomes (default: off, or the client's setting)")
-    p.add_argument("--train-every-events", type=int, default=64, help="learning: update after this many new events (0: never start the updater)")
+    p.add_argument("--train-every-events", type=count(0), default=64, help="learning: update after this many new events (0: never start the updater)")
     p.add_argument("--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending")
     p.add_argument("--verbose", action="store_true", help="log to stderr")
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
     p.add_argument("file")
-    p.add_argument("--line", type=int, required=True)
-    p.add_argument("--col", type=int, required=True)
+    p.add_argument("--line", type=count(1), required=True)
+    p.add_argument("--col", type=count(1), required=True)
     p.add_argument("--json", action="store_true", help='print {"completion", "latency_ms", "model_version"}')
     p.add_argument("--model", help="model directory (default: the current version)")
-    p.add_argument("--max-lines", type=int, default=8)
+    p.add_argument("--max-lines", type=count(1), default=8)
 
     p = add("demo", cmd_demo, "type a real Python file through the real server and show what it suggests")
     p.add_argument("file", nargs="?", help="a Python file (default: the standard library's textwrap.py, held out from training)")
-    p.add_argument("--lines", type=int, default=80, help="type only the first N lines (0: all)")
+    p.add_argument("--lines", type=count(0), default=80, help="type only the first N lines (0: all)")
     p.add_argument("--model", help="model directory (default: the current version)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
 
@@ -340,7 +405,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("train", cmd_train, "run the updater now (one cycle with --once; else keep watching the ledger)")
     p.add_argument("--once", action="store_true")
-    p.add_argument("--every-events", type=int, default=64, help="watch mode: train after this many new events")
+    p.add_argument("--every-events", type=count(1), default=64, help="watch mode: train after this many new events")
     p.add_argument("--every-minutes", type=float, default=30.0, help="watch mode: or after this long with some pending")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--config", help='updater settings as JSON, e.g. \'{"lr": 0.001}\'')
@@ -353,8 +418,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--plot", metavar="PNG")
     p.add_argument("--compare", nargs=2, metavar="JSON", help="plot two earlier runs together")
-    p.add_argument("--every", type=int, default=64, help="--learn: update after this many new learnable events")
-    p.add_argument("--limit-chars", type=int, help="type only the first N characters of the corpus")
+    p.add_argument("--every", type=count(1), default=64, help="--learn: update after this many new learnable events")
+    p.add_argument("--limit-chars", type=count(0), help="type only the first N characters of the corpus")
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
     p.add_argument("--settings", help='server settings as JSON (initializationOptions), e.g. \'{"syntaxCheck": true}\'')
@@ -367,10 +432,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("eval", cmd_eval, "pass@k of a model version on HumanEval single-line infilling (tests run sandboxed)")
     p.add_argument("benchmark", choices=["humaneval-infill"])
     p.add_argument("--model", metavar="VERSION", help="model version (default: the current one)")
-    p.add_argument("--n", type=int, default=1, help="samples per task (1: greedy; more: temperature 0.8)")
+    p.add_argument("--n", type=count(1), default=1, help="samples per task (1: greedy; more: temperature 0.8)")
     p.add_argument("--k", default="1", help="comma-separated k for pass@k (each <= n)")
     p.add_argument("--subset", choices=["all", "guard"], default="all", help="all 1,033 tasks, or the updater guard's 100")
-    p.add_argument("--limit", type=int, help="only the first N tasks")
+    p.add_argument("--limit", type=count(1), help="only the first N tasks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT")
 
@@ -382,19 +447,39 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["latency"])
     p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
     p.add_argument("--model", help="model directory (default: the current version)")
-    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--repeats", type=count(1), default=10)
     return ap
 
 
 def main(argv=None) -> int:
+    from rltab.policy import offline
+
+    offline.seal()  # before anything loads onnxruntime or transformers
+    os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600
     args = build_parser().parse_args(argv)
     try:
         return args.fn(args) or 0
     except UsageError as e:
-        print(f"rltab: {e}", file=sys.stderr)
-        return 2
+        return _fail(str(e))
+    except sqlite3.DatabaseError as e:  # a corrupt, locked or unopenable ledger
+        return _fail(f"cannot use the ledger in {_safe_home(args)}: {e}")
+    except OSError as e:  # unreadable home, a directory where a file should be, a full disk
+        where = f" {e.filename}" if e.filename else ""
+        return _fail(f"cannot use{where}: {e.strerror or e}")
     except KeyboardInterrupt:
         return 130
+
+
+def _fail(message: str) -> int:
+    print(f"rltab: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def _safe_home(args) -> str:
+    try:
+        return str(_home(args))
+    except UsageError:
+        return str(getattr(args, "home", "") or "the rltab home")
 
 
 if __name__ == "__main__":

@@ -7,9 +7,17 @@ are two UTF-16 units.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean(text: str) -> str:
+    """A lone UTF-16 surrogate (valid JSON, not valid text) becomes U+FFFD: one UTF-16 unit and one
+    code point either way, so positions stay put, and the tokenizer and SQLite get real text."""
+    return LONE_SURROGATE.sub("\ufffd", text) if LONE_SURROGATE.search(text) else text
 
 
 def _width(ch: str, encoding: str) -> int:
@@ -82,7 +90,7 @@ class Documents:
         return position_at(doc.text, offset, self.encoding)
 
     def open(self, uri: str, text: str, version: int, language: str = "") -> Document:
-        self.docs[uri] = Document(uri, text, version, language)
+        self.docs[uri] = Document(uri, clean(text), version, language)
         return self.docs[uri]
 
     def close(self, uri: str) -> Document | None:
@@ -106,7 +114,8 @@ class Documents:
                 s = offset_at(before, rng.start.line, rng.start.character, starts, self.encoding)
                 e = offset_at(before, rng.end.line, rng.end.character, starts, self.encoding)
                 s, e = min(s, e), max(s, e)
-            doc.text = before[:s] + ch.text + before[e:]
-            applied.append((before, s, e, ch.text))
+            new = clean(ch.text)
+            doc.text = before[:s] + new + before[e:]
+            applied.append((before, s, e, new))
         doc.version = version
         return applied

@@ -60,8 +60,9 @@ def uri_to_path(uri: str) -> str:
 
 
 def find_repo(path: str) -> str:
-    """The nearest enclosing directory with a .git, else the file's directory."""
-    p = Path(path).parent
+    """The nearest enclosing directory with a .git, else the file's directory; symlinks resolved,
+    so that `rltab forget --repo` finds the rows whichever spelling of the path it is given."""
+    p = Path(path).resolve().parent
     for d in (p, *p.parents):
         if (d / ".git").exists():
             return str(d)
@@ -162,7 +163,8 @@ class Service:
 
     @staticmethod
     def _storable(path: str, *texts: str) -> bool:
-        return not is_secret_file(path) and not any(contains_secret(t) for t in texts)
+        """Text may be kept for learning: not from a secret-named file, no secret anywhere in it."""
+        return not is_secret_file(path) and not any(contains_secret(t, path) for t in texts)
 
     # -- outcomes ----------------------------------------------------------------------------
     def _settle(self, resolutions: list[Resolution]) -> int:
@@ -195,7 +197,9 @@ class Service:
         done = 0
         for item in self.tracker.due(text_of):
             row = self.ledger.suggestion(item.suggestion_id)
-            keep = row is not None and self.settings.learning_enabled and self._storable(row["file"] or "", item.text)
+            # Only beside a prompt that was itself kept: text next to a secret stays unrecorded.
+            keep = (row is not None and row["prompt_ids"] is not None and self.settings.learning_enabled
+                    and self._storable(row["file"] or "", item.text))
             if isinstance(item, RetentionCheck):
                 self.ledger.record_retention(item.suggestion_id, item.retention, item.text if keep else None)
             elif isinstance(item, Demonstration) and keep and item.text.strip():

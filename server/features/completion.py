@@ -18,8 +18,10 @@ def register(server) -> None:
         doc = ls.service.documents.get(params.text_document.uri)
         line_start = doc.text.rfind("\n", 0, served.offset) + 1
         stem = WORD_TAIL.search(doc.text[line_start : served.offset]).group(0)
-        # The stem is ASCII, so its length is the same in every position encoding.
-        start = types.Position(line=params.position.line, character=params.position.character - len(stem))
+        # Where the suggestion was made (a position past the end of a line means its end), less the
+        # stem, which is ASCII and so the same length in every position encoding.
+        end = ls.position_of(params.text_document.uri, served)
+        start = types.Position(line=end.line, character=end.character - len(stem))
         first_line = served.text.split("\n", 1)[0]
         label = (stem + first_line).strip() or served.text.strip()
         return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
@@ -31,7 +33,7 @@ def register(server) -> None:
             sort_text="0",
             preselect=True,
             insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=types.Range(start=start, end=params.position), new_text=stem + served.text),
+            text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=stem + served.text),
             command=types.Command(title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]),
             data={"rltab": served.suggestion_id},
         )])

@@ -9,7 +9,7 @@ ACCEPT_COMMAND = "rltab.accepted"
 def item(ls, served: Served, position: types.Position) -> types.InlineCompletionItem:
     return types.InlineCompletionItem(
         insert_text=served.text,
-        range=types.Range(start=position, end=position),
+        range=types.Range(start=position, end=position),  # the served position (past a line's end: its end)
         command=types.Command(title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]),
     )
 
@@ -21,4 +21,4 @@ def register(server) -> None:
         served = await ls.complete(params.text_document.uri, params.position)
         if served is None or not served.text:  # silence is recorded, never shown
             return types.InlineCompletionList(items=[])
-        return types.InlineCompletionList(items=[item(ls, served, params.position)])
+        return types.InlineCompletionList(items=[item(ls, served, ls.position_of(params.text_document.uri, served))])
