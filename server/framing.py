@@ -59,7 +59,7 @@ class Framer:
         start = frame[0]
         value = _first_value(self.buf[start:])
         if value is None:
-            out: list[Message | Fault] = [Fault("message cut short", bytes(self.buf[start : start + 4096]))]
+            out: list[Message | Fault] = [Fault("message cut short", self._head(start))]
             self.buf.clear()
             return out
         del self.buf[: start + value[1]]
@@ -84,8 +84,15 @@ class Framer:
             if len(self.buf) < MAX_HEADER_BYTES:
                 return None
             del self.buf[:1]  # no header ends within the limit: not a header, look further on
-        raw = LENGTH.match(self.buf).group(1).strip()
+        m = LENGTH.match(self.buf)
+        raw = m.group(1).strip() if m else b""
         return end.end(), int(raw) if raw.isdigit() and len(raw) < 20 else None
+
+    def _head(self, start: int) -> bytes:
+        """The first bytes of the body at `start`, up to the next header (for finding its id)."""
+        head = bytes(self.buf[start : start + 4096])
+        nxt = HEADER_START.search(head)
+        return head[: nxt.start()] if nxt else head
 
     def _step(self, out: list) -> bool:
         """Take one message (or fault) off the buffer; False when more bytes are needed."""
@@ -95,7 +102,7 @@ class Framer:
         start, length = frame
         if length is not None and length > self.max_bytes:
             out.append(Fault(f"message of {length} bytes is over the {self.max_bytes}-byte limit",
-                             bytes(self.buf[start : start + 4096]), parse_error=False))
+                             self._head(start), parse_error=False))
             del self.buf[:start]  # the body is then dropped as stray bytes, up to the next header
             return True
         if length is not None:
@@ -125,7 +132,7 @@ class Framer:
         nxt_header = HEADER_START.search(self.buf, start)
         if nxt_header is None and (length is None or value is None and _incomplete(self.buf[start:])):
             return False  # wait for more bytes (or for stalled())
-        out.append(Fault("unparseable message", bytes(self.buf[start : start + 4096])))
+        out.append(Fault("unparseable message", self._head(start)))
         cut = nxt_header.start() if nxt_header else start + (length if length is not None else len(self.buf))
         del self.buf[:cut]
         return True

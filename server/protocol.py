@@ -63,7 +63,7 @@ def valid_id(value: Any) -> bool:
     return isinstance(value, (int, str)) and not isinstance(value, bool)
 
 
-_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?\d+')
+_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null')
 
 
 def top_level_id(raw: bytes) -> int | str | None:
@@ -75,6 +75,8 @@ def top_level_id(raw: bytes) -> int | str | None:
     for m in _TOKEN.finditer(raw[:1 << 20]):
         tok = m.group(0)
         if want == 2:
+            if m.end() == len(raw) and not tok.startswith(b'"'):
+                return None  # a number at the very end of a cut body may have lost digits
             try:
                 value = json.loads(tok)
             except ValueError:
@@ -84,6 +86,8 @@ def top_level_id(raw: bytes) -> int | str | None:
             depth += 1
         elif tok in (b"}", b"]"):
             depth -= 1
+            if depth <= 0:
+                return None  # the top-level value ended without an id
         elif want == 1:
             want = 2 if tok == b":" else 0
         elif depth == 1 and tok == b'"id"':
@@ -255,11 +259,15 @@ async def _read_loop(server, stdin) -> None:
         try:
             data = await asyncio.wait_for(chunks.get(), timeout=STALL_S if framer.buf else None)
         except asyncio.TimeoutError:
-            items = framer.stalled()
-        else:
-            if not data:
-                return  # the client closed stdin
-            items = framer.feed(data)
+            data = None
+        if data == b"":
+            return  # the client closed stdin
+        try:
+            items = framer.stalled() if data is None else framer.feed(data)
+        except Exception:  # a framing bug must cost one message, never the connection
+            log.exception("cannot frame the input; dropping %d buffered bytes", len(framer.buf))
+            framer.buf.clear()
+            items = []
         for item in items:
             try:
                 if isinstance(item, Message):
