@@ -9,6 +9,8 @@ What each line stops, as measured here:
 - accelerate (imported by transformers) imports boto3, when installed, for its SageMaker wizard,
   and boto3 pulls in urllib3, whose import opens an IPv6 socket to probe the stack. rltab never
   needs a cloud SDK, so its processes do not load one.
+- urllib3 (imported by detect-secrets' plugins, through requests) opens an IPv6 socket at import
+  to probe the stack; rltab opens no network socket, so it tells Python there is no IPv6.
 - onnx names external-data files with uuid1(), which asks libuuid for the machine's MAC address
   through an AF_INET socket; a random node id (RFC 4122 §4.5) needs none.
 """
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 import sys
 import uuid
 
@@ -35,6 +38,7 @@ def seal() -> None:
     os.environ.update(OFFLINE_ENV)
     for name in NEVER_IMPORTED:
         sys.modules.setdefault(name, None)  # `import boto3` now fails; find_spec() says absent
+    socket.has_ipv6 = False  # type: ignore[misc]
     if getattr(uuid, "_generate_time_safe", None) is not None:
         uuid._generate_time_safe = None  # type: ignore[attr-defined]
     uuid._node = secrets.randbits(48) | (1 << 40)  # type: ignore[attr-defined]  # multicast bit: not a MAC

@@ -17,12 +17,12 @@ def frame(obj, length: int | None = None) -> bytes:
 
 
 class RawServer:
-    def __init__(self, home, env=None, extra_args=()):
+    def __init__(self, home, env=None, extra_args=(), prefix=()):
         self.stderr_path = os.path.join(str(home), "..", f"serve-{os.getpid()}-{id(self)}.err")
         os.makedirs(home, exist_ok=True)
         self.stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args],
+            [*prefix, sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env={**os.environ, **(env or {})})
         self.by_id: dict = defaultdict(list)  # id (as JSON text) -> responses
         self.null_errors: list[dict] = []
@@ -103,7 +103,8 @@ class RawServer:
             "context": {"triggerKind": 2}})
 
     def stderr_text(self) -> str:
-        self.stderr.flush()
+        if not self.stderr.closed:
+            self.stderr.flush()
         with open(self.stderr_path, "rb") as f:
             return f.read().decode("utf-8", "replace")
 
