@@ -1,6 +1,6 @@
 """Nothing leaves the machine: what every rltab process sets before it loads onnxruntime,
-transformers or onnx (the CLI calls `seal()` first thing; tests/test_no_network.py checks it under
-strace: no socket but AF_UNIX, ever).
+transformers or onnx (the CLI calls `seal()` first thing; tests/test_trust.py checks it under strace:
+no socket but AF_UNIX, ever).
 
 What each line stops, as measured here:
 - onnxruntime >= 1.29 sends session telemetry from its Linux builds (a DNS lookup on first use);

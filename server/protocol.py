@@ -239,6 +239,7 @@ def serve_stdio(server, stdin=None, stdout=None) -> None:
 
 async def _read_loop(server, stdin) -> None:
     loop = asyncio.get_running_loop()
+    server._loop = loop  # messages from other threads (a model that fails to load) need it from the start
     chunks: asyncio.Queue[bytes] = asyncio.Queue()
     fd = stdin.fileno()
 
