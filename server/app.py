@@ -99,7 +99,7 @@ class RltabServer(LanguageServer):
 
     def apply_settings(self, raw) -> None:
         settings, warnings = parse_settings(raw, self.service.settings)
-        self.service.settings = settings
+        self.service.configure(settings)
         self.updater.ensure(settings.learning_enabled)
         for w in warnings:
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
@@ -149,6 +149,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     models = ModelHolder(home, model_path)
     service = Service(ledger, models, settings, tracker)
+    service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
     models.on_swap = lambda model: server.send_status_threadsafe()
     models.on_problem = server.show_message_threadsafe
@@ -157,7 +158,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     def initialize(ls: RltabServer, params: types.InitializeParams):
         ls.service.documents.encoding = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
         settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
-        ls.service.settings = settings
+        ls.service.configure(settings)
         ls._init_warnings = warnings  # shown once the client is ready for messages
 
     @server.feature(types.INITIALIZED)

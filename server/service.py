@@ -82,6 +82,11 @@ class Service:
         self._seq: dict[str, int] = {}
         self._repos: dict[str, str] = {}
 
+    def configure(self, settings: Settings) -> None:
+        """New settings; the reward scheme applies to outcomes settled from now on."""
+        self.settings = settings
+        self.ledger.rewards = R.RewardConfig(scheme=settings.reward_scheme)
+
     # -- documents ---------------------------------------------------------------------------
     def open(self, uri: str, text: str, version: int, language: str = "") -> None:
         self.documents.open(uri, text, version, language)

@@ -23,8 +23,12 @@ class Settings:
     """Compiler feedback: drop (or cut back) Python suggestions that break a statement that was
     valid before, and log them with a negative automatic reward. On because it measured better:
     accept rate 30.5 % -> 31.6 % on the click replay (BENCHMARKS.md)."""
+    reward_scheme: str = "cursor"
+    """How a suggestion's fate is rewarded (feedback/rewards.py): "chars" (characters saved minus
+    the cost of reading it) or "cursor" (Cursor's +0.75 / -0.25 / 0)."""
 
 
+REWARD_SCHEMES = ("chars", "cursor")
 _WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms"}
 _RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000)}
 
@@ -51,6 +55,13 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             changes["syntax_check"] = check
         else:
             warnings.append(f"rltab: syntaxCheck must be true or false, got {check!r}; keeping {base.syntax_check}")
+    scheme = raw.get("rewardScheme")
+    if scheme is not None:
+        if scheme in REWARD_SCHEMES:
+            changes["reward_scheme"] = scheme
+        else:
+            warnings.append(f"rltab: rewardScheme must be one of {', '.join(REWARD_SCHEMES)}, got {scheme!r}; "
+                            f"keeping {base.reward_scheme}")
     kinds = {f.name: type(f.default) for f in fields(Settings)}
     for wire, name in _WIRE.items():
         if wire not in raw:

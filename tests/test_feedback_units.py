@@ -27,6 +27,37 @@ def test_reward_config_is_honoured_and_unknown_outcomes_rejected():
         R.reward("loved")
 
 
+CHARS = R.RewardConfig(scheme=R.CHARS, read_cost_chars=2.0, chars_per_unit=10.0)
+
+
+@pytest.mark.parametrize("outcome,chars,n,ret,want", [
+    ("silent", 0, 0, None, 0.0),
+    ("rejected", 0, 17, None, -0.2),           # reading it cost 2 characters
+    ("invalid", 0, 17, None, -0.2),            # dropped by compiler feedback: as a rejection
+    ("accepted", 3, 3, None, 0.1),             # a 3-character accept saves 1 net character
+    ("accepted", 30, 30, 0.5, 1.3),            # half of it kept
+    ("partial", 4, 17, None, 0.2),             # the partials Cursor's scheme punished
+    ("partial", 40, 17, None, 1.5),            # never more than the whole suggestion
+])
+def test_reward_in_characters(outcome, chars, n, ret, want):
+    assert R.reward(outcome, chars, n, ret, cfg=CHARS) == pytest.approx(want)
+
+
+@pytest.mark.parametrize("chars", range(0, 18))
+def test_a_partial_that_saved_characters_never_earns_less_than_a_rejection(chars):
+    for cfg in (CHARS, R.RewardConfig(scheme=R.CHARS, read_cost_chars=5.0)):
+        assert R.reward("partial", chars, 17, None, cfg=cfg) >= R.reward("rejected", 0, 17, cfg=cfg)
+    if chars:
+        assert R.reward("partial", chars, 17, None, cfg=CHARS) > R.reward("rejected", 0, 17, cfg=CHARS)
+
+
+def test_reward_scheme_setting():
+    s, warnings = parse_settings({"rewardScheme": "chars"})
+    assert s.reward_scheme == "chars" and not warnings
+    s, warnings = parse_settings({"rewardScheme": "likes"}, s)
+    assert s.reward_scheme == "chars" and warnings
+
+
 def test_retention_is_one_minus_normalized_edit_distance():
     assert R.retention("abc", "abc") == 1.0
     assert R.retention("abcd", "abXd") == 0.75
