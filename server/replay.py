@@ -82,7 +82,10 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
     extra = ["--train-every-events", "0"]  # this function runs the updater itself, in order
     client = StdioClient(home, model=model, extra_args=extra)
     updates: list[dict] = []
-    state = {"since": 0}
+    state = {"since": 0, "fraction": 0.0}
+
+    def seen(shown) -> None:  # how far through the corpus the typist is
+        state["fraction"] = shown.fraction
 
     def maybe_update() -> None:
         state["since"] += 1
@@ -99,17 +102,21 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
             cmd += ["--config", json.dumps(updater_config)]
         r = subprocess.run(cmd, capture_output=True, text=True)
         result = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {"published": None, "reason": r.stderr[-300:]}
+        result["fraction"] = round(state["fraction"], 4)
         updates.append(result)
         log(f"update {len(updates)}: {result.get('published') or 'not published'} ({result.get('reason')})")
 
     try:
         client.initialize({**(settings or {}), "learning": {"enabled": learn}})
-        session = Typist(client, after_each=maybe_update).type_files(files)
+        session = Typist(client, on_shown=seen, after_each=maybe_update).type_files(files)
     finally:
         client.close()
     ledger = Ledger(home / "ledger.db")
     out = summarize(session, ledger)
     ledger.close()
+    for k, third in enumerate(out["thirds"]):  # does learning keep publishing? (issue 13)
+        third["published"] = sum(1 for u in updates if u.get("published") and
+                                 (k / 3 <= u["fraction"] < (k + 1) / 3 or (k == 2 and u["fraction"] >= 1)))
     out.update({"mode": "learn" if learn else "frozen", "files": len(files), "chars_total": session.chars_total,
                 "requests": session.requests, "updates": updates, "every_events": every, "settings": settings or {},
                 "curve": curve(session.shown, session.chars_total), "home": str(home)})

@@ -36,6 +36,9 @@ def test_frozen_and_learning_replays(tmp_path, corpus, starter):
         assert out["shown"] == out["accepted"] + out["partial"] + out["rejected"] > 0
     assert f["model_versions"] == ["starter"]
     assert any(u["published"] for u in l["updates"]), l["updates"]
+    # each third counts the versions published while it was typed
+    assert sum(t["published"] for t in l["thirds"]) == sum(1 for u in l["updates"] if u["published"])
+    assert all(0 <= u["fraction"] <= 1 for u in l["updates"]) and sum(t["published"] for t in f["thirds"]) == 0
     assert len(l["model_versions"]) >= 2 and l["model_versions"][0] == "starter"
     # the same run again gives the same figures (deterministic)
     again = tmp_path / "frozen2.json"
