@@ -18,6 +18,7 @@ over whole decoded values, the envelope is checked first, and only then does pyg
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import re
@@ -69,8 +70,6 @@ _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*"|[{}\[\]:,]|-?\d+(?:\.\d+)?(?:[eE][+-]?\
 def top_level_id(raw: bytes) -> int | str | None:
     """The `id` of the top-level object in `raw`, which may be cut short or unparseable, if one
     can be read (a request must get its answer even when its body is broken)."""
-    import json
-
     depth, want = 0, 0  # want: 1 after a top-level "id" key, 2 after its colon
     for m in _TOKEN.finditer(raw[:1 << 20]):
         tok = m.group(0)
