@@ -171,13 +171,13 @@ class Ledger:
                                 "time": now, "text": text, "source": "inferred"})
             changes = {"retention": retention, "reward": R.reward(
                 row["outcome"], row["accepted_chars"] or 0, row["completion_chars"] or 0, retention, self.rewards)}
-            if text is not None and retention < 1.0:
-                changes["demonstration"] = text
+            if text is not None and retention < 1.0 and row["demonstration"] is None:
+                changes["demonstration"] = text  # the edited text, unless the place's own demonstration came first
             db["suggestion"].update(suggestion_id, changes)
         return True
 
     def record_demonstration(self, suggestion_id: str, text: str, now: float | None = None) -> bool:
-        """What the user wrote in place of a rejected suggestion (only while learning)."""
+        """What the user wrote at a suggestion's place, whatever became of it (only while learning)."""
         now = time.time() if now is None else now
         with self._tx() as db:
             if self._row(suggestion_id) is None:

@@ -7,7 +7,8 @@ into the text *before* that change). At the suggestion's anchor:
   - its characters typed one by one to the end             -> accepted (typed through)
   - anything else                                          -> rejected, or partial if a chunk was taken
 Accepted text is then followed through later edits and checked at 30 s, 2, 5 and 10 minutes
-(retention); for a rejected suggestion, what the user wrote there instead becomes a demonstration.
+(retention). Whatever became of a suggestion, even an empty one (the model stayed silent), what
+the user then wrote at its place becomes a demonstration: the true text there, for supervised steps.
 Pure state machine: the clock is injected, nothing here touches the ledger or the network.
 """
 from __future__ import annotations
@@ -40,7 +41,7 @@ class RetentionCheck:
 @dataclass
 class Demonstration:
     suggestion_id: str
-    text: str
+    text: str  # ends with "\n" when the user finished its last line (so the model learns to stop)
 
 
 @dataclass
@@ -99,33 +100,32 @@ class OutcomeTracker:
         self.closed_text: dict[str, str] = {}
 
     # -- inputs ------------------------------------------------------------------------------
-    def shown(self, suggestion_id: str, uri: str, anchor: int, text: str) -> list[Resolution]:
-        """A suggestion is on screen; the one shown before it in this document is settled."""
+    def shown(self, suggestion_id: str, uri: str, anchor: int, text: str, demo_lines: int = 0) -> list[Resolution]:
+        """A suggestion is on screen (empty `text`: the model stayed silent there); the one shown
+        before it in this document is settled. What the user writes at `anchor` from now on is
+        followed as a demonstration of `demo_lines` lines (0: as many as the suggestion has)."""
         out = self._settle(uri)
+        self.regions.append(_Region(suggestion_id, uri, anchor, anchor, "", [self.clock() + self.demo_delay],
+                                    grows=True, lines=demo_lines or text.count("\n") + 1))
         if text:
             self.pending[uri] = _Pending(suggestion_id, anchor, text)
         return out
 
     def changed(self, uri: str, before: str, s: int, e: int, new: str) -> list[Resolution]:
         """One content change: text[s:e] of `before` replaced by `new`."""
-        for r in self.regions:  # regions that already exist follow the edit...
+        ins = effective_insertion(before, s, e, new)
+        for r in self.regions:  # followed spans move with the edit (a stem rewritten is an insertion)
             if r.uri == uri:
-                r.apply(s, e, new)
+                r.apply(*((ins[0], ins[0], ins[1]) if ins is not None else (s, e, new)))
         p = self.pending.get(uri)
         if p is None:
             return []
-        ins = effective_insertion(before, s, e, new)
         rest = p.text[p.progress :]
         if ins is not None and ins[1] and ins[0] == p.anchor + p.progress and rest.startswith(ins[1]):
             p.progress += len(ins[1])
             p.chunks += len(ins[1]) > 1
             return self._settle(uri) if p.progress == len(p.text) else []
-        n = len(self.regions)
-        out = self._settle(uri)
-        for r in self.regions[n:]:  # ...and a new demonstration takes in the diverging text
-            if r.grows:
-                r.apply(s, e, new)
-        return out
+        return self._settle(uri)
 
     def rejected(self, suggestion_id: str) -> None:
         """The client said the suggestion was dismissed (rltab.rejected): stop inferring for it.
@@ -161,7 +161,9 @@ class OutcomeTracker:
             while r.due and r.due[0] <= now:
                 r.due.pop(0)
             if r.grows:
-                out.append(Demonstration(r.suggestion_id, "\n".join(span.split("\n")[: r.lines])))
+                lines = span.split("\n")
+                finished = len(lines) > r.lines or text[max(0, r.end) : max(0, r.end) + 1] == "\n"
+                out.append(Demonstration(r.suggestion_id, "\n".join(lines[: r.lines]) + ("\n" if finished else "")))
             else:
                 out.append(RetentionCheck(r.suggestion_id, retention(r.original, span), span, final=not r.due))
             if r.due:
@@ -185,9 +187,6 @@ class OutcomeTracker:
             self._track(p, uri, p.progress)
             return [Resolution(p.suggestion_id, PARTIAL, p.progress)]
         # Rejected (characters typed one by one that later diverged were the user's own typing).
-        now = self.clock()
-        self.regions.append(_Region(p.suggestion_id, uri, p.anchor, p.anchor + p.progress, "",
-                                    [now + self.demo_delay], grows=True, lines=p.text.count("\n") + 1))
         return [Resolution(p.suggestion_id, REJECTED, 0)]
 
     def _track(self, p: _Pending, uri: str, chars: int) -> None:

@@ -18,17 +18,6 @@ def selective_log_softmax(logits: torch.Tensor, index: torch.Tensor) -> torch.Te
     return torch.gather(logits, -1, index.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
 
 
-def completion_logprobs(model, prompt_ids: torch.Tensor, completion_ids: torch.Tensor,
-                        attention_mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Per-token log-probs of `completion_ids` [B, T] after `prompt_ids` [B, P] (left-padded).
-    Vocabulary logits are computed only for the T positions that predict completion tokens."""
-    ids = torch.cat([prompt_ids, completion_ids], dim=1)
-    hidden = model.model(input_ids=ids, attention_mask=attention_mask).last_hidden_state
-    t = completion_ids.shape[1]
-    logits = model.lm_head(hidden[:, -t - 1 : -1, :]).float()
-    return selective_log_softmax(logits, completion_ids)
-
-
 def masked_mean(x: torch.Tensor, mask: torch.Tensor, dim=None) -> torch.Tensor:
     if dim is None:
         return (x * mask).sum() / mask.sum().clamp(min=1)

@@ -308,7 +308,7 @@ def cmd_rollback(args) -> int:
 
 def cmd_train(args) -> int:
     from rltab.policy.train_loop import run
-    from rltab.policy.updater import UpdaterConfig
+    from rltab.policy.update_config import UpdaterConfig
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
     return run(_home(args), once=args.once, every_events=args.every_events, every_minutes=args.every_minutes,
@@ -334,7 +334,7 @@ def cmd_replay(args) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    from rltab.policy.updater import UpdaterConfig
+    from rltab.policy.update_config import UpdaterConfig
 
     config = dataclasses.asdict(config_from_json(UpdaterConfig, args.config)) if args.config else None
     try:

@@ -20,7 +20,7 @@ from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.model_store import LoadedModel
 
 from .completion.completer import Completer, Suggestion
-from .completion.context import NONE
+from .completion.context import LINE, NONE
 from .documents import Documents
 from .models import ModelHolder
 from .settings import Settings
@@ -148,7 +148,10 @@ class Service:
         if s is None or s.kind == NONE or self.is_stale(req):
             return None
         sid = self._record(req, s)
-        self._settle(self.tracker.shown(sid, req.uri, req.offset, s.text))
+        # What the user writes here becomes a demonstration: the rest of the line, or as many
+        # lines as the block suggestion had.
+        lines = 1 if s.kind == LINE else 0
+        self._settle(self.tracker.shown(sid, req.uri, req.offset, s.text, demo_lines=lines))
         return Served(sid, s.text, req.offset, s.kind, s.model_version, s.latency_ms)
 
     def _record(self, req: Request, s: Suggestion) -> str:

@@ -32,6 +32,11 @@ def setup(text="x = "):
     return t, Doc(t, text), clock
 
 
+def checks(t, doc, kind=RetentionCheck):
+    """The checks that fall due now, of one kind."""
+    return [c for c in t.due(lambda uri: doc.text) if isinstance(c, kind)]
+
+
 def outcomes(doc):
     return [(r.suggestion_id, r.outcome, r.accepted_chars) for r in doc.resolutions]
 
@@ -43,11 +48,11 @@ def test_whole_insertion_is_accepted_then_retention_checked():
     assert outcomes(doc) == [("s1", "accepted", 6)]
     doc.edit(0, 0, "# top\n")  # an edit above moves the accepted text
     clock.now += 31
-    [check] = t.due(lambda uri: doc.text)
-    assert isinstance(check, RetentionCheck) and check.retention == 1.0 and not check.final
+    [check] = checks(t, doc)
+    assert check.retention == 1.0 and not check.final
     doc.edit(6 + 4 + 4, 6 + 4 + 5, "2")  # foo(1) -> foo(2)
     clock.now += 600
-    [check] = t.due(lambda uri: doc.text)
+    [check] = checks(t, doc)
     assert check.text == "foo(2)" and abs(check.retention - (1 - 1 / 6)) < 1e-9 and check.final
     assert t.due(lambda uri: doc.text) == [] and t.next_due() is None
 
@@ -75,8 +80,43 @@ def test_typing_something_else_is_rejected_and_yields_a_demonstration():
     assert outcomes(doc) == [("s1", "rejected", 0)]
     doc.type("(2)", 7)
     clock.now += 31
-    [demo] = t.due(lambda uri: doc.text)
-    assert isinstance(demo, Demonstration) and demo.text == "bar(2)"
+    [demo] = checks(t, doc, Demonstration)
+    assert demo.suggestion_id == "s1" and demo.text == "bar(2)\n"  # the line ends there: learn to stop
+
+
+def test_every_request_yields_a_demonstration_of_what_was_typed_there():
+    """Silent, accepted or partly accepted: the true text at the request's place is learnt from."""
+    t, doc, clock = setup("")
+    t.shown("silent", doc.uri, 0, "")
+    doc.type("def f(", 0)
+    t.shown("taken", doc.uri, 6, "x):")
+    doc.edit(6, 6, "x):")  # accepted whole
+    doc.type("\n    return x", 9)  # the user goes on typing past the line end
+    t.shown("partly", doc.uri, 22, " + 1 if x else 0")
+    doc.edit(22, 22, " + 1")
+    doc.type(" - 2", 26)
+    clock.now += 31
+    demos = {d.suggestion_id: d.text for d in checks(t, doc, Demonstration)}
+    assert demos == {"silent": "def f(x):\n", "taken": "x):\n", "partly": " + 1 - 2"}
+
+
+def test_a_multi_line_demonstration_keeps_as_many_lines_as_asked():
+    t, doc, clock = setup("")
+    t.shown("s1", doc.uri, 0, "", demo_lines=2)
+    doc.type("a = 1\nb = 2\nc = 3", 0)
+    clock.now += 31
+    [demo] = checks(t, doc, Demonstration)
+    assert demo.text == "a = 1\nb = 2\n"
+
+
+def test_a_rewritten_stem_counts_as_typed_at_the_demonstration():
+    """Word-completion clients replace the stem `fo` with `foo(1)`: the demonstration is `o(1)`."""
+    t, doc, clock = setup("x = fo")
+    t.shown("s1", doc.uri, 6, "")
+    doc.edit(4, 6, "foo(1)")
+    clock.now += 31
+    [demo] = checks(t, doc, Demonstration)
+    assert demo.text == "o(1)"
 
 
 def test_typing_part_by_hand_then_diverging_is_rejected():
@@ -118,5 +158,5 @@ def test_closed_document_keeps_its_last_text_for_checks():
     doc.edit(4, 4, "foo")
     t.closed(doc.uri, doc.text)
     clock.now += 31
-    [check] = t.due(lambda uri: None)
+    [check] = [c for c in t.due(lambda uri: None) if isinstance(c, RetentionCheck)]
     assert check.retention == 1.0

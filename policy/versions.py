@@ -1,0 +1,77 @@
+"""Published versions: name the next one, write a candidate beside the live ones, let the guard
+check it, then make it visible atomically (a version directory is complete or absent)."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import time
+from pathlib import Path
+
+from .examples import Example
+from .guard import run_guard
+from .model import read_meta, save_model_dir, write_meta
+from .model_store import make_private, set_current
+from .update_config import UpdaterConfig
+
+
+def next_version(home: Path) -> str:
+    root = home / "models"
+    n = 0
+    if root.is_dir():
+        for d in root.iterdir():
+            if d.name.startswith("v") and d.name[1:5].isdigit():
+                n = max(n, int(d.name[1:5]))
+    return f"v{n + 1:04d}"
+
+
+def algorithm_name(cfg: UpdaterConfig) -> str:
+    terms = [("ppo-clip", cfg.pg_coef), ("kl", cfg.kl_coef), ("silence", cfg.silence_coef),
+             ("dpo", cfg.dpo_coef), ("rrhf", cfg.rrhf_coef), ("sft", cfg.sft_coef), ("ptx", cfg.ptx_coef)]
+    return "lora+" + "+".join(n for n, w in terms if w)
+
+
+def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str, held: list[Example],
+            cfg: UpdaterConfig, metrics: dict, events_used: int, log=print) -> tuple[str | None, dict]:
+    """(the published version or None, the guard's report)."""
+    from .export import build_onnx
+
+    root = home / "models"
+    root.mkdir(parents=True, exist_ok=True)
+    sweep_stale_candidates(root)
+    tmp = root / f".tmp-{version}-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        parent_meta = read_meta(parent_dir)
+        meta = {
+            "version": version, "parent": parent, "time": time.time(), "events_used": events_used,
+            "algorithm": algorithm_name(cfg), "train_metrics": metrics, "updater_config": dataclasses.asdict(cfg),
+            # Same prompt layout and provenance as the parent (the guard serves it that way too).
+            **{k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta},
+        }
+        save_model_dir(merged, tok, tmp, meta, tokenizer_from=parent_dir)
+        build_onnx(tmp, tmp)
+        guard = run_guard(tmp, parent_dir, home, held, cfg)
+        if not guard["passed"]:
+            log(f"guard failed: {guard['reason']}")
+            return None, guard
+        write_meta(tmp, {**meta, "guard": guard})
+        make_private(tmp)
+        os.rename(tmp, root / version)
+        set_current(home, version)
+        log(f"published {version} (parent {parent})")
+        return version, guard
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sweep_stale_candidates(root: Path) -> None:
+    """Remove candidates left by an updater that was killed mid-publish."""
+    for d in root.glob(".tmp-*"):
+        pid = d.name.rsplit("-", 1)[-1]
+        try:
+            os.kill(int(pid), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass
