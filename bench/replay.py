@@ -21,7 +21,9 @@ from rltab.server import replay as R
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = {"click": ("click", "click"), "attrs": ("attrs", "attr")}  # corpus -> (distribution, module)
-TARGETS = {"accept_rate": (">=", 1.5), "shown": ("<=", 0.75), "chars_saved_per_100": (">=", 1.3)}
+# Issue 13's targets for the last third, learning ÷ frozen (and >= 3 versions published there).
+TARGETS = {"chars_saved_per_100": (">=", 1.10), "accept_rate": (">=", 1.3), "shown": ("<=", 0.85)}
+MIN_PUBLISHED_LAST_THIRD = 3
 
 
 def pinned(dist: str) -> str:
@@ -46,6 +48,9 @@ def ratios(learn: dict, frozen: dict) -> dict:
         ratio = last_l[key] / last_f[key] if last_f[key] else float("inf")
         out[key] = {"learn": last_l[key], "frozen": last_f[key], "ratio": round(ratio, 3), "target": f"{op} {target}",
                     "met": ratio >= target if op == ">=" else ratio <= target}
+    published = last_l.get("published", 0)
+    out["published"] = {"learn": published, "target": f">= {MIN_PUBLISHED_LAST_THIRD}",
+                        "met": published >= MIN_PUBLISHED_LAST_THIRD}
     return out
 
 
