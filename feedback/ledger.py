@@ -218,11 +218,21 @@ class Ledger:
         with self._lock:
             return self.db.execute(f"select count(*) from suggestion where {self.LEARNABLE}").fetchone()[0]
 
-    def learnable(self, limit: int) -> list[dict]:
-        """The most recent `limit` learnable suggestions, oldest first."""
+    def pending_by_repo(self) -> dict[str | None, int]:
+        """Learnable suggestions not yet used, per repository (each learns its own chain)."""
+        with self._lock:
+            return dict(self.db.execute(f"select repo, count(*) from suggestion where {self.LEARNABLE} group by repo"))
+
+    def learnable(self, limit: int, repo: str | None = None, complete_before: float | None = None) -> list[dict]:
+        """The most recent `limit` learnable suggestions (of `repo`, else of any), oldest first.
+        With `complete_before`, a row without its demonstration yet waits until it was recorded
+        before that time: what the user writes at its place may still come."""
+        where, args = (self.LEARNABLE, []) if repo is None else (f"{self.LEARNABLE} and repo = ?", [repo])
+        if complete_before is not None:
+            where, args = f"{where} and (demonstration is not null or time < ?)", [*args, complete_before]
         with self._lock:
             rows = list(self.db.query(
-                f"select rowid as seq, * from suggestion where {self.LEARNABLE} order by rowid desc limit ?", [limit]))
+                f"select rowid as seq, * from suggestion where {where} order by rowid desc limit ?", [*args, limit]))
         return rows[::-1]
 
     def mark_trained(self, suggestion_ids: list[str], version: str) -> None:
@@ -232,21 +242,23 @@ class Ledger:
                 db.execute(f"update suggestion set trained_in = ? where id in ({','.join('?' * len(chunk))})",
                            [version, *chunk])
 
-    def stats(self) -> list[dict]:
-        """Per model version: shown, accepted, partial, rejected, accept rate, chars accepted.
-        accept_rate = (accepted + partial) / shown; silent answers and suggestions dropped for
-        breaking the syntax (`invalid`) are not shown."""
-        sql = """
+    def stats(self, repo: str | None = None) -> list[dict]:
+        """Per model version (of one repository's rows, or all): shown, accepted, partial, rejected,
+        accept rate, chars accepted. accept_rate = (accepted + partial) / shown; silent answers and
+        suggestions dropped for breaking the syntax (`invalid`) are not shown."""
+        mine, args = ("1", []) if repo is None else (self._repo_where(repo))
+        sql = f"""
             select model_version, count(*) as shown,
                    sum(outcome = 'accepted') as accepted, sum(outcome = 'partial') as partial,
                    sum(outcome = 'rejected') as rejected, coalesce(sum(accepted_chars), 0) as chars_accepted,
                    min(time) as first_time
-            from suggestion where outcome is null or outcome not in ('silent', 'invalid')
+            from suggestion where (outcome is null or outcome not in ('silent', 'invalid')) and ({mine})
             group by model_version order by first_time"""
         with self._lock:
-            rows = [dict(r) for r in self.db.query(sql)]
+            rows = [dict(r) for r in self.db.query(sql, args)]
             unshown = self.db.execute("select model_version, outcome, count(*) from suggestion "
-                                      "where outcome in ('silent', 'invalid') group by model_version, outcome").fetchall()
+                                      f"where outcome in ('silent', 'invalid') and ({mine}) "
+                                      "group by model_version, outcome", args).fetchall()
         hidden: dict[str, dict] = {}
         for version, outcome, n in unshown:
             hidden.setdefault(version, {"silent": 0, "invalid": 0})[outcome] = n
@@ -268,13 +280,7 @@ class Ledger:
         WAL, so that no deleted text survives in `ledger.db` or `ledger.db-wal`. Returns the rows
         deleted and the model versions that had learned from them."""
         with self._tx() as db:
-            if repo is None:
-                where, args = "1", []
-            else:
-                repos = self.repos_at(repo)
-                root = _resolved(repo)
-                where = (f"repo in ({','.join('?' * len(repos))}) or " if repos else "") + "file like ? escape '\\'"
-                args = [*repos, root.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
+            where, args = ("1", []) if repo is None else self._repo_where(repo)
             ids_sql = f"select id from suggestion where {where}"
             trained = {r[0] for r in db.execute(
                 f"select distinct trained_in from suggestion where ({where}) and trained_in is not null", args)}
@@ -284,6 +290,13 @@ class Ledger:
             self.db.conn.execute("VACUUM")
             self._truncate_wal()
         return n_events + n_sugg, trained
+
+    def _repo_where(self, repo: str) -> tuple[str, list]:
+        """SQL selecting one repository's rows, however its path was spelled, and files under it."""
+        repos = self.repos_at(repo)
+        root = _resolved(repo)
+        where = (f"repo in ({','.join('?' * len(repos))}) or " if repos else "") + "file like ? escape '\\'"
+        return where, [*repos, root.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "/%"]
 
     def repos_at(self, path: str) -> list[str]:
         """The repository values recorded for `path`, however it was spelled (a symlink, `..`)."""

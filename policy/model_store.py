@@ -36,10 +36,38 @@ def cache_dir() -> Path:
     return Path.home() / ".cache" / "rltab"
 
 
-def current_version(home: Path) -> str:
-    p = home / "current"
-    name = p.read_text().strip() if p.exists() else ""
-    return name if name and (home / "models" / name).is_dir() else STARTER_VERSION
+def repo_key(repo: str) -> str:
+    """A file-name-safe key for a repository (its resolved path)."""
+    import hashlib
+
+    return hashlib.sha256(str(Path(repo).resolve()).encode()).hexdigest()[:16]
+
+
+def _pointer(home: Path, repo: str | None) -> Path:
+    """The file naming the live version: `current` for the shared base (documents outside any
+    learned repository), `repos/<key>/current` for one repository's chain."""
+    return home / "current" if repo is None else home / "repos" / repo_key(repo) / "current"
+
+
+def current_version(home: Path, repo: str | None = None) -> str:
+    """The version serving `repo`: its own chain's head, else the shared base (`current`), else
+    the starter."""
+    for p in ([_pointer(home, repo)] if repo is not None else []) + [home / "current"]:
+        name = p.read_text().strip() if p.exists() else ""
+        if name and (home / "models" / name).is_dir():
+            return name
+    return STARTER_VERSION
+
+
+def repo_pointers(home: Path) -> dict[str, str]:
+    """Repository path -> the version its pointer names (repositories with a chain of their own)."""
+    out = {}
+    for d in (home / "repos").glob("*") if (home / "repos").is_dir() else []:
+        try:
+            out[(d / "path").read_text().strip()] = (d / "current").read_text().strip()
+        except OSError:
+            continue
+    return out
 
 
 def model_dir(home: Path, version: str) -> Path:
@@ -140,8 +168,12 @@ def stop_token_ids(tok, template: FimTemplate) -> list[int]:
     return sorted(i for t, i in tok.get_vocab(with_added_tokens=True).items() if t in names)
 
 
-def list_versions(home: Path) -> list[dict]:
-    """The starter model and every published version, oldest first, with their meta.json."""
+def list_versions(home: Path, repo: str | None = None) -> list[dict]:
+    """The starter model and every published version, oldest first, with their meta.json; with
+    `repo`, only the versions learnt in that repository."""
+    if repo is not None:
+        want = str(Path(repo).resolve())
+        return [v for v in list_versions(home) if v.get("repo") and str(Path(v["repo"]).resolve()) == want]
     out = [{"version": STARTER_VERSION, **read_meta(STARTER_DIR)}]
     root = home / "models"
     if root.is_dir():
@@ -156,24 +188,29 @@ def list_versions(home: Path) -> list[dict]:
     return out
 
 
-def set_current(home: Path, version: str) -> None:
-    """Point `current` at `version` atomically (the server picks it up on its next request)."""
+def set_current(home: Path, version: str, repo: str | None = None) -> None:
+    """Point `current` (or `repo`'s own pointer) at `version` atomically; the server picks it up
+    on its next request."""
     if version != STARTER_VERSION and not (home / "models" / version / "meta.json").exists():
         raise FileNotFoundError(f"no published version {version!r} in {home / 'models'}")
-    home.mkdir(parents=True, exist_ok=True)
-    tmp = home / f".current.{os.getpid()}"
+    target = _pointer(home, repo)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if repo is not None:
+        (target.parent / "path").write_text(str(Path(repo).resolve()) + "\n")
+    tmp = target.parent / f".current.{os.getpid()}"
     tmp.write_text(version + "\n")
-    os.replace(tmp, home / "current")
+    os.replace(tmp, target)
 
 
-def rollback(home: Path, version: str | None = None) -> str:
-    """Switch to `version`, or else to the current version's parent. Returns the new version."""
+def rollback(home: Path, version: str | None = None, repo: str | None = None) -> str:
+    """Switch `repo` (else the shared base) to `version`, or else to its current version's parent.
+    Returns the new version."""
     if version is None:
-        cur = current_version(home)
+        cur = current_version(home, repo)
         if cur == STARTER_VERSION:
             raise ValueError("already serving the starter model; nothing to roll back to")
         version = read_meta(model_dir(home, cur)).get("parent") or STARTER_VERSION
-    set_current(home, version)
+    set_current(home, version, repo)
     return version
 
 
@@ -190,15 +227,26 @@ def remove_versions(home: Path, versions: set[str]) -> list[str]:
         children = {name for name, m in metas.items() if m.get("parent") in doomed} - doomed
         doomed |= children
         grew = bool(children)
-    cur = current_version(home)
-    if cur in doomed:
-        keep = cur
-        while keep in doomed:
-            keep = metas[keep].get("parent") or STARTER_VERSION
-        set_current(home, keep if keep in metas or keep == STARTER_VERSION else STARTER_VERSION)
+    for repo in [None, *repo_pointers(home)]:  # every pointer to a doomed version moves back
+        cur = _pointer(home, repo).read_text().strip() if _pointer(home, repo).exists() else STARTER_VERSION
+        if cur in doomed:
+            keep = cur
+            while keep in doomed:
+                keep = metas[keep].get("parent") or STARTER_VERSION
+            set_current(home, keep if keep in metas or keep == STARTER_VERSION else STARTER_VERSION, repo)
     for name in sorted(doomed):
         shutil.rmtree(home / "models" / name, ignore_errors=True)
     return sorted(doomed)
+
+
+def forget_repo_models(home: Path, repo: str) -> list[str]:
+    """Delete every version learnt in `repo` (and their descendants) and the repository's own
+    pointer: `rltab forget --repo` leaves no adapter that saw its code. Returns the names removed."""
+    import shutil
+
+    removed = remove_versions(home, {v["version"] for v in list_versions(home, repo)})
+    shutil.rmtree(_pointer(home, repo).parent, ignore_errors=True)
+    return removed
 
 
 def make_private(path: Path) -> None:

@@ -85,8 +85,9 @@ def weights(cfg: UpdaterConfig) -> dict[str, float]:
             "dpo": cfg.dpo_coef, "rrhf": cfg.rrhf_coef, "ptx": cfg.ptx_coef}
 
 
-def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print) -> CycleResult:
-    """Learn from the ledger's newest learnable events and publish if the guard passes."""
+def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print, repo: str | None = None) -> CycleResult:
+    """Learn from one repository's newest learnable events (`repo`, else the one with the most
+    waiting) and publish the next version of its chain if the guard passes."""
     cfg = cfg or UpdaterConfig()
     t0 = time.time()
     torch.manual_seed(cfg.seed)
@@ -94,7 +95,7 @@ def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print) -> Cycl
     ledger = Ledger(home / "ledger.db")
     try:
         try:
-            result = _cycle(home, ledger, cfg, log)
+            result = _cycle(home, ledger, cfg, log, repo)
         except (OSError, ValueError, RuntimeError) as e:  # e.g. a damaged parent model: serving is untouched
             result = CycleResult(None, f"{type(e).__name__}: {e}")
         result.seconds = round(time.time() - t0, 2)
@@ -104,11 +105,22 @@ def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print) -> Cycl
         ledger.close()
 
 
-def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log) -> CycleResult:
-    # 1. Examples: the newest learnable rows, the most recent fraction held back for the guard.
-    parent = current_version(home)
+def busiest_repo(ledger: Ledger) -> str | None:
+    """The repository with the most learnable events waiting (None: rows without one)."""
+    pending = ledger.pending_by_repo()
+    return max(pending, key=lambda r: (pending[r], r or "")) if pending else None
+
+
+def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None) -> CycleResult:
+    # 1. Examples: the repository's newest learnable rows, the most recent held back for the guard.
+    repo = repo or busiest_repo(ledger)
+    parent = current_version(home, repo)
     parent_dir = model_dir(home, parent)
-    rows = ledger.learnable(cfg.max_events)
+    # A row is complete once its demonstration came in or can no longer come (rows written by
+    # something other than the server, which follows no demonstrations, are complete at once).
+    window = ledger.get_state("demonstration_window_s")
+    complete_before = None if window is None else time.time() - float(window) - cfg.demonstration_margin_s
+    rows = ledger.learnable(cfg.max_events, repo, complete_before=complete_before)
     if len(rows) < cfg.min_events:
         return CycleResult(None, f"only {len(rows)} learnable events (need {cfg.min_events})", len(rows))
     from . import tokenizer as T
@@ -195,7 +207,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log) -> CycleResult:
     # 4. Publish if the guard lets it through.
     version = next_version(home)
     published, guard = publish(home, model.merge_and_unload(), tok, parent, parent_dir, version, held, cfg,
-                               metrics, len(train), log)
+                               metrics, len(train), repo, log)
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)

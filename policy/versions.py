@@ -32,8 +32,9 @@ def algorithm_name(cfg: UpdaterConfig) -> str:
 
 
 def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str, held: list[Example],
-            cfg: UpdaterConfig, metrics: dict, events_used: int, log=print) -> tuple[str | None, dict]:
-    """(the published version or None, the guard's report)."""
+            cfg: UpdaterConfig, metrics: dict, events_used: int, repo: str | None = None,
+            log=print) -> tuple[str | None, dict]:
+    """(the published version or None, the guard's report). The version joins `repo`'s chain."""
     from .export import build_onnx
 
     root = home / "models"
@@ -44,7 +45,7 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
     try:
         parent_meta = read_meta(parent_dir)
         meta = {
-            "version": version, "parent": parent, "time": time.time(), "events_used": events_used,
+            "version": version, "parent": parent, "repo": repo, "time": time.time(), "events_used": events_used,
             "algorithm": algorithm_name(cfg), "train_metrics": metrics, "updater_config": dataclasses.asdict(cfg),
             # Same prompt layout and provenance as the parent (the guard serves it that way too).
             **{k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta},
@@ -58,8 +59,8 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
         write_meta(tmp, {**meta, "guard": guard})
         make_private(tmp)
         os.rename(tmp, root / version)
-        set_current(home, version)
-        log(f"published {version} (parent {parent})")
+        set_current(home, version, repo)
+        log(f"published {version} (parent {parent}, repository {repo})")
         return version, guard
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

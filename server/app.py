@@ -108,9 +108,10 @@ class RltabServer(LanguageServer):
     def rollback(self, version=None):
         if version is not None and not isinstance(version, str):
             raise UserError("rltab.rollback takes an optional version name")
-        current = model_store.rollback(self.home, version)
+        repo = self.service.models.last_repo  # the repository being served: the user's "undo"
+        current = model_store.rollback(self.home, version, repo)
         self.service.models.recheck()
-        return {"current": current}
+        return {"current": current, "repo": repo}
 
     def train(self):
         return self.updater.train_now()
@@ -146,6 +147,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     ledger = Ledger(home / "ledger.db")
     tracker = OutcomeTracker(retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
                              demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0])
+    ledger.set_state("demonstration_window_s", tracker.demo_delay)  # the updater waits for demonstrations
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     models = ModelHolder(home, model_path)
     service = Service(ledger, models, settings, tracker)

@@ -193,7 +193,7 @@ def cmd_stats(args) -> int:
     if args.plot:
         _writable_parent(args.plot, "--plot")
     ledger = Ledger(db)
-    rows = ledger.stats()
+    rows = ledger.stats(_repo(args))
     ledger.close()
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -208,9 +208,14 @@ def cmd_stats(args) -> int:
     return 0
 
 
+def _repo(args) -> str | None:
+    """--repo PATH, resolved (symlinks, `..`) as the server records repositories."""
+    return str(Path(args.repo).resolve()) if getattr(args, "repo", None) else None
+
+
 def cmd_forget(args) -> int:
     from rltab.feedback.ledger import Ledger
-    from rltab.policy.model_store import current_version, remove_versions
+    from rltab.policy.model_store import current_version, forget_repo_models, remove_versions
 
     home = _home(args)
     db = home / "ledger.db"
@@ -221,27 +226,33 @@ def cmd_forget(args) -> int:
     n, trained = ledger.forget(None if args.all else args.repo)
     ledger.close()
     print(f"deleted {n} rows" + ("" if args.all else f" for {args.repo}"))
-    # A model that learned from the forgotten text still holds what it learned: it goes too.
+    # A model that learned from the forgotten text still holds what it learned: it goes too,
+    # and so does the repository's own chain of versions.
     removed = remove_versions(home, trained)
+    if not args.all:
+        removed = sorted(set(removed) | set(forget_repo_models(home, args.repo)))
     if removed:
         print(f"deleted {len(removed)} model version(s) trained on them: {', '.join(removed)}; "
-              f"now serving {current_version(home)}")
+              f"now serving {current_version(home, None if args.all else args.repo)}")
     return 0
 
 
 def cmd_versions(args) -> int:
     from rltab.policy.model_store import current_version, list_versions
 
-    home = _home(args)
-    cur = current_version(home)
-    for v in list_versions(home):
+    home, repo = _home(args), _repo(args)
+    cur = current_version(home, repo)
+    for v in list_versions(home, repo) if repo else list_versions(home):
         mark = "*" if v["version"] == cur else " "
         guard = v.get("guard", {})
         extra = f" parent={v['parent']}" if v.get("parent") else ""
+        extra += f" repo={v['repo']}" if v.get("repo") and not repo else ""
         extra += f" heldout_loss={v['heldout_loss']}" if "heldout_loss" in v else ""
         extra += f" events={v['events_used']}" if "events_used" in v else ""
         extra += f" guard={guard.get('passed')}" if guard else ""
         print(f"{mark} {v['version']}{extra}")
+    if repo and cur not in {v["version"] for v in list_versions(home, repo)}:
+        print(f"* {cur} (the shared base: nothing learnt in {repo} is live)")
     return 0
 
 
@@ -300,7 +311,7 @@ def cmd_rollback(args) -> int:
     from rltab.policy.model_store import rollback
 
     try:
-        print(f"current: {rollback(_home(args), args.version)}")
+        print(f"current: {rollback(_home(args), args.version, _repo(args))}")
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
     return 0
@@ -397,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("stats", cmd_stats, "per model version: shown, accepted, partial, rejected, accept rate, chars accepted")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plot", metavar="PNG", help="draw the accept rate per model version")
+    p.add_argument("--repo", metavar="PATH", help="only this repository's suggestions")
 
     p = add("forget", cmd_forget, "delete ledger rows for a repository, or everything (then VACUUM)")
     g = p.add_mutually_exclusive_group(required=True)
@@ -439,9 +451,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT")
 
-    p = add("versions", cmd_versions, "list published models (* = current)")
+    p = add("versions", cmd_versions, "list published models (* = current); --repo: that repository's chain")
+    p.add_argument("--repo", metavar="PATH", help="a repository (workspace root)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")
     p.add_argument("version", nargs="?")
+    p.add_argument("--repo", metavar="PATH", help="roll back this repository's chain (default: the shared base)")
 
     p = add("bench", cmd_bench, "latency figures for the current model")
     p.add_argument("what", choices=["latency"])

@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 
 
 class ModelHolder:
+    """The live model of each repository (each learns its own chain; documents outside one are
+    served the shared base). Repositories on the same version share one loaded model."""
+
     def __init__(self, home: Path, model_path: Path | None = None, check_every_s: float = 0.0,
                  loader: Callable[..., LoadedModel] = load_model, on_swap: Callable[[LoadedModel], None] | None = None,
                  on_problem: Callable[[str], None] | None = None):
@@ -34,44 +37,59 @@ class ModelHolder:
         self.on_swap = on_swap
         self.on_problem = on_problem
         self._lock = threading.Lock()
-        self._model: LoadedModel | None = None
-        self._checked = 0.0
+        self._live: dict[str | None, LoadedModel] = {}  # repository -> the model serving it
+        self._checked: dict[str | None, float] = {}
+        self.last: LoadedModel | None = None  # the model that served the latest request
+        self.last_repo: str | None = None
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded
 
     @property
     def version(self) -> str | None:
-        return self._model.version if self._model else None
+        return self.last.version if self.last else None
 
-    def get(self) -> LoadedModel:
+    def live(self) -> list[LoadedModel]:
         with self._lock:
-            if self._model is None:
-                self._model = self._load_first()
-                self._checked = time.monotonic()
-                return self._model
-            if self.fixed is None and time.monotonic() - self._checked >= self.check_every_s:
-                self._checked = time.monotonic()
-                wanted = current_version(self.home)
-                if wanted != self._model.version and wanted not in self.failed:
-                    self._swap(wanted)
-            return self._model
+            return list(self._live.values())
+
+    def get(self, repo: str | None = None) -> LoadedModel:
+        with self._lock:
+            model = self._live.get(repo)
+            if model is None:
+                model = self._load_first(repo)
+                self._checked[repo] = time.monotonic()
+            elif self.fixed is None and time.monotonic() - self._checked.get(repo, 0.0) >= self.check_every_s:
+                self._checked[repo] = time.monotonic()
+                wanted = current_version(self.home, repo)
+                if wanted != model.version and wanted not in self.failed:
+                    model = self._swap(model, wanted)
+            self._live[repo] = model
+            self.last, self.last_repo = model, repo
+            return model
 
     def recheck(self) -> None:
-        """Look at `current` on the next request (after this process changed it)."""
+        """Look at the pointers on the next request (after this process changed one)."""
         with self._lock:
-            self._checked = 0.0
+            self._checked.clear()
             self.failed.clear()
 
-    def _load_first(self) -> LoadedModel:
+    def _load(self, version: str | None = None, **how) -> LoadedModel:
+        """A version already loaded for another repository, else a fresh load."""
+        for m in self._live.values():
+            if version is not None and m.version == version and self.fixed is None:
+                return m
+        return self.loader(self.home, version=version, **how) if version is not None else self.loader(self.home, **how)
+
+    def _load_first(self, repo: str | None) -> LoadedModel:
         """The wanted model, else the nearest ancestor that loads, else the starter."""
         if self.fixed is not None:
             attempts: list[tuple[str, dict]] = [(str(self.fixed), {"model_path": self.fixed})]
             attempts.append((STARTER_VERSION, {"version": STARTER_VERSION}))
         else:
-            attempts = [(v, {"version": v}) for v in lineage(self.home, current_version(self.home))]
+            attempts = [(v, {"version": v}) for v in lineage(self.home, current_version(self.home, repo))]
         broken: list[str] = []
         for name, how in attempts:
             try:
-                model = self.loader(self.home, **how)
+                model = self._load(**how)
             except Exception as e:
                 self.failed[name] = _one_line(e)
                 broken.append(name)
@@ -89,18 +107,17 @@ class ModelHolder:
         if self.on_problem:
             self.on_problem(message)
 
-    def _swap(self, version: str) -> None:
+    def _swap(self, old: LoadedModel, version: str) -> LoadedModel:
         try:
-            new = self.loader(self.home, version=version)
+            new = self._load(version=version)
         except Exception as e:  # a broken publish must not take serving down
             self.failed[version] = _one_line(e)
-            self._tell(f"rltab: cannot load model {version} ({self.failed[version]}); "
-                       f"keeping {self._model.version}")
-            return
-        log.info("swapped model %s -> %s", self._model.version, new.version)
-        self._model = new
+            self._tell(f"rltab: cannot load model {version} ({self.failed[version]}); keeping {old.version}")
+            return old
+        log.info("swapped model %s -> %s", old.version, new.version)
         if self.on_swap:
             self.on_swap(new)
+        return new
 
 
 def _one_line(e: Exception) -> str:

@@ -127,7 +127,7 @@ class Service:
         """Run the model (worker thread). None when the request went stale before it ran."""
         if cancel.is_set() or self.is_stale(req):
             return None
-        model = self.models.get()
+        model = self.models.get(self.repo_of(req.uri))
         completer = self._completer(model)
         return completer.complete(
             req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
@@ -137,10 +137,16 @@ class Service:
 
     def _completer(self, model: LoadedModel) -> Completer:
         c = self._completers.get(id(model))
-        if c is None:
-            self._completers = {id(model): Completer(model)}  # one live model: drop older ones
-            c = self._completers[id(model)]
+        if c is None:  # keep the completers (and their KV caches) of live models only
+            live = {id(m) for m in self.models.live()} | {id(model)}
+            self._completers = {k: v for k, v in self._completers.items() if k in live}
+            c = self._completers[id(model)] = Completer(model)
         return c
+
+    def repo_of(self, uri: str) -> str:
+        """The repository a document belongs to: its rows, and its chain of versions."""
+        path = uri_to_path(uri)
+        return self._repos.get(path) or self._repos.setdefault(path, find_repo(path))
 
     def publish(self, req: Request, s: Suggestion | None) -> Served | None:
         """Record what will be shown (event-loop thread). Stale answers, and contexts where the
@@ -156,7 +162,7 @@ class Service:
 
     def _record(self, req: Request, s: Suggestion) -> str:
         path = uri_to_path(req.uri)
-        repo = self._repos.get(path) or self._repos.setdefault(path, find_repo(path))
+        repo = self.repo_of(req.uri)
         doc = self.documents.get(req.uri)
         keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
         return self.ledger.record_suggestion(SuggestionRecord(
