@@ -20,7 +20,7 @@ class UpdaterConfig:
     """Most recent learnable events used by one cycle."""
     min_events: int = 4
     """Fewer learnable events than this: the cycle does nothing."""
-    demonstration_margin_s: float = 5.0
+    demonstration_margin_s: float = 1.0
     """A row without a demonstration is learnt from once it is older than the server's
     demonstration window plus this margin (before that, what the user writes there may come)."""
     max_prompt_tokens: int = 512

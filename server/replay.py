@@ -19,6 +19,9 @@ from .stdio_client import StdioClient
 from .typing_sim import Shown, Typist, summarize
 
 
+DEMONSTRATION_DELAY_S = 1.0
+
+
 def corpus_files(paths: list[str]) -> list[tuple[str, str]]:
     """Files to type: each path, or a directory's .py files in sorted path order."""
     out = []
@@ -80,7 +83,10 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
         set_current(home, "base")
         model = None
     extra = ["--train-every-events", "0"]  # this function runs the updater itself, in order
-    client = StdioClient(home, model=model, extra_args=extra)
+    # The simulated developer types a line in well under a second, not in thirty: the server
+    # takes what was typed at a request's place after DEMONSTRATION_DELAY_S, not the editor's 30 s.
+    client = StdioClient(home, model=model, extra_args=extra,
+                         env={"RLTAB_DEMONSTRATION_DELAY": str(DEMONSTRATION_DELAY_S)})
     updates: list[dict] = []
     state = {"since": 0, "fraction": 0.0}
 
