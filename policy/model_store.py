@@ -46,13 +46,13 @@ def repo_key(repo: str) -> str:
 def _pointer(home: Path, repo: str | None) -> Path:
     """The file naming the live version: `current` for the shared base (documents outside any
     learned repository), `repos/<key>/current` for one repository's chain."""
-    return home / "current" if repo is None else home / "repos" / repo_key(repo) / "current"
+    return home / "current" if not repo else home / "repos" / repo_key(repo) / "current"
 
 
 def current_version(home: Path, repo: str | None = None) -> str:
     """The version serving `repo`: its own chain's head, else the shared base (`current`), else
     the starter."""
-    for p in ([_pointer(home, repo)] if repo is not None else []) + [home / "current"]:
+    for p in ([_pointer(home, repo)] if repo else []) + [home / "current"]:
         name = p.read_text().strip() if p.exists() else ""
         if name and (home / "models" / name).is_dir():
             return name
@@ -171,7 +171,7 @@ def stop_token_ids(tok, template: FimTemplate) -> list[int]:
 def list_versions(home: Path, repo: str | None = None) -> list[dict]:
     """The starter model and every published version, oldest first, with their meta.json; with
     `repo`, only the versions learnt in that repository."""
-    if repo is not None:
+    if repo:
         want = str(Path(repo).resolve())
         return [v for v in list_versions(home) if v.get("repo") and str(Path(v["repo"]).resolve()) == want]
     out = [{"version": STARTER_VERSION, **read_meta(STARTER_DIR)}]
@@ -195,7 +195,7 @@ def set_current(home: Path, version: str, repo: str | None = None) -> None:
         raise FileNotFoundError(f"no published version {version!r} in {home / 'models'}")
     target = _pointer(home, repo)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if repo is not None:
+    if repo:
         (target.parent / "path").write_text(str(Path(repo).resolve()) + "\n")
     tmp = target.parent / f".current.{os.getpid()}"
     tmp.write_text(version + "\n")

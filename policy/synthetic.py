@@ -44,10 +44,13 @@ def text_kl(new, base, context: str) -> float:
     return float(np.sum(pa * (np.log(pa + 1e-12) - np.log(pb + 1e-12))))
 
 
-def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_line=True):
-    """Sample n suggestions per context from the current model (as served: int8, healed) and let
-    the synthetic user judge each; everything lands in the ledger as the server records it."""
-    model = load_model(home)
+def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_line=True, repo=None):
+    """Sample n suggestions per context from the model serving `repo` (as served: int8, healed)
+    and let the synthetic user judge each; everything lands in the ledger as the server records
+    it, under `repo`."""
+    from .model_store import current_version
+
+    model = load_model(home, current_version(home, repo))
     ledger = Ledger(home / "ledger.db")
     served = []
     for k, ctx in enumerate(contexts):
@@ -59,7 +62,7 @@ def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_li
         prompt, c = served[i]
         sid = ledger.record_suggestion(SuggestionRecord(
             model.version, kind, len(c.text), 1.0, prompt_ids=prompt, completion_ids=c.token_ids,
-            logprobs=c.logprobs, completion_text=c.text, healed=c.healed))
+            logprobs=c.logprobs, completion_text=c.text, healed=c.healed, repo=repo or ""))
         if c.text:  # an empty answer is silence: nothing shown, nothing judged (reward 0)
             ok = judge(c.text)
             ledger.record_outcome(sid, "accepted" if ok else "rejected", len(c.text) if ok else 0)

@@ -113,7 +113,7 @@ def busiest_repo(ledger: Ledger) -> str | None:
 
 def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None) -> CycleResult:
     # 1. Examples: the repository's newest learnable rows, the most recent held back for the guard.
-    repo = repo or busiest_repo(ledger)
+    repo = repo or busiest_repo(ledger)  # rows recorded without one ("" / None) learn the shared base
     parent = current_version(home, repo)
     parent_dir = model_dir(home, parent)
     # A row is complete once its demonstration came in or can no longer come (rows written by
@@ -207,7 +207,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     # 4. Publish if the guard lets it through.
     version = next_version(home)
     published, guard = publish(home, model.merge_and_unload(), tok, parent, parent_dir, version, held, cfg,
-                               metrics, len(train), repo, log)
+                               metrics, len(train), repo or None, log)
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)
