@@ -92,7 +92,10 @@ class Engine:
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # the LoRA inputs' zero defaults are meant to be overridable
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+        self.run_options: ort.RunOptions | None = None  # with an active LoRA adapter, see with_adapter
+        self.adapter: Path | None = None
         self.path = Path(onnx_path)
         self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
         shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_key_0")
@@ -107,11 +110,28 @@ class Engine:
         self._slots = cache_slots
         self._lock = threading.Lock()  # one run at a time per session keeps latency predictable
 
+    def with_adapter(self, adapter_path: str | Path) -> "Engine":
+        """This engine's session and weights, with a LoRA adapter file (onnxruntime's adapter
+        format) active on every run; its own prefix KV cache, since the adapter changes the keys."""
+        import copy
+
+        import onnxruntime as ort
+
+        adapter = ort.LoraAdapter()
+        adapter.Load(str(adapter_path))
+        other = copy.copy(self)
+        other.run_options = ort.RunOptions()
+        other.run_options.add_active_adapter(adapter)
+        other._adapter_handle = adapter  # the run options only point at it
+        other.adapter = Path(adapter_path)
+        other._cache = OrderedDict()
+        return other
+
     # -- low level -------------------------------------------------------------------------
     def _run(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         feeds = {"input_ids": ids}
         feeds.update(zip(self.past_names, past))
-        out = self.session.run(None, feeds)
+        out = self.session.run(None, feeds, self.run_options)
         # Checkpoints pad their embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665
         # tokens); ids with no text are never produced.
         return out[0][:, : len(self.token_bytes)], out[1:]

@@ -3,6 +3,11 @@
 The graph: inputs `input_ids` [B, T] and `past_key_i` / `past_value_i` [B, Hkv, P, D] per layer;
 outputs `logits` [B, V] for the *last* position only and `present_key_i` / `present_value_i`
 [B, Hkv, P+T, D]. Positions are P..P+T-1, so a caller re-uses a cache by passing it back.
+
+Every LoRA target projection (families.py) also adds `x @ A.T @ B.T`, where `<module>.lora_A`
+[r, in] and `<module>.lora_B` [out, r] are optional inputs that default to zeros: the base model
+as it is, or, fed by an onnxruntime LoRA adapter file (RunOptions.add_active_adapter), any
+adapter learnt over it. The base is exported once; an update writes only its adapter.
 The forward below is written out by hand (rather than tracing transformers' cache classes) so the
 graph stays small and stable across transformers versions; a parity test pins it to transformers.
 """
@@ -19,7 +24,15 @@ from torch import nn
 from .families import FAMILIES
 
 SUPPORTED = tuple(FAMILIES)
-EXPORT_FORMAT = 1  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+EXPORT_FORMAT = 2  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+
+
+def _add_lora(module, inputs, out):
+    """Forward hook: the projection's output plus its LoRA term, when the forward feeds one."""
+    if module.rltab_lora is None:
+        return out
+    a, b = module.rltab_lora
+    return out + torch.matmul(torch.matmul(inputs[0], a.t()), b.t())
 
 
 class KVCacheLM(nn.Module):
@@ -33,6 +46,12 @@ class KVCacheLM(nn.Module):
         if cfg.model_type not in SUPPORTED:
             raise ValueError(f"unsupported architecture {cfg.model_type!r} (supported: {', '.join(SUPPORTED)})")
         self.cfg = cfg
+        # The LoRA path: a hook on each target projection adds the adapter fed to this forward.
+        self.lora_targets = lora_targets(hf_model)
+        for _, module in self.lora_targets:
+            if not hasattr(module, "rltab_lora"):
+                module.rltab_lora = None
+                module.register_forward_hook(_add_lora)
         self.gpt2 = cfg.model_type == "gpt2"
         base = hf_model.transformer if self.gpt2 else hf_model.model
         self.n_heads = cfg.num_attention_heads
@@ -79,7 +98,18 @@ class KVCacheLM(nn.Module):
                 k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
                 v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2))
 
-    def forward(self, input_ids, *past):
+    def forward(self, input_ids, *rest):
+        """rest: the past key/value of every layer, then (optionally) lora_A, lora_B of every target."""
+        past, lora = rest[: 2 * len(self.layers)], rest[2 * len(self.layers) :]
+        for i, (_, module) in enumerate(self.lora_targets):
+            module.rltab_lora = (lora[2 * i], lora[2 * i + 1]) if lora else None
+        try:
+            return self._forward(input_ids, past)
+        finally:
+            for _, module in self.lora_targets:
+                module.rltab_lora = None
+
+    def _forward(self, input_ids, past):
         b, t = input_ids.shape
         p = past[0].shape[2]
         # Query i (absolute position p+i) may attend to keys 0..p+i.
@@ -130,23 +160,59 @@ class KVCacheLM(nn.Module):
         return past, present
 
 
-def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None) -> Path:
-    """Trace `hf_model` (fp32) into an ONNX file with the KV-cache interface above."""
+def lora_targets(hf_model) -> list[tuple[str, nn.Module]]:
+    """(name, module) of every projection LoRA adapts, named as in the transformers model
+    (`model.layers.0.self_attn.q_proj`): the names of the graph's LoRA inputs."""
+    from .families import family
+
+    targets = set(family(hf_model.config.model_type).lora_targets)
+    return [(n, m) for n, m in hf_model.named_modules() if n.split(".")[-1] in targets and hasattr(m, "weight")]
+
+
+def lora_shapes(hf_model, rank: int) -> dict[str, tuple[int, int]]:
+    """Shape of each LoRA input at `rank`: A [r, in], B [out, r] (GPT-2's Conv1D stores [in, out])."""
+    out = {}
+    for name, m in lora_targets(hf_model):
+        w = m.weight.shape
+        d_in, d_out = (w[0], w[1]) if type(m).__name__ == "Conv1D" else (w[1], w[0])
+        out[f"{name}.lora_A"], out[f"{name}.lora_B"] = (rank, d_in), (d_out, rank)
+    return out
+
+
+def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None, lora: bool = True) -> Path:
+    """Trace `hf_model` (fp32) into an ONNX file with the KV-cache interface above (and, with
+    `lora`, the LoRA inputs, still without their zero defaults: see add_lora_defaults)."""
     out_path = Path(out_path)
-    wrapper = KVCacheLM(hf_model.float().eval(), max_positions).eval()
+    hf_model = hf_model.float().eval()
+    wrapper = KVCacheLM(hf_model, max_positions).eval()
     past_names, present_names = wrapper.io_names()
     ids = torch.ones(1, 3, dtype=torch.long)
     past = [torch.zeros(1, wrapper.n_kv, 2, wrapper.head_dim) for _ in past_names]
+    shapes = lora_shapes(hf_model, rank=2) if lora else {}
     dyn = {"input_ids": {0: "batch", 1: "seq"}}
     dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
     dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
+    dyn.update({n: {0: "rank"} if n.endswith("lora_A") else {1: "rank"} for n in shapes})
     dyn["logits"] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(
-            wrapper, (ids, *past), str(out_path), input_names=["input_ids", *past_names],
-            output_names=["logits", *present_names], dynamic_axes=dyn, opset_version=17, dynamo=False,
+            wrapper, (ids, *past, *(torch.zeros(s) for s in shapes.values())), str(out_path),
+            input_names=["input_ids", *past_names, *shapes], output_names=["logits", *present_names],
+            dynamic_axes=dyn, opset_version=17, dynamo=False,
         )
     return out_path
+
+
+def add_lora_defaults(model) -> None:
+    """Give each LoRA input a zero initializer of rank 1, so that it is optional: a run without an
+    adapter is the base model. (Added after quantization, which must not take them for weights.)"""
+    import numpy as np
+    from onnx import numpy_helper
+
+    for inp in model.graph.input:
+        if inp.name.endswith((".lora_A", ".lora_B")):
+            dims = [d.dim_value if d.dim_value else 1 for d in inp.type.tensor_type.shape.dim]
+            model.graph.initializer.append(numpy_helper.from_array(np.zeros(dims, np.float32), inp.name))
 
 
 def _constants_to_initializers(model) -> None:
@@ -185,15 +251,16 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
     quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
                      use_external_data_format=large)
-    if large:  # the int8 model is a quarter of the size: keep it one self-contained file
-        onnx.save(onnx.load(str(int8_path)), str(int8_path))
+    int8 = onnx.load(str(int8_path))
+    add_lora_defaults(int8)
+    onnx.save(int8, str(int8_path))  # one self-contained file (the int8 model is a quarter of the size)
     return Path(int8_path)
 
 
 def weights_digest(model_dir: str | Path) -> str:
     """Identity of a model directory's weights, used as the ONNX cache key."""
     h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
-    for name in ("config.json", "model.safetensors"):
+    for name in ("config.json", "model.safetensors", "adapter.safetensors"):
         p = Path(model_dir) / name
         h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()[:16]

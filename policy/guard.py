@@ -21,7 +21,7 @@ import torch
 
 from . import evaluate
 from .examples import Example
-from .model import load_torch, read_meta
+from .model import read_meta
 from .model_store import load_model
 from .passk import paired_loss_p_value
 from .scoring import mean_logprob
@@ -48,7 +48,10 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
     from . import tokenizer as T
     from .model_store import fim_template
 
-    new_torch, old_torch = load_torch(candidate), load_torch(parent_dir)
+    from .adapters import policy
+    from .model_store import base_dir
+
+    new_torch, old_torch = policy(home, candidate), policy(home, parent_dir)
     parent_guard = read_meta(parent_dir).get("guard", {})
     reasons: list[str] = []
 
@@ -65,8 +68,9 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
         reasons.append(f"reward-weighted log-likelihood on held-back events {new_rw:.4f} < parent {old_rw:.4f}")
 
     # 2. General ability.
-    tok = T.load_tokenizer(candidate)
-    rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=fim_template(candidate).eos)
+    weights = base_dir(home, candidate)
+    tok = T.load_tokenizer(weights)
+    rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=fim_template(weights).eos)
     with torch.no_grad():
         new_loss = evaluate.heldout_loss(new_torch, rows)
         old_loss = evaluate.heldout_loss(old_torch, rows)

@@ -74,6 +74,13 @@ def model_dir(home: Path, version: str) -> Path:
     return STARTER_DIR if version == STARTER_VERSION else home / "models" / version
 
 
+def base_dir(home: Path, model_path: Path) -> Path:
+    """The full model a version's weights live in: its base if it is a LoRA adapter version
+    (adapters.py), else itself. Tokenizer, prompt template and ONNX graph come from there."""
+    base = read_meta(model_path).get("base")
+    return model_dir(home, base) if base else Path(model_path)
+
+
 def onnx_path(model_path: Path) -> Path:
     """The int8 ONNX file of a model directory, exported and quantized on first use."""
     from .export import weights_digest
@@ -118,16 +125,38 @@ class LoadedModel:
         return self.tokenizer.token_to_id(token)
 
 
-def load_model(home: Path, version: str | None = None, model_path: Path | None = None, threads: int = 1) -> LoadedModel:
-    """Load `model_path`, or `version` from `home`, or the current version."""
-    from .engine import Engine
+ADAPTER_ONNX = "adapter.onnx_adapter"  # a LoRA adapter version's files (adapters.py)
+ADAPTER_WEIGHTS = "adapter.safetensors"
+_BASES: dict[str, LoadedModel] = {}  # loaded base models, shared by the adapter versions over them
 
+
+def load_model(home: Path, version: str | None = None, model_path: Path | None = None, threads: int = 1) -> LoadedModel:
+    """Load `model_path`, or `version` from `home`, or the current version. An adapter version
+    is its base's engine (one ONNX session for all of them) with the adapter active."""
     if model_path is None:
         version = version or current_version(home)
         model_path = model_dir(home, version)
     else:
         version = version or read_meta(model_path).get("version") or Path(model_path).name
     model_path = Path(model_path)
+    base = base_dir(home, model_path)
+    if base == model_path:
+        return _load_full(model_path, version, threads)
+    key = f"{base.resolve()}|{threads}"
+    if key not in _BASES:
+        while len(_BASES) >= 2:
+            _BASES.pop(next(iter(_BASES)))
+        _BASES[key] = _load_full(base, read_meta(base).get("version") or base.name, threads)
+    shared = _BASES[key]
+    if not (model_path / ADAPTER_ONNX).exists():
+        raise FileNotFoundError(f"no adapter at {model_path} ({ADAPTER_ONNX} missing)")
+    return LoadedModel(version=version, path=model_path, engine=shared.engine.with_adapter(model_path / ADAPTER_ONNX),
+                       tokenizer=shared.tokenizer, template=shared.template)
+
+
+def _load_full(model_path: Path, version: str, threads: int) -> LoadedModel:
+    from .engine import Engine
+
     if not (model_path / "tokenizer.json").exists():
         raise FileNotFoundError(f"no model at {model_path} (tokenizer.json missing)")
     tok = T.load_tokenizer(model_path)

@@ -2,13 +2,14 @@
 
     ledger rows -> examples (reward, demonstration) -> advantages (GRPO group / running baseline)
     -> LoRA steps (PPO clip + KL to the parent + silence + SFT on demonstrations [+ DPO, RRHF, ptx])
-    -> merge -> int8 ONNX -> guard (the repository's held-back work, then general ability)
-    -> models/<version>/ + `current`
+    -> adapter files (no merge, no export: the base's ONNX graph takes the adapter at run time)
+    -> guard (the repository's held-back work, then general ability)
+    -> models/<version>/ + the repository's pointer
 
 Runs in its own process (`rltab train`), niced, one thread; the server only ever sees the
 published directory appear and `current` change. Nothing here imports from rltab.server.
 The pieces: update_config (settings), examples (rows -> typed examples), scoring (log-probs),
-losses (the maths), guard, versions (publish).
+losses (the maths), adapters (LoRA versions over a shared base), guard, versions (publish).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from . import losses as L
 from .examples import (Example, StopSets, assign_advantages, dpo_pairs, from_rows, general_python_rows,
                        grouped_order, ranked_groups, stop_sets_for)
 from .guard import parity_check, run_guard  # noqa: F401  (re-exported: the importer and tests use them)
+from . import adapters as A
 from .model import load_torch
-from .model_store import current_version, model_dir
+from .model_store import base_dir, current_version, model_dir
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
 from .update_config import UpdaterConfig
 from .versions import next_version, publish
@@ -47,18 +49,6 @@ class CycleResult:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def lora_model(base, cfg: UpdaterConfig):
-    from peft import LoraConfig, get_peft_model
-
-    from .families import family
-
-    fam = family(base.config.model_type)
-    torch.manual_seed(cfg.seed)
-    return get_peft_model(base, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0,
-                                           target_modules=list(fam.lora_targets), bias="none",
-                                           fan_in_fan_out=fam.fan_in_fan_out))
 
 
 def example_terms(model, e: Example, cfg: UpdaterConfig, stops: StopSets) -> tuple[dict[str, torch.Tensor], dict]:
@@ -80,7 +70,7 @@ def example_terms(model, e: Example, cfg: UpdaterConfig, stops: StopSets) -> tup
     return terms, diag
 
 
-def weights(cfg: UpdaterConfig) -> dict[str, float]:
+def term_weights(cfg: UpdaterConfig) -> dict[str, float]:
     return {"pg": cfg.pg_coef, "kl_ref": cfg.kl_coef, "silence": cfg.silence_coef, "sft": cfg.sft_coef,
             "dpo": cfg.dpo_coef, "rrhf": cfg.rrhf_coef, "ptx": cfg.ptx_coef}
 
@@ -125,8 +115,9 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
         return CycleResult(None, f"only {len(rows)} learnable events (need {cfg.min_events})", len(rows))
     from . import tokenizer as T
 
-    tok = T.load_tokenizer(parent_dir)
-    stops = stop_sets_for(parent_dir, tok)
+    weights = base_dir(home, parent_dir)  # a full model: the parent itself, or the base under its adapter
+    tok = T.load_tokenizer(weights)
+    stops = stop_sets_for(weights, tok)
     examples = from_rows(rows, tok, cfg, stops)
     if len(examples) < cfg.min_events:
         return CycleResult(None, f"only {len(examples)} usable events (need {cfg.min_events})", len(examples))
@@ -135,9 +126,13 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     n_hold = max(1, int(len(examples) * cfg.holdout_fraction)) if len(examples) >= 5 else 0
     train, held = (examples[:-n_hold], examples[-n_hold:]) if n_hold else (examples, [])
 
-    # 2. The policy: LoRA over the parent; the reference is the parent itself (adapter off).
-    model = lora_model(load_torch(parent_dir), cfg)
-    with torch.no_grad(), model.disable_adapter():
+    # 2. The policy: the base with a LoRA that starts as the parent's (a fresh one, B = 0, over
+    # a full-model parent); the reference is that starting point: the parent itself.
+    lora = A.lora_settings(parent_dir) or {"r": cfg.lora_r, "alpha": cfg.lora_alpha}
+    model = A.with_lora(load_torch(weights), lora["r"], lora["alpha"], cfg.seed)
+    if A.lora_settings(parent_dir):
+        A.load_into(model, parent_dir)
+    with torch.no_grad():
         for e in train:
             if e.rewarded:
                 e.ref_logp = completion_logprobs(model, e.served_prompt, e.completion)[0]
@@ -146,7 +141,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     rng = np.random.default_rng(cfg.seed)
     steps_per_epoch = -(-len(train) // cfg.minibatch)
     ptx = general_python_rows(tok, cfg, cfg.epochs * steps_per_epoch) if cfg.ptx_coef else []
-    w = weights(cfg)
+    w = term_weights(cfg)
 
     # 3. The loop: every term, every diagnostic, per optimizer step.
     history: list[dict[str, float]] = []
@@ -172,9 +167,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                     sums[k].append(v)
             if cfg.dpo_coef:
                 for good, bad in dpo_pairs(chunk):
-                    with torch.no_grad(), model.disable_adapter():
-                        rg = completion_logprobs(model, good.served_prompt, good.completion)[0].sum()
-                        rb = completion_logprobs(model, bad.served_prompt, bad.completion)[0].sum()
+                    rg, rb = good.ref_logp.sum(), bad.ref_logp.sum()
                     lg = completion_logprobs(model, good.served_prompt, good.completion)[0].sum()
                     lb = completion_logprobs(model, bad.served_prompt, bad.completion)[0].sum()
                     dpo = L.dpo_loss(lg[None], lb[None], rg[None], rb[None], cfg.dpo_beta)
@@ -206,8 +199,8 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
 
     # 4. Publish if the guard lets it through.
     version = next_version(home)
-    published, guard = publish(home, model.merge_and_unload(), tok, parent, parent_dir, version, held, cfg,
-                               metrics, len(train), repo or None, log)
+    published, guard = publish(home, model, lora, parent, parent_dir, version, held, cfg, metrics, len(train),
+                               repo or None, log)
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)

@@ -1,5 +1,6 @@
-"""Published versions: name the next one, write a candidate beside the live ones, let the guard
-check it, then make it visible atomically (a version directory is complete or absent)."""
+"""Published versions: name the next one, write a candidate (a LoRA adapter over the parent's
+base) beside the live ones, let the guard check it, then make it visible atomically (a version
+directory is complete or absent)."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from .examples import Example
 from .guard import run_guard
-from .model import read_meta, save_model_dir, write_meta
+from .model import read_meta, write_meta
 from .model_store import make_private, set_current
 from .update_config import UpdaterConfig
 
@@ -31,11 +32,12 @@ def algorithm_name(cfg: UpdaterConfig) -> str:
     return "lora+" + "+".join(n for n, w in terms if w)
 
 
-def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str, held: list[Example],
+def publish(home: Path, policy, lora: dict, parent: str, parent_dir: Path, version: str, held: list[Example],
             cfg: UpdaterConfig, metrics: dict, events_used: int, repo: str | None = None,
             log=print) -> tuple[str | None, dict]:
-    """(the published version or None, the guard's report). The version joins `repo`'s chain."""
-    from .export import build_onnx
+    """Write `policy`'s LoRA as an adapter version over the parent's base, let the guard check
+    it, publish it into `repo`'s chain. Returns (the version or None, the guard's report)."""
+    from . import adapters
 
     root = home / "models"
     root.mkdir(parents=True, exist_ok=True)
@@ -45,13 +47,15 @@ def publish(home: Path, merged, tok, parent: str, parent_dir: Path, version: str
     try:
         parent_meta = read_meta(parent_dir)
         meta = {
-            "version": version, "parent": parent, "repo": repo, "time": time.time(), "events_used": events_used,
+            "version": version, "parent": parent, "base": parent_meta.get("base") or parent, "repo": repo,
+            "lora": {"r": lora["r"], "alpha": lora["alpha"]}, "time": time.time(), "events_used": events_used,
             "algorithm": algorithm_name(cfg), "train_metrics": metrics, "updater_config": dataclasses.asdict(cfg),
-            # Same prompt layout and provenance as the parent (the guard serves it that way too).
-            **{k: parent_meta[k] for k in ("fim", "serve_fim", "family", "imported_from") if k in parent_meta},
+            # Same provenance as the parent (prompt layout and tokenizer come from the base).
+            **{k: parent_meta[k] for k in ("family", "imported_from") if k in parent_meta},
         }
-        save_model_dir(merged, tok, tmp, meta, tokenizer_from=parent_dir)
-        build_onnx(tmp, tmp)
+        tmp.mkdir(parents=True)
+        write_meta(tmp, meta)
+        meta["adapter_bytes"] = adapters.save(policy, tmp, lora["r"], lora["alpha"])
         guard = run_guard(tmp, parent_dir, home, held, cfg)
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")

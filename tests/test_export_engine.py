@@ -9,7 +9,7 @@ from rltab.policy.model import load_torch
 
 @pytest.fixture(scope="module")
 def fp32_engine(tiny_model_dir, tmp_path_factory, tiny_model):
-    path = E.export_fp32(load_torch(tiny_model_dir), tmp_path_factory.mktemp("onnx") / "m.onnx")
+    path = E.export_fp32(load_torch(tiny_model_dir), tmp_path_factory.mktemp("onnx") / "m.onnx", lora=False)
     return Engine(path, tiny_model.engine.token_bytes, tiny_model.engine.stop_ids)
 
 

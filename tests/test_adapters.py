@@ -1,0 +1,72 @@
+"""Versions are LoRA adapters applied at run time: the base's int8 ONNX graph (exported once, with
+optional LoRA inputs) serves any adapter file through onnxruntime's adapter API, as the torch
+model with that LoRA would; each adapter keeps its own prefix KV cache; an update writes only
+the adapter."""
+import numpy as np
+import torch
+
+from rltab.policy import adapters as A
+from rltab.policy.model import STARTER_DIR, load_torch, read_meta, write_meta
+from rltab.policy.model_store import ADAPTER_ONNX, load_model
+
+PREFIXES = ["import os\n\n\ndef main(args):\n    return ", "class Point:\n    def __init__(self, x, y):\n        self.",
+            "for i in range(len(items)):\n    if items[i] ", "with open(path) as f:\n    data = json."]
+
+
+def random_adapter(home, name, seed, scale=0.3):
+    """A published-looking adapter version over the starter with random (nonzero) LoRA weights."""
+    model = A.with_lora(load_torch(STARTER_DIR), r=8, alpha=16, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+    d = home / "models" / name
+    d.mkdir(parents=True)
+    write_meta(d, {"version": name, "parent": "starter", "base": "starter", "lora": {"r": 8, "alpha": 16}})
+    size = A.save(model, d, 8, 16)
+    return model.eval(), d, size
+
+
+def test_an_adapter_serves_what_the_torch_lora_model_computes(tmp_path, starter):
+    home = tmp_path / "home"
+    torch_model, d, size = random_adapter(home, "v0001", seed=1)
+    served = load_model(home, "v0001")
+    assert served.engine.adapter == d / ADAPTER_ONNX
+    assert size < 2_000_000 and (d / ADAPTER_ONNX).exists() and not (d / "model.int8.onnx").exists()
+    agree, moved = 0, 0
+    for text in PREFIXES:
+        ids = starter.encode(text)
+        with torch.no_grad():
+            ref = torch_model(input_ids=torch.tensor([ids])).logits[0, -1].numpy()
+        got, _, _ = served.engine.prefill(ids)
+        base, _, _ = starter.engine.prefill(ids)
+        agree += int(np.argmax(got) == np.argmax(ref))
+        moved += int(np.abs(got - base).max() > 1.0)  # the adapter really changes the output
+        assert np.corrcoef(got, ref[: len(got)])[0, 1] > 0.99
+    assert agree >= len(PREFIXES) - 1 and moved == len(PREFIXES)
+
+
+def test_each_adapter_keeps_its_own_kv_cache(tmp_path, starter):
+    home = tmp_path / "home"
+    random_adapter(home, "v0001", seed=1)
+    random_adapter(home, "v0002", seed=2)
+    one, two = load_model(home, "v0001"), load_model(home, "v0002")
+    ids = starter.encode(PREFIXES[0])
+    fresh = {m.version: m.engine.generate(ids, max_new_tokens=6).candidates[0].text for m in (one, two)}
+    for m in (one, two, one, two):  # same document key on both: each must reuse only its own keys
+        g = m.engine.generate(ids + starter.encode("x"), max_new_tokens=6, cache_key="file:///a.py")
+        g2 = m.engine.generate(ids, max_new_tokens=6, cache_key="file:///a.py")
+        assert g2.candidates[0].text == fresh[m.version]
+        assert g2.reused_tokens > 0
+    assert one.engine.session is two.engine.session  # one base graph in memory for every adapter
+
+
+def test_an_adapter_version_resumes_training_from_its_weights(tmp_path, starter):
+    home = tmp_path / "home"
+    torch_model, d, _ = random_adapter(home, "v0001", seed=3)
+    again = A.policy(home, d)
+    ids = torch.tensor([starter.encode(PREFIXES[1])])
+    with torch.no_grad():
+        torch.testing.assert_close(again(input_ids=ids).logits, torch_model(input_ids=ids).logits)
+    assert read_meta(d)["lora"] == {"r": 8, "alpha": 16}
