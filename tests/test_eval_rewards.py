@@ -155,12 +155,12 @@ def test_enclosing_statement_is_the_top_level_one():
 
 
 def test_a_syntax_error_is_logged_with_the_automatic_reward(tmp_path):
-    assert R.reward(R.INVALID) == R.RewardConfig().syntax_error < 0
+    assert R.reward(R.INVALID) < 0 and R.reward(R.INVALID, cfg=R.RewardConfig(scheme=R.CURSOR)) == -0.25
     ledger = Ledger(tmp_path / "ledger.db")
     sid = ledger.record_suggestion(SuggestionRecord("v1", "line", 0, 1.0, prompt_ids=[1, 2], completion_ids=[3],
                                                     logprobs=[-0.5], syntax_error=True))
     row = ledger.suggestion(sid)
-    assert row["outcome"] == "invalid" and row["reward"] == pytest.approx(-0.25)
+    assert row["outcome"] == "invalid" and row["reward"] == pytest.approx(R.reward(R.INVALID))
     assert ledger.pending_events() == 1  # the updater learns from it
     assert not ledger.record_outcome(sid, "accepted", 3)  # never shown: cannot be accepted
     stats = {s["model_version"]: s for s in ledger.stats()}

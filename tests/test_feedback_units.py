@@ -7,6 +7,9 @@ from rltab.server.documents import Documents, UTF8, UTF16, UTF32, offset_at, pos
 from rltab.server.settings import Settings, parse_settings
 
 
+CURSOR = R.RewardConfig(scheme=R.CURSOR)
+
+
 @pytest.mark.parametrize("outcome,chars,n,ret,want", [
     ("silent", 0, 0, None, 0.0),
     ("rejected", 0, 10, None, -0.25),
@@ -16,12 +19,13 @@ from rltab.server.settings import Settings, parse_settings
     ("partial", 5, 10, 0.5, 0.0),
     ("partial", 20, 10, 1.0, 0.75),  # never more than the whole suggestion
 ])
-def test_reward_table(outcome, chars, n, ret, want):
-    assert R.reward(outcome, chars, n, ret) == pytest.approx(want)
+def test_cursor_reward_table(outcome, chars, n, ret, want):
+    assert R.reward(outcome, chars, n, ret, cfg=CURSOR) == pytest.approx(want)
 
 
 def test_reward_config_is_honoured_and_unknown_outcomes_rejected():
-    cfg = R.RewardConfig(shown_cost=-0.5, accept_value=2.0)
+    assert R.RewardConfig().scheme == R.CHARS  # the default: what the user gains
+    cfg = R.RewardConfig(scheme=R.CURSOR, shown_cost=-0.5, accept_value=2.0)
     assert R.reward("accepted", cfg=cfg) == 1.5
     with pytest.raises(ValueError):
         R.reward("loved")
@@ -52,10 +56,11 @@ def test_a_partial_that_saved_characters_never_earns_less_than_a_rejection(chars
 
 
 def test_reward_scheme_setting():
-    s, warnings = parse_settings({"rewardScheme": "chars"})
-    assert s.reward_scheme == "chars" and not warnings
+    assert Settings().reward_scheme == "chars"
+    s, warnings = parse_settings({"rewardScheme": "cursor"})
+    assert s.reward_scheme == "cursor" and not warnings
     s, warnings = parse_settings({"rewardScheme": "likes"}, s)
-    assert s.reward_scheme == "chars" and warnings
+    assert s.reward_scheme == "cursor" and warnings
 
 
 def test_retention_is_one_minus_normalized_edit_distance():

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from rltab.feedback import rewards as R
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.feedback.migrations import migrations
 
@@ -39,7 +40,7 @@ def test_upgrading_an_old_schema_keeps_its_rows(tmp_path):
     assert ledger.suggestion("old1")["completion_chars"] == 5
     assert [e["kind"] for e in ledger.events("old1")] == ["accepted"]
     assert ledger.record_outcome("old1", "accepted")  # and the new columns work on old rows
-    assert ledger.suggestion("old1")["reward"] == 0.75
+    assert ledger.suggestion("old1")["reward"] == R.reward("accepted", 5, 5)
     assert not migrations.pending(ledger.db)
 
 

@@ -8,6 +8,7 @@ from pygls.exceptions import JsonRpcException
 
 from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
+from rltab.feedback import rewards as R
 from rltab.server.stdio_client import StdioClient
 
 URI = "file:///work/demo/point.py"
@@ -54,7 +55,7 @@ async def test_accept_by_inserting_the_whole_text(home):
         open_doc(c, URI, SRC)
         text, sid = await suggest(c)
         edit(c, URI, 2, CURSOR, CURSOR, text)
-        assert await wait_until(lambda: outcome(home, sid)) == ("accepted", "inferred", len(text), 0.75)
+        assert await wait_until(lambda: outcome(home, sid)) == ("accepted", "inferred", len(text), R.reward("accepted", len(text), len(text)))
         await wait_until(lambda: any(s["acceptRate"] == 1.0 for s in c.statuses))
 
 
@@ -64,7 +65,7 @@ async def test_reject_by_typing_something_else(home):
         text, sid = await suggest(c)
         other = "zz" if not text.startswith("z") else "qq"
         edit(c, URI, 2, CURSOR, CURSOR, other[0])
-        assert await wait_until(lambda: outcome(home, sid)) == ("rejected", "inferred", 0, -0.25)
+        assert await wait_until(lambda: outcome(home, sid)) == ("rejected", "inferred", 0, R.reward("rejected"))
 
 
 async def test_partial_then_divergence(home):
@@ -78,7 +79,7 @@ async def test_partial_then_divergence(home):
         edit(c, URI, 3, at, at, "\x01" if text[2] != "\x01" else "\x02")
         row = await wait_until(lambda: outcome(home, sid))
         assert row[0] == "partial" and row[2] == 2
-        assert abs(row[3] - (-0.25 + 2 / len(text))) < 1e-9
+        assert abs(row[3] - R.reward("partial", 2, len(text))) < 1e-9
 
 
 async def test_typed_through_counts_as_accepted(home):
@@ -99,7 +100,7 @@ async def test_explicit_commands_and_their_errors(home):
             command="rltab.partiallyAccepted", arguments=[sid, 2]))
         assert r["outcome"] == "partial"
         r = await c.workspace_execute_command_async(types.ExecuteCommandParams(command="rltab.accepted", arguments=[sid]))
-        assert r["outcome"] == "accepted" and r["reward"] == 0.75
+        assert r["outcome"] == "accepted" and r["reward"] == R.reward("accepted", len(text), len(text))
         assert outcome(home, sid)[:2] == ("accepted", "explicit")
         # A rejection never undoes text the user accepted.
         await c.workspace_execute_command_async(types.ExecuteCommandParams(command="rltab.rejected", arguments=[sid]))
@@ -233,7 +234,7 @@ async def test_retention_checks_and_demonstrations(home):
         row = ledger_rows(home, "select reward, retention, demonstration from suggestion where id = ?", [sid])[0]
         want = 1 - 1 / len(text)
         assert abs(row["retention"] - want) < 1e-9
-        assert abs(row["reward"] - (-0.25 + want)) < 1e-9
+        assert abs(row["reward"] - R.reward("accepted", len(text), len(text), want)) < 1e-6
         assert row["demonstration"] == text[:-1] + ("Z" if not text.endswith("Z") else "Y")
         # a rejected suggestion: what the user wrote instead is kept as a demonstration
         line4 = SRC.count("\n")
