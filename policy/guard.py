@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -44,21 +45,46 @@ def demonstration_nll(model, examples: list[Example]) -> float | None:
     return float(np.mean(nll)) if nll else None
 
 
-def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig) -> dict:
+@dataclass
+class Scores:
+    """What the guard compares, for one model: the repository's held-back events, and held-out
+    stdlib code."""
+
+    demonstration_nll: float | None
+    reward_weighted_ll: float | None
+    heldout_loss: float
+
+
+def heldout_rows(home: Path, model_path: Path):
     from . import tokenizer as T
-    from .model_store import fim_template
+    from .model_store import base_dir, fim_template
 
+    weights = base_dir(home, model_path)
+    return evaluate.heldout_rows(T.load_tokenizer(weights), 256, max_rows=8, eos=fim_template(weights).eos)
+
+
+def scores(model, held: list[Example], rows) -> Scores:
+    with torch.no_grad():
+        return Scores(demonstration_nll(model, held), reward_weighted_ll(model, held), evaluate.heldout_loss(model, rows))
+
+
+def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig,
+              candidate_model=None, parent_scores: Scores | None = None) -> dict:
+    """The verdict on `candidate`. The updater passes the model it trained (the candidate's
+    weights, already in memory) and the parent's scores taken before training, so that no
+    second copy of the weights is loaded."""
     from .adapters import policy
-    from .model_store import base_dir
 
-    new_torch, old_torch = policy(home, candidate), policy(home, parent_dir)
+    rows = heldout_rows(home, candidate)
+    new_torch = candidate_model if candidate_model is not None else policy(home, candidate)
+    old = parent_scores or scores(policy(home, parent_dir), held, rows)
+    new = scores(new_torch, held, rows)
     parent_guard = read_meta(parent_dir).get("guard", {})
     reasons: list[str] = []
 
     # 1. The repository's own held-back work.
-    with torch.no_grad():
-        new_demo, old_demo = demonstration_nll(new_torch, held), demonstration_nll(old_torch, held)
-        new_rw, old_rw = reward_weighted_ll(new_torch, held), reward_weighted_ll(old_torch, held)
+    new_demo, old_demo = new.demonstration_nll, old.demonstration_nll
+    new_rw, old_rw = new.reward_weighted_ll, old.reward_weighted_ll
     demos = sum(bool(e.demonstration) for e in held)
     demo_checked = demos >= cfg.guard_min_held_back
     if demo_checked and not new_demo < old_demo:
@@ -68,12 +94,7 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
         reasons.append(f"reward-weighted log-likelihood on held-back events {new_rw:.4f} < parent {old_rw:.4f}")
 
     # 2. General ability.
-    weights = base_dir(home, candidate)
-    tok = T.load_tokenizer(weights)
-    rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=fim_template(weights).eos)
-    with torch.no_grad():
-        new_loss = evaluate.heldout_loss(new_torch, rows)
-        old_loss = evaluate.heldout_loss(old_torch, rows)
+    new_loss, old_loss = new.heldout_loss, old.heldout_loss
     if not math.isfinite(new_loss):
         reasons.append("non-finite held-out loss")
     base_loss = parent_guard.get("base_heldout_loss", old_loss)

@@ -28,6 +28,7 @@ from rltab.feedback.ledger import Ledger
 from . import losses as L
 from .examples import (Example, StopSets, assign_advantages, dpo_pairs, from_rows, general_python_rows,
                        grouped_order, ranked_groups, stop_sets_for)
+from . import guard as G
 from .guard import parity_check, run_guard  # noqa: F401  (re-exported: the importer and tests use them)
 from . import adapters as A
 from .model import load_torch
@@ -136,6 +137,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
         for e in train:
             if e.rewarded:
                 e.ref_logp = completion_logprobs(model, e.served_prompt, e.completion)[0]
+    parent_scores = G.scores(model, held, G.heldout_rows(home, parent_dir))  # for the guard, before any step
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
@@ -200,7 +202,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     # 4. Publish if the guard lets it through.
     version = next_version(home)
     published, guard = publish(home, model, lora, parent, parent_dir, version, held, cfg, metrics, len(train),
-                               repo or None, log)
+                               repo or None, parent_scores, log)
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)
