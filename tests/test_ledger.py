@@ -125,3 +125,21 @@ def test_versions_and_rollback_commands(tmp_path):
     r = _cli("rollback", home=home)
     assert r.returncode == 2 and "nothing to roll back" in r.stderr
     assert _cli("rollback", "v9", home=home).returncode == 2
+
+
+def test_learnable_rows_per_repository_and_waiting_for_their_demonstration(tmp_path):
+    L = Ledger(tmp_path / "l.db")
+    learnable = dict(prompt_ids=[1, 2], completion_ids=[3], logprobs=[-0.1])
+    old = L.record_suggestion(rec(repo="/a", time=100.0, **learnable))
+    shown = L.record_suggestion(rec(repo="/a", time=200.0, **learnable))
+    told = L.record_suggestion(rec(repo="/a", time=200.0, **learnable))
+    other = L.record_suggestion(rec(repo="/b", time=100.0, **learnable))
+    for sid in (old, shown, told, other):
+        L.record_outcome(sid, "rejected")
+    L.record_demonstration(told, "x = 1\n")
+    assert L.pending_by_repo() == {"/a": 3, "/b": 1}
+    assert [r["id"] for r in L.learnable(10, "/a")] == [old, shown, told]
+    # At time 150 the demonstration of `shown` may still come; `told` already has its own.
+    assert [r["id"] for r in L.learnable(10, "/a", complete_before=150.0)] == [old, told]
+    assert [r["id"] for r in L.learnable(10, "/b", complete_before=150.0)] == [other]
+    assert {r["model_version"] for r in L.stats("/b")} == {"v1"} and L.stats("/b")[0]["rejected"] == 1
