@@ -31,8 +31,31 @@ class Example:
     healed: int = 0  # the completion's first id replaces the prompt's last token
     demonstration: list[int] = field(default_factory=list)  # what the user wrote there
     rewarded: bool = False  # the completion (or silence) teaches through its reward
+    shown_chars: int = 0  # characters of the completion that were shown
+    taken_chars: int = 0  # of those, characters the user took
+    ends: list[int] = field(default_factory=list)  # where each completion token ends in the shown text
     advantage: float = 0.0
     ref_logp: torch.Tensor | None = None
+
+    def token_advantages(self) -> tuple[list[float], list[float]]:
+        """(advantage, mask) per completion token: the credit each token gets for what the user
+        did with its characters (UpdaterConfig.token_credit)."""
+        a = self.advantage
+        if self.outcome not in ("accepted", "partial", "rejected") or not self.ends:
+            return [a] * len(self.completion), [1.0] * len(self.completion)
+        adv, mask, blamed = [], [], False
+        starts = [0, *self.ends[:-1]]
+        for start, end in zip(starts, self.ends):
+            if start >= self.shown_chars and start > 0:  # never shown
+                adv.append(0.0), mask.append(0.0)
+            elif end <= self.taken_chars:  # taken: it saved its characters
+                adv.append(a), mask.append(1.0)
+            elif not blamed:  # the first character the user did not take is in this token
+                blamed = True
+                adv.append(min(a, -abs(a))), mask.append(1.0)
+            else:  # after the divergence: never judged
+                adv.append(0.0), mask.append(0.0)
+        return adv, mask
 
     @property
     def served_prompt(self) -> list[int]:
@@ -63,6 +86,9 @@ def stop_sets_for(model_dir_path: Path, tok) -> StopSets:
 def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> list[Example]:
     """Decode ledger rows, oldest first. Damaged rows are skipped: they teach nothing, and one
     must not fail the cycle."""
+    from . import tokenizer as T
+
+    table = T.token_bytes(tok)
     out = []
     for r in rows:
         try:
@@ -82,6 +108,13 @@ def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> lis
                       # A silent row is the model choosing silence only if it stopped at once;
                       # output that the filters emptied was never shown: a 0 would teach nothing true.
                       and (e.outcome != "silent" or chose_silence(e, stops)))
+        if e.rewarded and all(0 <= i < len(table) for i in completion + prompt[-1:]):
+            e.shown_chars, e.taken_chars = int(r.get("completion_chars") or 0), int(r.get("accepted_chars") or 0)
+            hide = len(table[prompt[-1]]) if e.healed else 0  # the healed token repeats the prompt's end
+            pos, e.ends = -hide, []
+            for i in completion:
+                pos += len(table[i])
+                e.ends.append(max(0, pos))
         if e.rewarded or e.demonstration:
             out.append(e)
     return out

@@ -35,7 +35,7 @@ def ppo_clip_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.
     suggestion was served (possibly by an older model than the one learning)."""
     logratio = logp - old_logp
     ratio = torch.exp(logratio)
-    adv = advantages.unsqueeze(-1)
+    adv = advantages if advantages.dim() == 2 else advantages.unsqueeze(-1)  # per token, or per sequence
     unclipped = -adv * ratio
     clipped = -adv * torch.clamp(ratio, 1 - clip_eps, 1 + clip_eps)
     loss = masked_mean(torch.maximum(unclipped, clipped), mask)

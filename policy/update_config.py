@@ -29,6 +29,11 @@ class UpdaterConfig:
     """Completions are cut to their first N tokens."""
     pg_coef: float = 1.0
     """Weight of the PPO-clipped policy-gradient term."""
+    token_credit: bool = True
+    """Credit each token for what the user did with its characters: the taken part of a partial
+    accept earns the advantage, the first token the user did not take carries the blame, later
+    tokens were never judged and are left out (as are tokens the filters cut before showing).
+    False: every token shares the sequence's advantage (which teaches short, silent answers)."""
     clip_eps: float = 0.2
     """PPO ratio clip."""
     kl_coef: float = 0.1

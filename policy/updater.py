@@ -60,7 +60,11 @@ def example_terms(model, e: Example, cfg: UpdaterConfig, stops: StopSets) -> tup
         logp, first = completion_logprobs(model, e.served_prompt, e.completion)
         mask = torch.ones_like(logp)[None]
         old = torch.tensor(e.old_logp, dtype=logp.dtype)[None]
-        terms["pg"], diag = L.ppo_clip_loss(logp[None], old, torch.tensor([e.advantage]), mask, cfg.clip_eps)
+        if cfg.token_credit:
+            adv, credited = (torch.tensor([x], dtype=logp.dtype) for x in e.token_advantages())
+            terms["pg"], diag = L.ppo_clip_loss(logp[None], old, adv, credited, cfg.clip_eps)
+        else:
+            terms["pg"], diag = L.ppo_clip_loss(logp[None], old, torch.tensor([e.advantage]), mask, cfg.clip_eps)
         terms["kl_ref"] = L.kl_to_reference(logp[None], e.ref_logp[None], mask)
         if cfg.silence_coef and e.reward:
             first = next_logits(model, e.prompt) if e.healed else first  # the engine's real first choice

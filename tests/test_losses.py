@@ -88,3 +88,20 @@ def test_silence_loss_pushes_towards_the_better_choice():
     q, ps = 0.25, t(0.5).log().requires_grad_()
     ((1 - q) * L.silence_loss(ps, -0.25) + q * L.silence_loss(ps, 0.75)).backward()
     assert abs(ps.grad.item()) < 1e-9
+
+
+def test_token_credit_follows_what_the_user_took():
+    """A partial accept credits the tokens the user took, blames the first one they did not, and
+    leaves later tokens (never judged) and tokens the filters cut (never shown) out."""
+    from rltab.policy.examples import Example
+
+    def ex(outcome, taken, shown=9, ends=(2, 5, 7, 9, 12)):
+        e = Example("s", "line", [1], [10, 11, 12, 13, 14], [-1.0] * 5, 0.0, outcome, shown_chars=shown,
+                    taken_chars=taken, ends=list(ends))
+        e.advantage = 0.5 if outcome != "rejected" else -0.3
+        return e.token_advantages()
+
+    assert ex("accepted", 9) == ([0.5, 0.5, 0.5, 0.5, 0.0], [1, 1, 1, 1, 0])  # the last token was cut before showing
+    assert ex("partial", 5) == ([0.5, 0.5, -0.5, 0.0, 0.0], [1, 1, 1, 0, 0])
+    assert ex("partial", 4) == ([0.5, -0.5, 0.0, 0.0, 0.0], [1, 1, 0, 0, 0])  # taken mid-token: that token diverged
+    assert ex("rejected", 0) == ([-0.3, 0.0, 0.0, 0.0, 0.0], [1, 0, 0, 0, 0])
