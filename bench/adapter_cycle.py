@@ -7,6 +7,8 @@ Qwen2.5-Coder-0.5B's exact shape, imported with `rltab import-model`, which expo
 int8 ONNX once), 20 synthetic events from the model itself (policy/synthetic.py), then two update
 cycles, each in a fresh process: the first adapter over the base, then the next one of the chain.
 Per cycle: wall time, the process's peak RSS, the adapter's bytes on disk, the guard's verdict.
+Then (starter) the hot swap: completions while the repository's pointer flips between the two
+adapters every 20 requests; none may fail, and each flip must show in the versions served.
 Before adapters, every update merged the LoRA and re-exported the whole model: for the 0.5B shape
 that export alone took 121 s and 12 GB (bench/results/import_sizes.json). Stop the starter's
 background training first.
@@ -75,7 +77,38 @@ def measure(name: str, work: Path) -> dict:
         cycles.append(c)
         print(json.dumps({"model": name, **c}), flush=True)
     row["cycles"] = cycles
+    published = [c["published"] for c in cycles if c.get("published")]
+    if name == "starter" and len(published) == 2:
+        row["hot_swap"] = hot_swap(home, published)
+        print(json.dumps({"model": name, "hot_swap": row["hot_swap"]}), flush=True)
     return row
+
+
+def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 20) -> dict:
+    """Completions through `rltab serve` on a document of the repository while its pointer flips
+    between two adapter versions every `every` requests: failed requests, swaps seen."""
+    from rltab.policy.model_store import set_current
+    from rltab.server.stdio_client import StdioClient
+
+    client = StdioClient(home)
+    client.initialize({})
+    uri, text = "file:///bench/repo/probe.py", "import os\n\n\ndef main(args):\n    return os."
+    client.open(uri, text)
+    failed, served = 0, []
+    for k in range(requests):
+        if k % every == 0:
+            set_current(home, versions[(k // every) % 2], "/bench/repo")
+        r = client.inline(uri, 4, 14)
+        failed += "result" not in r
+    client.close()
+    from rltab.feedback.ledger import Ledger
+
+    ledger = Ledger(home / "ledger.db")
+    served = [r["model_version"] for r in ledger.rows("file = '/bench/repo/probe.py'")]
+    ledger.close()
+    changes = sum(a != b for a, b in zip(served, served[1:]))
+    return {"requests": requests, "failed": failed, "pointer_flips": requests // every - 1,
+            "version_changes_seen": changes, "versions_served": sorted(set(served))}
 
 
 def main() -> int:
