@@ -88,6 +88,8 @@ class ModelHolder:
             attempts = [(v, {"version": v}) for v in lineage(self.home, current_version(self.home, repo))]
         broken: list[str] = []
         for name, how in attempts:
+            if name in self.failed and name != attempts[-1][0]:  # known broken (another repository met it)
+                continue
             try:
                 model = self._load(**how)
             except Exception as e:
@@ -96,7 +98,7 @@ class ModelHolder:
                 if name == attempts[-1][0]:
                     raise
                 continue
-            if broken:
+            if broken:  # told once per broken version
                 self._tell(f"rltab: cannot load model {broken[0]} ({self.failed[broken[0]]}); "
                            f"serving {model.version} instead")
             return model

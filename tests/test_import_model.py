@@ -1,6 +1,7 @@
 """`rltab import-model`: tiny random checkpoints of each supported family are imported, served,
 trained one step and swapped in, with the family's FIM template detected from its tokenizer."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -114,7 +115,8 @@ def test_one_update_publishes_and_swaps(imported):
     assert current_version(home) == r.published
     new = read_meta(home / "models" / r.published)
     assert new["parent"] == f"tiny-{model_type}" and new["family"] == model_type
-    assert new["fim"] == read_meta(home / "models" / f"tiny-{model_type}")["fim"]
+    assert new["base"] == f"tiny-{model_type}" and set(os.listdir(home / "models" / r.published)) == {
+        "meta.json", "adapter.safetensors", "adapter.onnx_adapter"}  # an adapter: the prompt layout is the base's
     swapped = load_model(home)
     assert swapped.version == r.published and swapped.template == served.template
     assert isinstance(Completer(swapped).complete("def add(a, b):\n    return ", "\n").text, str)

@@ -13,7 +13,7 @@ from rltab.server.completion.completer import Completer
 
 @pytest.fixture(scope="module")
 def fp32_starter(starter, tmp_path_factory):
-    path = export_fp32(load_torch(starter.path), tmp_path_factory.mktemp("fp32") / "starter.onnx")
+    path = export_fp32(load_torch(starter.path), tmp_path_factory.mktemp("fp32") / "starter.onnx", lora=False)
     return Engine(path, starter.engine.token_bytes, starter.engine.stop_ids)
 
 
