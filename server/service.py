@@ -85,7 +85,7 @@ class Service:
     def configure(self, settings: Settings) -> None:
         """New settings; the reward scheme applies to outcomes settled from now on."""
         self.settings = settings
-        self.ledger.rewards = R.RewardConfig(scheme=settings.reward_scheme)
+        self.ledger.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
 
     # -- documents ---------------------------------------------------------------------------
     def open(self, uri: str, text: str, version: int, language: str = "") -> None:

@@ -26,11 +26,14 @@ class Settings:
     reward_scheme: str = "chars"
     """How a suggestion's fate is rewarded (feedback/rewards.py): "chars" (characters saved minus
     the cost of reading it) or "cursor" (Cursor's +0.75 / -0.25 / 0)."""
+    read_cost_chars: float = 2.0
+    """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
 
 
 REWARD_SCHEMES = ("chars", "cursor")
-_WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms"}
-_RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000)}
+_WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms",
+         "readCostChars": "read_cost_chars"}
+_RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000), "read_cost_chars": (0.0, 40.0)}
 
 
 def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:

@@ -61,6 +61,10 @@ def test_reward_scheme_setting():
     assert s.reward_scheme == "cursor" and not warnings
     s, warnings = parse_settings({"rewardScheme": "likes"}, s)
     assert s.reward_scheme == "cursor" and warnings
+    s, warnings = parse_settings({"readCostChars": 1})
+    assert s.read_cost_chars == 1.0 and isinstance(s.read_cost_chars, float) and not warnings
+    s, warnings = parse_settings({"readCostChars": -3}, s)
+    assert s.read_cost_chars == 1.0 and "readCostChars" in warnings[0]
 
 
 def test_retention_is_one_minus_normalized_edit_distance():
