@@ -60,7 +60,10 @@ def main() -> int:
     text = src.read_text()
 
     # 1. Real events: type a held-out file with learning on (no automatic updates yet).
-    client = StdioClient(home, extra_args=["--train-every-events", "1000000", "--train-every-minutes", "100000"])
+    # A 1 s demonstration window (the typist types a line in far less than the editor's 30 s):
+    # rows become learnable once what was typed at their place is in.
+    client = StdioClient(home, extra_args=["--train-every-events", "1000000", "--train-every-minutes", "100000"],
+                         env={"RLTAB_DEMONSTRATION_DELAY": "1"})
     client.initialize({"learning": {"enabled": True}})
     lines = text.splitlines(keepends=True)
     ledger = Ledger(home / "ledger.db")
@@ -71,6 +74,7 @@ def main() -> int:
         typed += 4
     events = ledger.pending_events()
     ledger.close()
+    time.sleep(2.5)  # the demonstration window (1 s) and the updater's margin (1 s) pass
     print(f"{events} learnable events from typing {typed} lines of {src.name}")
 
     # 2. Idle completion latency (same server, nothing training).
