@@ -69,13 +69,13 @@ def scores(model, held: list[Example], rows) -> Scores:
 
 
 def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig,
-              candidate_model=None, parent_scores: Scores | None = None) -> dict:
+              candidate_model=None, parent_scores: Scores | None = None, rows=None) -> dict:
     """The verdict on `candidate`. The updater passes the model it trained (the candidate's
-    weights, already in memory) and the parent's scores taken before training, so that no
-    second copy of the weights is loaded."""
+    weights, already in memory), the parent's scores taken before training and the held-out rows
+    they were taken on, so that no second copy of the weights is loaded and nothing is built twice."""
     from .adapters import policy
 
-    rows = heldout_rows(home, candidate)
+    rows = heldout_rows(home, candidate) if rows is None else rows
     new_torch = candidate_model if candidate_model is not None else policy(home, candidate)
     old = parent_scores or scores(policy(home, parent_dir), held, rows)
     new = scores(new_torch, held, rows)

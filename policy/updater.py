@@ -141,7 +141,8 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
         for e in train:
             if e.rewarded:
                 e.ref_logp = completion_logprobs(model, e.served_prompt, e.completion)[0]
-    parent_scores = G.scores(model, held, G.heldout_rows(home, parent_dir))  # for the guard, before any step
+    guard_rows = G.heldout_rows(home, parent_dir)  # the candidate shares the parent's base: same rows
+    parent_scores = G.scores(model, held, guard_rows)  # for the guard, before any step
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=cfg.lr)
     rng = np.random.default_rng(cfg.seed)
@@ -206,7 +207,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     # 4. Publish if the guard lets it through.
     version = next_version(home)
     published, guard = publish(home, model, lora, parent, parent_dir, version, held, cfg, metrics, len(train),
-                               repo or None, parent_scores, log)
+                               repo or None, parent_scores, guard_rows, log)
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)

@@ -34,7 +34,7 @@ def algorithm_name(cfg: UpdaterConfig) -> str:
 
 def publish(home: Path, policy, lora: dict, parent: str, parent_dir: Path, version: str, held: list[Example],
             cfg: UpdaterConfig, metrics: dict, events_used: int, repo: str | None = None,
-            parent_scores: Scores | None = None, log=print) -> tuple[str | None, dict]:
+            parent_scores: Scores | None = None, rows=None, log=print) -> tuple[str | None, dict]:
     """Write `policy`'s LoRA as an adapter version over the parent's base, let the guard check
     it, publish it into `repo`'s chain. Returns (the version or None, the guard's report)."""
     from . import adapters
@@ -56,7 +56,8 @@ def publish(home: Path, policy, lora: dict, parent: str, parent_dir: Path, versi
         tmp.mkdir(parents=True)
         write_meta(tmp, meta)
         meta["adapter_bytes"] = adapters.save(policy, tmp, lora["r"], lora["alpha"])
-        guard = run_guard(tmp, parent_dir, home, held, cfg, candidate_model=policy, parent_scores=parent_scores)
+        guard = run_guard(tmp, parent_dir, home, held, cfg, candidate_model=policy, parent_scores=parent_scores,
+                          rows=rows)
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return None, guard
