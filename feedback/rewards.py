@@ -16,7 +16,7 @@ class RewardConfig:
     """"chars" (the default): what the user gains, in characters (design.md §4); "cursor": Cursor's
     calibration (+0.75 / -0.25 / 0), made for whole-edit suggestions: it teaches a word-by-word
     completer to be short or silent (issue 13)."""
-    read_cost_chars: float = 2.0
+    read_cost_chars: float = 1.0
     """chars: what reading a shown suggestion costs the user, in characters they could have typed
     meanwhile. Paid by every suggestion shown (and by one dropped for breaking the syntax)."""
     chars_per_unit: float = 10.0

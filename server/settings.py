@@ -26,7 +26,7 @@ class Settings:
     reward_scheme: str = "chars"
     """How a suggestion's fate is rewarded (feedback/rewards.py): "chars" (characters saved minus
     the cost of reading it) or "cursor" (Cursor's +0.75 / -0.25 / 0)."""
-    read_cost_chars: float = 2.0
+    read_cost_chars: float = 1.0
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
 
 
