@@ -34,12 +34,48 @@ class FimTemplate:
         return bool(self.prefix and self.suffix and self.middle)
 
     @property
+    def repo_tokens(self) -> tuple[str, str] | None:
+        """(repository-name token, file-separator token) of families trained on whole
+        repositories (Qwen2.5-Coder, StarCoder2), found among the family's stop tokens."""
+        for repo, sep in (("<|repo_name|>", "<|file_sep|>"), ("<repo_name>", "<file_sep>")):
+            if sep in self.stops:
+                return repo, sep
+        return None
+
+    @property
     def stop_tokens(self) -> set[str]:
         """Tokens that end a completion: end of text, the FIM markers, and the family's extras."""
         return {t for t in (self.eos, self.prefix, self.suffix, self.middle, *self.stops) if t}
 
 
 RLTAB_TEMPLATE = FimTemplate()
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """Code from elsewhere in the repository, shown before the file being completed."""
+
+    path: str  # as the model sees it: relative to the workspace folder
+    text: str
+
+
+@dataclass(frozen=True)
+class RepoPrompt:
+    """The repository part of a prompt: snippets, and the names the repository formats want."""
+
+    snippets: tuple[Snippet, ...] = ()
+    path: str = ""  # the current file, relative to its workspace folder
+    repo: str = ""  # the workspace folder's name
+
+
+def commented(snippets: Sequence[Snippet]) -> str:
+    """Snippets as comments with their paths (for models without repository tokens): the
+    current file's code then reads on as if they were its first lines."""
+    out = []
+    for s in snippets:
+        out.append(f"# {s.path}\n")
+        out.extend(f"# {line}\n" if line.strip() else "#\n" for line in s.text.split("\n"))
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -101,17 +137,32 @@ def prompt_ids(
     encode: Encode,
     token_id: Callable[[str], int],
     template: FimTemplate = RLTAB_TEMPLATE,
+    repo_prompt: RepoPrompt = RepoPrompt(),
 ) -> list[int]:
     """Token ids of a FIM prompt; plain left-to-right when the template has no FIM tokens or
     nothing but whitespace follows the cursor (the end of what has been written: there the
-    model is at its best without FIM markers)."""
+    model is at its best without FIM markers).
+
+    `context` goes first, so it stays put while the user types: in the family's repository
+    format where it has one (Qwen2.5-Coder `<|repo_name|>`/`<|file_sep|>`, StarCoder2
+    `<repo_name>`/`<file_sep>`), else as commented snippets at the start of the prefix."""
     bos = [token_id(template.bos)] if template.bos else []
+    head: list[int] = []
+    repo_tokens, context = template.repo_tokens, repo_prompt.snippets
+    if context and repo_tokens:
+        name, sep = (token_id(t) for t in repo_tokens)
+        head = [name, *encode(f"{repo_prompt.repo or 'workspace'}\n")]
+        for s in context:
+            head += [sep, *encode(f"{s.path}\n{s.text}\n")]
+        head += [sep, *encode(f"{repo_prompt.path or 'untitled'}\n")]
+    elif context:
+        before = commented(context) + before
     pre = list(encode(before)) if before else []
     if not template.has_fim or not template.serve_fim or not after.strip():
         # An empty document starts after end-of-text, as documents did in training.
-        return bos + pre if pre else bos or [token_id(template.eos)]
+        return bos + head + pre if head or pre else bos or [token_id(template.eos)]
     suf = list(encode(after)) if after else []
     p, s, m = token_id(template.prefix), token_id(template.suffix), token_id(template.middle)
     if template.spm:
-        return [*bos, s, *suf, p, *pre, m]
-    return [*bos, p, *pre, s, *suf, m]
+        return [*bos, *head, s, *suf, p, *pre, m]
+    return [*bos, *head, p, *pre, s, *suf, m]

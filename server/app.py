@@ -38,6 +38,7 @@ class RltabServer(LanguageServer):
         self._background: set[asyncio.Task] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._init_warnings: list[str] = []
+        self._watch_files = False
 
     def start_io(self, stdin=None, stdout=None) -> None:
         serve_stdio(self, stdin, stdout)  # robust framing and JSON-RPC checks (protocol.py)
@@ -134,6 +135,15 @@ class RltabServer(LanguageServer):
             except Exception:
                 log.exception("retention checks failed")
 
+    async def _watch_workspace(self) -> None:
+        watchers = [types.FileSystemWatcher(glob_pattern="**/*")]
+        try:
+            await self.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
+                id="rltab-watch", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers))]))
+        except Exception:  # the index still follows open documents
+            log.exception("cannot register file watchers")
+
     def start_background(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
@@ -162,6 +172,10 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
         settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
         ls.service.configure(settings)
         ls._init_warnings = warnings  # shown once the client is ready for messages
+        ls._watch_files = bool(getattr(getattr(getattr(params.capabilities, "workspace", None),
+                                               "did_change_watched_files", None), "dynamic_registration", False))
+        folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or params.root_path or ""]
+        ls.service.open_workspace([f for f in folders if f])  # indexed in the background
 
     @server.feature(types.INITIALIZED)
     def initialized(ls: RltabServer, params: types.InitializedParams):
@@ -171,6 +185,8 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
         ls.start_background(ls._checks_loop())
         ls.start_background(ls._warm_up())
+        if ls._watch_files:  # keep the workspace index current when files change on disk
+            ls.start_background(ls._watch_workspace())
 
     @server.feature(types.SHUTDOWN)
     def shutdown(ls: RltabServer, *args):

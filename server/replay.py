@@ -113,7 +113,10 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
         log(f"update {len(updates)}: {result.get('published') or 'not published'} ({result.get('reason')})")
 
     try:
-        client.initialize({**(settings or {}), "learning": {"enabled": learn}})
+        # The workspace: the corpus as it is on disk; the file being typed holds only what has
+        # been typed so far (an open document's text replaces the disk's in the index).
+        folders = sorted({p if Path(p).is_dir() else str(Path(p).parent) for p in paths})
+        client.initialize({**(settings or {}), "learning": {"enabled": learn}}, folders)
         session = Typist(client, on_shown=seen, after_each=maybe_update).type_files(files)
     finally:
         client.close()

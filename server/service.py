@@ -19,11 +19,15 @@ from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, R
 from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.model_store import LoadedModel
 
+from rltab.policy.fim import RepoPrompt, Window
+
 from .completion.completer import Completer, Suggestion
 from .completion.context import LINE, NONE
 from .documents import Documents
 from .models import ModelHolder
 from .settings import Settings
+from rltab.policy.workspace.index import WorkspaceIndex
+from rltab.policy.workspace.repo_context import RepoContext, Where
 
 log = logging.getLogger(__name__)
 
@@ -81,30 +85,48 @@ class Service:
         self._completers: dict[int, Completer] = {}
         self._seq: dict[str, int] = {}
         self._repos: dict[str, str] = {}
+        self.index = WorkspaceIndex()
+        self.context = RepoContext(self.index)
 
     def configure(self, settings: Settings) -> None:
         """New settings; the reward scheme applies to outcomes settled from now on."""
         self.settings = settings
         self.ledger.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
 
-    # -- documents ---------------------------------------------------------------------------
+    # -- workspace and documents -------------------------------------------------------------
+    def open_workspace(self, folders: list[str]) -> None:
+        """Index the workspace folders (URIs or paths) in the background."""
+        self.index.start([Path(uri_to_path(f)) for f in folders])
+
+    def files_changed(self, uris: list[str]) -> None:
+        """workspace/didChangeWatchedFiles: re-read (or drop) those files, off the request path."""
+        for uri in uris:
+            self.index.file_changed(uri_to_path(uri))
+
     def open(self, uri: str, text: str, version: int, language: str = "") -> None:
         self.documents.open(uri, text, version, language)
         self.tracker.opened(uri)
+        self.index.document(uri_to_path(uri), text)
 
     def change(self, uri: str, version: int, changes) -> int:
         """Apply edits; returns how many suggestions they settled."""
         if self.documents.get(uri) is None:
             raise UserError(f"document not open: {uri}")
         settled = 0
+        path = uri_to_path(uri)
         for before, s, e, new in self.documents.change(uri, version, changes):
             settled += self._settle(self.tracker.changed(uri, before, s, e, new))
+            self.context.edited(path, before.count("\n", 0, s))
+        self.index.document(path, self.documents.get(uri).text)
         return settled
 
     def close(self, uri: str) -> None:
         doc = self.documents.close(uri)
         if doc is not None:
             self._settle(self.tracker.closed(uri, doc.text))
+            path = uri_to_path(uri)
+            self.index.document(path, None)
+            self.context.forget(path)
 
     # -- completion --------------------------------------------------------------------------
     def request(self, uri: str, line: int, character: int) -> Request:
@@ -133,7 +155,19 @@ class Service:
             req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
             silence_threshold=self.settings.silence_threshold, cache_key=req.uri, cancelled=cancel.is_set,
             syntax_check=self.settings.syntax_check, language=req.language,
+            context=self._context_source(req) if self.settings.context else None,
         )
+
+    def _context_source(self, req: Request):
+        path = uri_to_path(req.uri)
+        cursor_line = req.text.count("\n", 0, req.offset)
+        repo = Path(self.repo_of(req.uri))
+
+        def source(win: Window, encode) -> RepoPrompt:
+            end = cursor_line + win.after.count("\n") + 1
+            where = Where(path, req.text, cursor_line, (win.first_line, end), req.language)
+            return RepoPrompt(tuple(self.context.snippets(where, encode)), self.context.display(path), repo.name)
+        return source
 
     def _completer(self, model: LoadedModel) -> Completer:
         c = self._completers.get(id(model))
@@ -164,7 +198,8 @@ class Service:
         path = uri_to_path(req.uri)
         repo = self.repo_of(req.uri)
         doc = self.documents.get(req.uri)
-        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
+        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text,
+                                                                 s.context_text)
         return self.ledger.record_suggestion(SuggestionRecord(
             model_version=s.model_version, kind=s.kind, completion_chars=len(s.text), latency_ms=s.latency_ms,
             confidence=round(s.confidence, 5), repo=repo, file=path, language=doc.language if doc else "",
@@ -234,6 +269,7 @@ class Service:
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.index.stop()
         self.ledger.close()
 
 

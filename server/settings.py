@@ -28,9 +28,13 @@ class Settings:
     the cost of reading it) or "cursor" (Cursor's +0.75 / -0.25 / 0)."""
     read_cost_chars: float = 1.0
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
+    context: bool = True
+    """Put the repository in the prompt: definitions of imported names, similar code from other
+    files, this file's recent edits (server/workspace/). Off: the current file only."""
 
 
 REWARD_SCHEMES = ("chars", "cursor")
+_SWITCHES = {"syntaxCheck": "syntax_check", "context": "context"}
 _WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms",
          "readCostChars": "read_cost_chars"}
 _RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000), "read_cost_chars": (0.0, 40.0)}
@@ -52,12 +56,14 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
             changes["learning_enabled"] = enabled
         else:
             warnings.append(f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}")
-    check = raw.get("syntaxCheck")
-    if check is not None:
-        if isinstance(check, bool):
-            changes["syntax_check"] = check
+    for wire, name in _SWITCHES.items():
+        value = raw.get(wire)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            changes[name] = value
         else:
-            warnings.append(f"rltab: syntaxCheck must be true or false, got {check!r}; keeping {base.syntax_check}")
+            warnings.append(f"rltab: {wire} must be true or false, got {value!r}; keeping {getattr(base, name)}")
     scheme = raw.get("rewardScheme")
     if scheme is not None:
         if scheme in REWARD_SCHEMES:

@@ -11,6 +11,7 @@ import queue
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 
 class StdioClient:
@@ -62,10 +63,14 @@ class StdioClient:
     def notify(self, method: str, params) -> None:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
-    def initialize(self, options=None) -> dict:
+    def initialize(self, options=None, folders: list[str] | None = None) -> dict:
+        """`folders`: workspace folder paths (the server indexes them for repository context)."""
         caps = {"textDocument": {"inlineCompletion": {}}}
-        r = self.request("initialize", {"processId": os.getpid(), "rootUri": None, "capabilities": caps,
-                                        "initializationOptions": options or {}})
+        uris = [Path(f).resolve().as_uri() for f in folders or []]
+        r = self.request("initialize", {
+            "processId": os.getpid(), "rootUri": uris[0] if uris else None, "capabilities": caps,
+            "workspaceFolders": [{"uri": u, "name": Path(f).name} for u, f in zip(uris, folders or [])] or None,
+            "initializationOptions": options or {}})
         self.notify("initialized", {})
         return r
 

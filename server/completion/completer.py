@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
-from rltab.policy.fim import Window, cursor_window, prompt_ids
+from rltab.policy.fim import RepoPrompt, Window, commented, cursor_window, prompt_ids
 from rltab.policy.model_store import LoadedModel
 
 from .context import BLOCK, NONE, cursor_context
@@ -33,18 +33,28 @@ class Suggestion:
     window_before: str = ""  # the text the prompt was built from
     window_after: str = ""
     syntax_error: bool = False  # compiler feedback dropped it: it would have broken the parse
+    context_text: str = ""  # the repository snippets the prompt held (privacy checks read it)
+
+
+# The repository context for a prompt window, given the model's tokenizer (None: context is off).
+ContextSource = Callable[[Window, Callable[[str], Sequence[int]]], RepoPrompt]
 
 
 class Completer:
-    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128):
+    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128,
+                 context_tokens: int = 160):
         self.model = model
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
+        self.context_tokens = context_tokens  # taken from the prefix: the starter knows 512 positions
 
-    def prompt(self, before: str, after: str) -> tuple[list[int], Window]:
+    def prompt(self, before: str, after: str, context: ContextSource | None = None
+               ) -> tuple[list[int], Window, RepoPrompt]:
         m = self.model
-        win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
-        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template), win
+        prefix = self.prefix_tokens - (self.context_tokens if context else 0)
+        win = cursor_window(before, after, m.encode, prefix, self.suffix_tokens)
+        repo = context(win, m.encode) if context else RepoPrompt()
+        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo), win, repo
 
     def complete(
         self,
@@ -57,11 +67,12 @@ class Completer:
         cancelled: Callable[[], bool] | None = None,
         syntax_check: bool = True,
         language: str = "python",
+        context: ContextSource | None = None,
     ) -> Suggestion:
         ctx = cursor_context(before, after)
         if ctx.kind == NONE:
             return Suggestion(text="", kind=NONE, model_version=self.model.version)
-        ids, win = self.prompt(before, after)
+        ids, win, repo = self.prompt(before, after, context)
         block = ctx.kind == BLOCK
         body_indent = len(ctx.block_indent)
 
@@ -90,4 +101,5 @@ class Completer:
             token_ids=cand.token_ids, logprobs=cand.logprobs, healed=cand.healed, raw_text=cand.text, confidence=confidence,
             latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
             window_before=win.before, window_after=win.after, syntax_error=syntax_error,
+            context_text=commented(repo.snippets),
         )

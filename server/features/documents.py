@@ -1,5 +1,6 @@
 """textDocument/didOpen, didChange, didClose: keep our copy of each document and feed the edits
-to outcome inference."""
+to outcome inference (and to the workspace index); workspace/didChangeWatchedFiles: files that
+changed on disk."""
 from lsprotocol import types
 
 
@@ -18,3 +19,7 @@ def register(server) -> None:
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls, params: types.DidCloseTextDocumentParams):
         ls.service.close(params.text_document.uri)
+
+    @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def did_change_watched_files(ls, params: types.DidChangeWatchedFilesParams):
+        ls.service.files_changed([c.uri for c in params.changes])
