@@ -52,7 +52,7 @@ def read_sources(paths: Sequence[Path]) -> list[str]:
     return texts
 
 
-def _middle_span(text: str, rng: random.Random) -> tuple[int, int]:
+def middle_span(text: str, rng: random.Random) -> tuple[int, int]:
     """Pick the span the model must fill: half the time random characters (so it learns to
     continue mid-token), else from a point in a line to that line's end, sometimes more lines
     (what serving asks for)."""
@@ -74,7 +74,7 @@ def fim_example(
     prefix_chars: int = 1600, suffix_chars: int = 600,
 ) -> list[int]:
     """One FIM training example (token ids, ending with EOS) cut from `text`."""
-    a, b = _middle_span(text, rng)
+    a, b = middle_span(text, rng)
     prefix, middle, suffix = text[max(0, a - prefix_chars) : a], text[a:b], text[b : b + suffix_chars]
     pre, mid, suf = encode(prefix), encode(middle), encode(suffix)
     if rng.random() < spm_rate:

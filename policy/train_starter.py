@@ -15,6 +15,7 @@ import dataclasses
 import json
 import math
 import os
+import random
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from . import corpus, evaluate
+from . import corpus, crossfile, evaluate
 from . import tokenizer as T
 from .model import STARTER_DIR, read_meta, save_model_dir, starter_config
 
@@ -63,8 +64,23 @@ class TrainConfig:
     """cpu or cuda."""
     seed: int = 0
     """Seed for data order and initialisation."""
+    context_rate: float = 0.5
+    """Fraction of examples built with repository context, as the server prompts (crossfile.py):
+    definitions of what the module imports, similar windows of other modules, in comments."""
+    context_eval_cases: int = 100
+    """Held-out middles scored with and without context at each evaluation (0: skip)."""
     extra_sources: list[str] = field(default_factory=list)
     """More local directories of .py files to train on (never the benchmark corpora)."""
+
+
+def score_name(cfg: TrainConfig) -> str:
+    """What the best snapshot minimises: held-out loss, plus the held-out middles' loss with
+    repository context when that is evaluated (the model must read the context it is served)."""
+    return "heldout+middles_with_context" if cfg.context_eval_cases else "heldout"
+
+
+def score_of(meta: dict) -> float:
+    return meta.get("heldout_loss", float("inf")) + meta.get("heldout_middle_loss", {}).get("with_context", 0.0)
 
 
 def lr_at(step: int, cfg: TrainConfig, start_step: int) -> float:
@@ -81,6 +97,13 @@ def batches(stream, rows: int, seq_len: int):
         while len(buf) >= need:
             yield torch.tensor(buf[:need], dtype=torch.long).view(rows, seq_len + 1)
             buf = buf[need:]
+
+
+def mixed(plain, with_context, rate: float, seed: int):
+    """Examples from `with_context` at `rate`, else from `plain`."""
+    rng = random.Random(seed)
+    while True:
+        yield next(with_context) if rng.random() < rate else next(plain)
 
 
 def _load_texts(cfg: TrainConfig) -> list[str]:
@@ -112,6 +135,8 @@ def train(cfg: TrainConfig) -> None:
         model = LlamaForCausalLM(starter_config(tok.get_vocab_size()))
         model.load_state_dict(state["model"])
         step, start_step, best = state["step"], state["start_step"], state["best_loss"]
+        if state.get("best_score") != score_name(cfg):  # the run changed what "best" means
+            best = float("inf")
         tokens_seen, seconds = state["tokens_seen"], state["seconds"]
         print(f"resuming {ckpt_path} at step {step}")
     elif (STARTER_DIR / "model.safetensors").exists():  # continue the shipped model
@@ -148,6 +173,10 @@ def train(cfg: TrainConfig) -> None:
     encode = lambda s: tok.encode(s).ids  # noqa: E731
     # Seed by step so a resumed run sees new data rather than repeating the first batches.
     stream = corpus.example_stream(texts, cfg.seed * 1_000_003 + step, encode, ids, cfg.fim_rate, cfg.spm_rate)
+    if cfg.context_rate > 0:
+        ctx, files = crossfile.stdlib_context("train")
+        stream = mixed(stream, crossfile.example_stream(ctx, files, cfg.seed * 7_919 + step, encode, ids),
+                       cfg.context_rate, cfg.seed + step)
     data = batches(stream, cfg.batch_size, cfg.seq_len)
     heldout = evaluate.heldout_rows(tok, cfg.seq_len)
 
@@ -158,7 +187,7 @@ def train(cfg: TrainConfig) -> None:
     def checkpoint() -> None:
         _atomic_save({
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-            "start_step": start_step, "best_loss": best, "tokens_seen": tokens_seen,
+            "start_step": start_step, "best_loss": best, "best_score": score_name(cfg), "tokens_seen": tokens_seen,
             "seconds": seconds + time.time() - t0, "config": dataclasses.asdict(cfg),
         }, ckpt_path)
 
@@ -183,12 +212,17 @@ def train(cfg: TrainConfig) -> None:
         if step % cfg.eval_every == 0:
             model.eval()
             h = evaluate.heldout_loss(model, heldout, cfg.device)
+            with_ctx = (crossfile.heldout_middle_loss(model, tok, cfg.context_eval_cases)
+                        if cfg.context_eval_cases else {})
             model.train()
-            print(f"\nstep {step}: train {last_loss:.3f} held-out {h:.4f} (best {best:.4f})", flush=True)
-            if h < best:
-                best = h
+            score = h + with_ctx.get("with_context", 0.0)
+            print(f"\nstep {step}: train {last_loss:.3f} held-out {h:.4f} middles {with_ctx} "
+                  f"score {score:.4f} (best {best:.4f})", flush=True)
+            if score < best:
+                best = score
                 meta = {
                     "name": "starter", "step": step, "tokens_seen": tokens_seen, "heldout_loss": round(h, 4),
+                    "heldout_middle_loss": with_ctx,
                     "train_seconds": round(seconds + time.time() - t0, 1), "params": n_params,
                     "device": cfg.device, "config": dataclasses.asdict(cfg),
                 }
@@ -206,8 +240,14 @@ def publish(cfg: TrainConfig) -> int:
     if not new:
         print(f"no best model in {best}")
         return 2
-    if old and new["heldout_loss"] >= old.get("heldout_loss", float("inf")):
-        print(f"not published: held-out {new['heldout_loss']} does not beat shipped {old['heldout_loss']}")
+    if old and "heldout_middle_loss" in new and "heldout_middle_loss" not in old:  # score the shipped one alike
+        from .model import load_torch
+
+        old["heldout_middle_loss"] = crossfile.heldout_middle_loss(
+            load_torch(STARTER_DIR), T.load_tokenizer(STARTER_DIR), cfg.context_eval_cases)
+    if old and (score_of(new) >= score_of(old) or new["heldout_loss"] >= old["heldout_loss"] * 1.01):
+        print(f"not published: held-out {new['heldout_loss']} + middles {new.get('heldout_middle_loss')} does not "
+              f"beat shipped {old['heldout_loss']} + {old.get('heldout_middle_loss')}")
         return 1
     import tempfile
 

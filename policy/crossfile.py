@@ -1,0 +1,97 @@
+"""Cross-file examples: the starter learns to use the repository context it is served with.
+
+The standard library is the workspace (its training split only): each example cuts a middle out
+of one module, and builds its prompt exactly as the server would (prefix and suffix windows, the
+same three context sources by the same code, the same layout), so that what the model learns to
+read is what it will be shown.
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from . import corpus
+from . import tokenizer as T
+from .fim import RLTAB_TEMPLATE, RepoPrompt, cursor_window, prompt_ids
+from .workspace.index import WorkspaceIndex
+from .workspace.repo_context import Budgets, RepoContext, Where
+
+PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows (Completer); context comes out of the prefix
+
+
+def stdlib_context(split: str = "train") -> tuple[RepoContext, list[tuple[str, str]]]:
+    """The standard library's `split` as a workspace: its context builder and its (path, text) files.
+    Context always comes from the training split, so held-out text never leaks into a prompt."""
+    root = corpus.stdlib_dir()
+    train = {str(p): t for p, t in _read(corpus.stdlib_files("train"))}
+    files = list(train.items()) if split == "train" else _read(corpus.stdlib_files("heldout"))
+    return RepoContext(WorkspaceIndex.of_texts(root, train)), files
+
+
+def _read(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    out = []
+    for p in paths:
+        try:
+            out.append((str(p), p.read_text(encoding="utf-8")))
+        except (UnicodeDecodeError, OSError):
+            continue
+    return out
+
+
+def prompt_and_middle(ctx: RepoContext, path: str, text: str, a: int, b: int, encode, token_id,
+                      context: bool = True) -> tuple[list[int], list[int]]:
+    """The served prompt for a cursor at `a` whose completion is text[a:b], and that completion's ids."""
+    before, after = text[:a], text[b:]
+    budget = Budgets().total if context else 0
+    win = cursor_window(before, after, encode, PREFIX_TOKENS - budget, SUFFIX_TOKENS)
+    repo = RepoPrompt()
+    if context:
+        line = before.count("\n")
+        where = Where(path, before + after, line, (win.first_line, line + win.after.count("\n") + 1), "python")
+        repo = RepoPrompt(tuple(ctx.snippets(where, encode)), ctx.display(path), "cpython")
+    return prompt_ids(win.before, win.after, encode, token_id, RLTAB_TEMPLATE, repo), list(encode(text[a:b]))
+
+
+def example_stream(ctx: RepoContext, files: list[tuple[str, str]], seed: int, encode,
+                   ids: dict[str, int]) -> Iterator[list[int]]:
+    """Endless cross-file examples: prompt (with context), middle, end-of-text."""
+    rng = random.Random(seed)
+    weights = [len(t) for _, t in files]
+    token_id = ids.__getitem__
+    while True:
+        path, text = rng.choices(files, weights=weights)[0]
+        if len(text) < 200:
+            continue
+        a, b = corpus.middle_span(text, rng)
+        b = min(b, a + 300)
+        prompt, middle = prompt_and_middle(ctx, path, text, a, b, encode, token_id)
+        yield [*prompt, *middle, ids[T.EOS]]
+
+
+def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
+    """Mean loss (nats per token) of held-out middles given the served prompt, with the repository
+    context and without it: the figure that says whether the model uses what it is shown."""
+    import torch
+
+    ctx, files = stdlib_context("heldout")
+    encode = lambda s: tok.encode(s).ids  # noqa: E731
+    token_id = tok.token_to_id
+    rng = random.Random(seed)
+    totals = {"with_context": [0.0, 0], "without_context": [0.0, 0]}
+    with torch.no_grad():
+        for _ in range(n):
+            path, text = rng.choice(files)
+            if len(text) < 200:
+                continue
+            a, b = corpus.middle_span(text, rng)
+            b = min(b, a + 300)
+            for key, on in (("with_context", True), ("without_context", False)):
+                prompt, middle = prompt_and_middle(ctx, path, text, a, b, encode, token_id, context=on)
+                target = [*middle, token_id(T.EOS)]
+                x = torch.tensor([prompt + target[:-1]])
+                logits = model(input_ids=x).logits[0, len(prompt) - 1:].float()
+                loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target), reduction="sum")
+                totals[key][0] += loss.item()
+                totals[key][1] += len(target)
+    return {k: round(s / max(1, c), 4) for k, (s, c) in totals.items()}
