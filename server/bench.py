@@ -81,6 +81,27 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         reuse_ms.append(g.latency_ms)
         fresh_tokens.append(g.prefill_tokens)
 
+    # The same with repository context (issue 14): it comes first and stays put while the user
+    # types at one place, so KV reuse still prefills only the new tokens.
+    from rltab.policy import crossfile
+
+    ctx, files = crossfile.stdlib_context("heldout")
+    ctx_ms, ctx_fresh, ctx_tokens = [], [], []
+    for k in range(repeats):
+        path, doc = files[int(rng.integers(len(files)))]
+        if len(doc) < 4000:
+            continue
+        cut = doc.find(" ", int(rng.integers(1000, len(doc) - 1000)))
+        nxt = doc.find(" ", cut + 1)
+        p1, _ = crossfile.prompt_and_middle(ctx, path, doc, cut, nxt, model.encode, model.token_id)
+        p2, _ = crossfile.prompt_and_middle(ctx, path, doc, nxt, nxt, model.encode, model.token_id)
+        key = f"ctx{k}"
+        eng.generate(p1, max_new_tokens=new_tokens, cache_key=key)
+        g = eng.generate(p2, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False, cache_key=key)
+        ctx_ms.append(g.latency_ms)
+        ctx_fresh.append(g.prefill_tokens)
+        ctx_tokens.append(len(p2))
+
     e, t = statistics.median(engine_ms), statistics.median(torch_ms)
     return {
         "model_version": model.version,
@@ -92,6 +113,10 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         "reuse_completion_ms_p50": round(_pct(reuse_ms, 50), 2),
         "reuse_completion_ms_p95": round(_pct(reuse_ms, 95), 2),
         "reuse_prefill_tokens_median": statistics.median(fresh_tokens),
+        "context_reuse_completion_ms_p50": round(_pct(ctx_ms, 50), 2) if ctx_ms else None,
+        "context_reuse_completion_ms_p95": round(_pct(ctx_ms, 95), 2) if ctx_ms else None,
+        "context_reuse_prefill_tokens_median": statistics.median(ctx_fresh) if ctx_fresh else None,
+        "context_prompt_tokens_median": statistics.median(ctx_tokens) if ctx_tokens else None,
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
     }
 
@@ -110,6 +135,10 @@ def print_latency(r: dict) -> None:
     print(f"  512+{c['new_tokens']} completion: engine {c['engine']:.2f} ms, torch eager {c['torch_eager']:.2f} ms, ratio {c['ratio']:.3f}")
     print(f"  one-word extension + {c['new_tokens']} tokens with KV reuse: p50 {r['reuse_completion_ms_p50']:.2f} ms, "
           f"p95 {r['reuse_completion_ms_p95']:.2f} ms, {r['reuse_prefill_tokens_median']} tokens prefilled")
+    if r.get("context_reuse_completion_ms_p50") is not None:
+        print(f"  the same with repository context ({r['context_prompt_tokens_median']} prompt tokens): "
+              f"p50 {r['context_reuse_completion_ms_p50']:.2f} ms, p95 {r['context_reuse_completion_ms_p95']:.2f} ms, "
+              f"{r['context_reuse_prefill_tokens_median']} tokens prefilled")
 
 
 def write_json(r: dict, out: str | Path | None) -> None:
