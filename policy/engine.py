@@ -47,6 +47,32 @@ class _Cached:
     past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
 
 
+def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int = 6, min_n: int = 2) -> tuple[int, dict[int, int]]:
+    """The tokens that followed the longest earlier occurrences in `src` (the prompt) of the last
+    n tokens of `tail` (what has been written), n in [min_n, max_n]: (n, {token: count}); (0, {})
+    when nothing that long repeats."""
+    if len(tail) < min_n or src.size < 2:
+        return 0, {}
+    pos = np.flatnonzero(src[:-1] == tail[-1])  # occurrences that have a next token
+    if pos.size == 0:
+        return 0, {}
+    n = np.ones(pos.size, np.int64)
+    alive = np.ones(pos.size, bool)
+    for k in range(1, min(max_n, len(tail))):
+        prev = pos - k
+        ok = alive & (prev >= 0)
+        ok[ok] = src[prev[ok]] == tail[-1 - k]
+        n += ok
+        alive = ok
+        if not alive.any():
+            break
+    best = int(n.max())
+    if best < min_n:
+        return 0, {}
+    vals, counts = np.unique(src[pos[n == best] + 1], return_counts=True)
+    return best, dict(zip(vals.tolist(), counts.tolist()))
+
+
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = x.max(axis=-1, keepdims=True)
     return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
@@ -136,6 +162,28 @@ class Engine:
         # tokens); ids with no text are never produced.
         return out[0][:, : len(self.token_bytes)], out[1:]
 
+    def _with_copies(self, logits: np.ndarray, logp: np.ndarray, src: np.ndarray, drafts, weight: float) -> np.ndarray:
+        """Each draft's next-token logits as log((1 - w) p_model + w p_copy) where a copy applies."""
+        out = None
+        for r, c in enumerate(drafts):
+            if c.finish is not None:
+                continue
+            tail = [*src[-6:].tolist(), *c.ids][-6:]
+            n, nxt = copy_candidates(src, tail)
+            nxt = {t: k for t, k in nxt.items() if t not in self.stop_ids and t < logits.shape[1]}
+            if not nxt:
+                continue
+            w = weight * min(1.0, n / 3)
+            q = np.zeros(logits.shape[1])
+            total = sum(nxt.values())
+            for t, k in nxt.items():
+                q[t] = k / total
+            with np.errstate(divide="ignore"):
+                mixed = np.log((1 - w) * np.exp(logp[r]) + w * q)
+            out = logits.copy() if out is None else out
+            out[r] = np.where(np.isfinite(logits[r]), mixed, logits[r])
+        return logits if out is None else out
+
     def empty_past(self, batch: int = 1) -> list[np.ndarray]:
         return [np.zeros((batch, self.kv_heads, 0, self.head_dim), np.float32) for _ in self.past_names]
 
@@ -197,6 +245,7 @@ class Engine:
         stop: Callable[[str], int | None] | None = None,
         cancelled: Callable[[], bool] | None = None,
         heal: bool = False,
+        copy_weight: float = 0.0,
     ) -> Generation:
         """Complete `prompt`. Stops at a stop id (end of text), at a newline when `single_line`,
         where `stop(text)` returns a cut index (checked at each newline), or after max_new_tokens.
@@ -247,8 +296,11 @@ class Engine:
                     past = [np.repeat(p, m, axis=0) for p in past]
                 logits = np.repeat(logits[None], m, axis=0)
                 drafts = [_Draft(single_line, hide) for _ in range(m)]
+                src = np.asarray(prompt[: len(prompt) - healed], np.int64)
                 while True:
                     logp = _log_softmax(logits)
+                    if copy_weight > 0:
+                        logits = self._with_copies(logits, logp, src, drafts, copy_weight)
                     if steps == 0 and allowed is not None:
                         masked = np.full_like(logits, -np.inf)
                         masked[:, allowed] = logits[:, allowed]

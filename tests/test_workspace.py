@@ -210,6 +210,17 @@ def _decoded_prompts(home: Path) -> list[str]:
     return [tok.decode(json.loads(r[0]), skip_special_tokens=False) for r in rows]
 
 
+def test_copy_candidates_follow_the_longest_repeat():
+    from rltab.policy.engine import copy_candidates
+    import numpy as np
+
+    src = np.array([5, 6, 7, 8, 1, 6, 7, 9, 2, 7, 3])
+    assert copy_candidates(src, [4, 6, 7]) == (2, {8: 1, 9: 1})  # "6 7" was followed by 8 and by 9
+    assert copy_candidates(src, [5, 6, 7]) == (3, {8: 1})  # the longer repeat wins
+    assert copy_candidates(src, [0, 7]) == (0, {})  # one token is not a repeat
+    assert copy_candidates(src, [2, 7, 3]) == (0, {})  # the prompt's own end has nothing after it
+
+
 @pytest.mark.parametrize("context", [True, False])
 def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
     """A real server over stdio, started on a workspace folder: the completion's prompt (as the
@@ -228,7 +239,8 @@ def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
         client.open(uri, text)
         time.sleep(0.5)
         r = client.inline(uri, 2, len("    client."))
-        assert "result" in r
+        items = r["result"]["items"]
+        completion = items[0]["insertText"] if items else ""
         uri2 = (root / "vault.py").as_uri()
         text2 = "def open_vault(host):\n    password = "
         client.open(uri2, text2)
@@ -236,6 +248,8 @@ def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
         assert "result" in r2
     finally:
         client.close()
+    # The name is defined only in the sibling: with context the model completes it.
+    assert ("enable_quux_retries" in completion) is context, completion
     prompts = _decoded_prompts(home)
     assert len(prompts) == 2
     assert ("client.enable_quux_retries(limit=3)" in prompts[0]) is context

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -14,6 +15,9 @@ from .postprocess.check_syntax import check_syntax
 from .postprocess.limit_block import block_end
 
 TOKENS_PER_LINE = 20
+COPY_WEIGHT = float(os.environ.get("RLTAB_COPY_WEIGHT", "0.5"))
+"""Weight of the copy distribution in decoding (Engine.generate): how much the model leans on
+text that repeats what the prompt (the file and the repository context) already holds."""
 
 
 @dataclass
@@ -85,6 +89,7 @@ class Completer:
         gen = self.model.engine.generate(
             ids, max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48, single_line=not block,
             cache_key=cache_key, stop=stop if block else None, cancelled=cancelled, heal=True,
+            copy_weight=COPY_WEIGHT,
         )
         cand = gen.candidates[0]
         text = postprocess(cand.text, ctx)
