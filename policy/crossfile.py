@@ -15,9 +15,10 @@ from . import corpus
 from . import tokenizer as T
 from .fim import RLTAB_TEMPLATE, RepoPrompt, cursor_window, prompt_ids
 from .workspace.index import WorkspaceIndex
-from .workspace.repo_context import Budgets, RepoContext, Where
+from .workspace.repo_context import RepoContext, Where
 
-PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows (Completer); context comes out of the prefix
+PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows (Completer); the context comes on top
+"""A prompt with context reaches ~670 tokens: train these examples with --seq-len 768 or more."""
 
 
 def stdlib_context(split: str = "train") -> tuple[RepoContext, list[tuple[str, str]]]:
@@ -43,8 +44,7 @@ def prompt_and_middle(ctx: RepoContext, path: str, text: str, a: int, b: int, en
                       context: bool = True) -> tuple[list[int], list[int]]:
     """The served prompt for a cursor at `a` whose completion is text[a:b], and that completion's ids."""
     before, after = text[:a], text[b:]
-    budget = Budgets().total if context else 0
-    win = cursor_window(before, after, encode, PREFIX_TOKENS - budget, SUFFIX_TOKENS)
+    win = cursor_window(before, after, encode, PREFIX_TOKENS, SUFFIX_TOKENS)
     repo = RepoPrompt()
     if context:
         line = before.count("\n")

@@ -54,9 +54,11 @@ def guard_subset(tasks: list[InfillTask], size: int = 100) -> list[InfillTask]:
     return tasks[::step][:size]
 
 
-def fill(model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: int = 0) -> list[str]:
+def fill(model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: int = 0,
+         copy_weight: float = 0.0) -> list[str]:
     """n single-line fills of `task` by a served model (int8 ONNX), with prefix and suffix as
-    context: a FIM prompt when the model has FIM tokens, whatever it serves by default."""
+    context: a FIM prompt when the model has FIM tokens, whatever it serves by default.
+    `copy_weight`: decode with the copy distribution as the server does (Engine.generate)."""
     template = model.template
     if template.has_fim and not template.serve_fim:
         template = dataclasses.replace(template, serve_fim=True)
@@ -65,12 +67,13 @@ def fill(model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: in
     # Healing lets the model re-pick the prompt's last token ("\n") as "\n" plus indentation,
     # the way such lines were tokenized in training.
     g = model.engine.generate(ids, n=n, temperature=temperature, seed=seed, max_new_tokens=64, min_new_tokens=1,
-                              single_line=True, heal=True)
+                              single_line=True, heal=True, copy_weight=copy_weight)
     return [c.text.split("\n")[0] for c in g.candidates]
 
 
 def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (1,), temperature: float | None = None,
-             seed: int = 0, timeout_s: float = 5.0, progress: Callable[[int], None] | None = None) -> dict:
+             seed: int = 0, timeout_s: float = 5.0, progress: Callable[[int], None] | None = None,
+             copy_weight: float = 0.0) -> dict:
     """pass@k over `tasks` (n samples each: greedy when n == 1, else temperature 0.8)."""
     if any(k > n for k in ks):
         raise ValueError(f"pass@{max(ks)} needs --n >= {max(ks)}")
@@ -82,7 +85,7 @@ def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (
     for i, task in enumerate(tasks):
         passed = 0
         results: dict[str, bool] = {}
-        for line in fill(model, task, n, temperature, seed + i):
+        for line in fill(model, task, n, temperature, seed + i, copy_weight):
             if line not in results:
                 if line.rstrip() == task.target.rstrip():
                     results[line], status = True, "canonical"  # the canonical solution passes its tests

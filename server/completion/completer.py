@@ -45,18 +45,18 @@ ContextSource = Callable[[Window, Callable[[str], Sequence[int]]], RepoPrompt]
 
 
 class Completer:
-    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128,
-                 context_tokens: int = 160):
+    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128):
         self.model = model
+        # The repository context (up to workspace.repo_context.Budgets().total tokens) comes on top
+        # of these windows, not out of them: measured on the click replay, a 224-token prefix
+        # with 160 of context saved 21.3 chars per 100, 384 with 160 on top 22.2 (BENCHMARKS).
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
-        self.context_tokens = context_tokens  # taken from the prefix: the starter knows 512 positions
 
     def prompt(self, before: str, after: str, context: ContextSource | None = None
                ) -> tuple[list[int], Window, RepoPrompt]:
         m = self.model
-        prefix = self.prefix_tokens - (self.context_tokens if context else 0)
-        win = cursor_window(before, after, m.encode, prefix, self.suffix_tokens)
+        win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
         repo = context(win, m.encode) if context else RepoPrompt()
         return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo), win, repo
 
