@@ -10,7 +10,6 @@ KV cache keeps working while they type there).
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -59,7 +58,7 @@ class RepoContext:
         self.index = index
         self.budgets = budgets
         self._cache: dict[str, tuple[tuple, list[Snippet]]] = {}
-        self._edits: dict[str, list[tuple[float, int]]] = {}
+        self._edits: dict[str, list[int]] = {}  # path -> recently edited lines, most recent last
         self._modules: tuple[int, dict[str, str]] = (-1, {})
         self._defs: dict[str, tuple[str, dict[str, str]]] = {}  # path -> (the text parsed, its definitions)
         self._lock = threading.Lock()
@@ -68,9 +67,8 @@ class RepoContext:
     def edited(self, path: str, line: int) -> None:
         """An edit at `line` (0-based) of `path`, most recent last."""
         with self._lock:
-            marks = [(t, ln) for t, ln in self._edits.get(path, []) if abs(ln - line) > EDIT_RADIUS]
-            marks.append((time.monotonic(), line))
-            self._edits[path] = marks[-MAX_EDITS:]
+            marks = [ln for ln in self._edits.get(path, []) if abs(ln - line) > EDIT_RADIUS]
+            self._edits[path] = [*marks, line][-MAX_EDITS:]
 
     def forget(self, path: str) -> None:
         with self._lock:
@@ -90,28 +88,24 @@ class RepoContext:
 
     def _assemble(self, where: Where, encode) -> list[Snippet]:
         b = self.budgets
-        imports = self._fit(self._import_snippets(where), b.imports, encode)
-        edits = self._fit(self._edit_snippets(where), b.edits, encode)
-        left = b.total - self._size(imports, encode) - self._size(edits, encode)
-        similar = self._fit(self._similar_snippets(where), max(0, left), encode)
+        imports, used_i = self._fit(self._import_snippets(where), b.imports, encode)
+        edits, used_e = self._fit(self._edit_snippets(where), b.edits, encode)
+        similar, _ = self._fit(self._similar_snippets(where), b.total - used_i - used_e, encode)
         # Most relevant last, nearest the code: definitions, similar code, then this file's edits.
         return imports + similar + edits
 
     @staticmethod
-    def _size(snippets: list[Snippet], encode) -> int:
-        return sum(len(encode(s.text)) + len(encode(s.path)) + 2 for s in snippets)
-
-    @staticmethod
-    def _fit(candidates: list[Snippet], budget: int, encode) -> list[Snippet]:
-        """The candidates, best first, that fit in `budget` tokens (the last one cut by lines)."""
+    def _fit(candidates: list[Snippet], budget: int, encode) -> tuple[list[Snippet], int]:
+        """The candidates, best first, that fit in `budget` tokens (the last one cut by lines),
+        and the tokens they take (counted with the comment marks the starter's layout adds)."""
         out, used = [], 0
         for s in candidates:
             if contains_secret(s.text, s.path):
                 continue  # a credential in another file never goes into a prompt
-            cost = len(encode(s.path)) + 2
+            cost = len(encode(f"# {s.path}\n"))
             lines = []
             for line in s.text.split("\n"):
-                n = len(encode(line + "\n"))
+                n = len(encode(f"# {line}\n"))
                 if used + cost + n > budget:
                     break
                 lines.append(line)
@@ -121,7 +115,7 @@ class RepoContext:
                 used += cost
             if used + 8 >= budget:
                 break
-        return out
+        return out, used
 
     def display(self, path: str) -> str:
         """A path as the model sees it: relative to its workspace folder, else the file name."""
@@ -200,7 +194,7 @@ class RepoContext:
         lines = where.text.split("\n")
         first, end = where.window
         out = []
-        for _, line in reversed(marks):  # most recent first
+        for line in reversed(marks):  # most recent first
             a, b = max(0, line - EDIT_RADIUS), min(len(lines), line + EDIT_RADIUS + 1)
             if b > first and a < end or a >= len(lines):
                 continue  # already in the prompt, or gone
