@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -15,9 +14,10 @@ from .postprocess.check_syntax import check_syntax
 from .postprocess.limit_block import block_end
 
 TOKENS_PER_LINE = 20
-COPY_WEIGHT = float(os.environ.get("RLTAB_COPY_WEIGHT", "0.5"))
+COPY_WEIGHT = 0.5
 """Weight of the copy distribution in decoding (Engine.generate): how much the model leans on
-text that repeats what the prompt (the file and the repository context) already holds."""
+text that repeats what the prompt (the file and the repository context) already holds. Click
+replay, frozen, context on: 0.3 saved 22.2 chars per 100, 0.5 22.2, 0.8 22.1; none 17.3."""
 
 
 @dataclass
