@@ -7,6 +7,11 @@ from rltab.policy.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve
 from rltab.policy.updater import UpdaterConfig, train_cycle
 
 
+# These tests check that the reward terms move the model the way the rewards say. They run the
+# terms at the weights they were built with; the shipped defaults lean on demonstrations instead
+# (update_config.py), which saves more characters on the replays and moves these behaviours slower.
+RL_TERMS = dict(min_events=8, lr=1e-3, pg_coef=1.0, silence_coef=0.2, sft_coef=0.1)
+
 NEUTRAL_CONTEXTS = ["    for item in args:\n        ", "    return os.path.", "    total = len(args) + ",
                     "    with open(args[0]) as f:\n        "]
 
@@ -22,7 +27,7 @@ def test_a_user_who_likes_single_quotes_teaches_them(home, starter):
     published = []
     for k in range(3):
         serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), seed=k)
-        r = train_cycle(home, UpdaterConfig(min_events=8), log=lambda m: None)
+        r = train_cycle(home, UpdaterConfig(**RL_TERMS), log=lambda m: None)
         assert r.published or r.reason.startswith("guard"), r.reason
         published += [r.published] if r.published else []
     assert published, "at least one update must pass the guard"
@@ -52,7 +57,7 @@ def test_a_user_who_rejects_everything_in_blocks_gets_silence_there(home, starte
     before = p_silent(starter)
     for k in range(3):
         serve_round(home, block_contexts, lambda t: False, kind="block", seed=k, single_line=False)
-        r = train_cycle(home, UpdaterConfig(min_events=8), log=lambda m: None)
+        r = train_cycle(home, UpdaterConfig(**RL_TERMS), log=lambda m: None)
         assert r.published or r.reason.startswith("guard"), r.reason
     served = load_model(home)
     after = p_silent(served)
