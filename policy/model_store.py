@@ -4,7 +4,8 @@ Home directory (design.md §2): $RLTAB_HOME, else $XDG_DATA_HOME/rltab, else ~/.
   models/<version>/   published model directories (weights, tokenizer, meta.json, model.int8.onnx)
   current             the live version's name (absent: the shipped starter model)
 ONNX files built for directories that ship none (the starter model) are cached per user, in
-$RLTAB_CACHE, else $XDG_CACHE_HOME/rltab, else ~/.cache/rltab: onnx/<weights digest>/model.int8.onnx.
+$RLTAB_CACHE, else $XDG_CACHE_HOME/rltab, else ~/.cache/rltab: onnx/<weights digest>/model.int8.onnx
+(and model.int8.lora.onnx, the same graph with LoRA inputs, for adapter versions).
 """
 from __future__ import annotations
 
@@ -81,15 +82,17 @@ def base_dir(home: Path, model_path: Path) -> Path:
     return model_dir(home, base) if base else Path(model_path)
 
 
-def onnx_path(model_path: Path) -> Path:
-    """The int8 ONNX file of a model directory, exported and quantized on first use."""
-    from .export import weights_digest
+def onnx_path(model_path: Path, lora: bool = False) -> Path:
+    """The int8 ONNX file of a model directory, exported and quantized on first use: the plain
+    graph, or with `lora` the one that takes adapters at run time (export.py)."""
+    from .export import LORA_ONNX, PLAIN_ONNX, weights_digest
 
-    own = model_path / "model.int8.onnx"
+    name = LORA_ONNX if lora else PLAIN_ONNX
+    own = model_path / name
     if own.exists():
         return own
-    cached = cache_dir() / "onnx" / weights_digest(model_path) / "model.int8.onnx"
-    if not cached.exists():
+    cached = cache_dir() / "onnx" / weights_digest(model_path) / name
+    if not cached.exists() or not (cached.parent / PLAIN_ONNX).exists():
         from .export import build_onnx
 
         build_onnx(model_path, cached.parent)
@@ -127,7 +130,7 @@ class LoadedModel:
 
 ADAPTER_ONNX = "adapter.onnx_adapter"  # a LoRA adapter version's files (adapters.py)
 ADAPTER_WEIGHTS = "adapter.safetensors"
-_BASES: dict[str, LoadedModel] = {}  # loaded base models, shared by the adapter versions over them
+_BASES: dict[str, LoadedModel] = {}  # base models loaded on their LoRA graph, shared by the adapter versions
 
 
 def load_model(home: Path, version: str | None = None, model_path: Path | None = None, threads: int = 1) -> LoadedModel:
@@ -146,7 +149,7 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     if key not in _BASES:
         while len(_BASES) >= 2:
             _BASES.pop(next(iter(_BASES)))
-        _BASES[key] = _load_full(base, read_meta(base).get("version") or base.name, threads)
+        _BASES[key] = _load_full(base, read_meta(base).get("version") or base.name, threads, lora=True)
     shared = _BASES[key]
     if not (model_path / ADAPTER_ONNX).exists():
         raise FileNotFoundError(f"no adapter at {model_path} ({ADAPTER_ONNX} missing)")
@@ -154,7 +157,7 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
                        tokenizer=shared.tokenizer, template=shared.template)
 
 
-def _load_full(model_path: Path, version: str, threads: int) -> LoadedModel:
+def _load_full(model_path: Path, version: str, threads: int, lora: bool = False) -> LoadedModel:
     from .engine import Engine
 
     if not (model_path / "tokenizer.json").exists():
@@ -167,14 +170,14 @@ def _load_full(model_path: Path, version: str, threads: int) -> LoadedModel:
         return Engine(path, T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
                       max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048)
 
-    path = onnx_path(model_path)
+    path = onnx_path(model_path, lora)
     try:
         engine = engine_for(path)
     except Exception:
         if path.parent == model_path:  # the model's own file is damaged: nothing to rebuild it from here
             raise
         path.unlink(missing_ok=True)  # a damaged cache entry: build it again, once
-        engine = engine_for(onnx_path(model_path))
+        engine = engine_for(onnx_path(model_path, lora))
     return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)
 
 

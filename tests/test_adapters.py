@@ -70,3 +70,26 @@ def test_an_adapter_version_resumes_training_from_its_weights(tmp_path, starter)
     with torch.no_grad():
         torch.testing.assert_close(again(input_ids=ids).logits, torch_model(input_ids=ids).logits)
     assert read_meta(d)["lora"] == {"r": 8, "alpha": 16}
+
+
+def test_the_base_serves_a_graph_without_lora_terms(starter):
+    """The base model's own graph has no LoRA inputs or terms (each would cost two MatMuls and an
+    Add per projection on every step) and computes what the LoRA graph computes with no adapter."""
+    import onnx
+
+    from rltab.policy.export import LORA_ONNX, PLAIN_ONNX
+    from rltab.policy.model_store import onnx_path
+
+    plain, lora = onnx.load(str(onnx_path(STARTER_DIR))), onnx.load(str(onnx_path(STARTER_DIR, lora=True)))
+    assert onnx_path(STARTER_DIR).name == PLAIN_ONNX and onnx_path(STARTER_DIR, lora=True).name == LORA_ONNX
+    assert not [i for i in plain.graph.input if "lora" in i.name]
+    assert len([i for i in lora.graph.input if "lora" in i.name]) == 2 * 7 * 4  # 7 projections, 4 layers
+    assert len(plain.graph.node) < len(lora.graph.node) - 3 * 7 * 4
+    from rltab.policy.engine import Engine
+
+    with_lora = Engine(onnx_path(STARTER_DIR, lora=True), starter.engine.token_bytes, sorted(starter.engine.stop_ids))
+    for text in PREFIXES:
+        ids = np.asarray([starter.encode(text)], np.int64)
+        a, _ = starter.engine._run(ids, starter.engine.empty_past())
+        b, _ = with_lora._run(ids, with_lora.empty_past())
+        assert np.allclose(a, b, atol=1e-4)
