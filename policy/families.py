@@ -40,7 +40,7 @@ def family(model_type: str) -> Family:
 # FIM special tokens as each family's tokenizer names them: (prefix, suffix, middle, extra stops, bos).
 _FIM_STYLES = (
     ("qwen", ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"), ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"), None),
-    ("starcoder", ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"), ("<fim_pad>", "<file_sep>", "<filename>"), None),
+    ("starcoder", ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"), ("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"), None),
     ("deepseek", ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"), (), "<｜begin▁of▁sentence｜>"),
     ("codellama", ("▁<PRE>", "▁<SUF>", "▁<MID>"), ("▁<EOT>",), "<s>"),
 )

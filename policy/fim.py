@@ -38,7 +38,7 @@ class FimTemplate:
         """(repository-name token, file-separator token) of families trained on whole
         repositories (Qwen2.5-Coder, StarCoder2), found among the family's stop tokens."""
         for repo, sep in (("<|repo_name|>", "<|file_sep|>"), ("<repo_name>", "<file_sep>")):
-            if sep in self.stops:
+            if sep in self.stops and repo in self.stops:  # both in the vocabulary
                 return repo, sep
         return None
 

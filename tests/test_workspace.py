@@ -192,9 +192,13 @@ def test_prompt_layout_per_family():
     assert bytes(t for t in head if t >= 0).decode() == "proj\nlib/util.py\ndef helper():\napp/main.py\n"
     # StarCoder2: the same with its own tokens.
     star = FimTemplate(prefix="<fim_prefix>", suffix="<fim_suffix>", middle="<fim_middle>", spm=False,
-                       stops=("<fim_pad>", "<file_sep>", "<filename>"))
+                       stops=("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"))
     got = prompt_ids("x = ", "\ny = 1\n", enc, tid, star, repo)
     assert got[0] == -20 and got.count(-21) == 2
+    # A vocabulary with a file separator but no repository-name token: commented snippets.
+    partial = FimTemplate(prefix="<|fim_prefix|>", suffix="<|fim_suffix|>", middle="<|fim_middle|>", spm=False,
+                          stops=("<|fim_pad|>", "<|file_sep|>"))
+    assert partial.repo_tokens is None and -11 not in prompt_ids("x = ", "\ny = 1\n", enc, tid, partial, repo)
     # No context: exactly the prompt of before.
     assert prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen) == prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen, RepoPrompt())
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 from rltab.policy.fim import RepoPrompt, Window, commented, cursor_window, prompt_ids
@@ -14,6 +14,7 @@ from .postprocess.check_syntax import check_syntax
 from .postprocess.limit_block import block_end
 
 TOKENS_PER_LINE = 20
+ROOM_TO_COMPLETE = 48  # positions a prompt leaves free for the completion (a line's worth)
 COPY_WEIGHT = 0.5
 """Weight of the copy distribution in decoding (Engine.generate): how much the model leans on
 text that repeats what the prompt (the file and the repository context) already holds. Click
@@ -58,7 +59,14 @@ class Completer:
         m = self.model
         win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
         repo = context(win, m.encode) if context else RepoPrompt()
-        return prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo), win, repo
+        ids = prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo)
+        # A model with a short window (max_positions) drops context, first snippets first, to
+        # leave room for the completion.
+        room = getattr(m.engine, "max_positions", 2048) - ROOM_TO_COMPLETE
+        while len(ids) > room and repo.snippets:
+            repo = replace(repo, snippets=repo.snippets[1:])
+            ids = prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo)
+        return ids, win, repo
 
     def complete(
         self,
