@@ -141,8 +141,8 @@ class RltabServer(LanguageServer):
             await self.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
                 id="rltab-watch", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
                 register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers))]))
-        except Exception:  # the index still follows open documents
-            log.exception("cannot register file watchers")
+        except Exception as e:  # the index still follows open documents
+            log.warning("the client did not take file watchers (%s): the index follows open documents only", e)
 
     def start_background(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
