@@ -42,14 +42,19 @@ def stdlib_files(split: str = "train", root: Path | None = None) -> list[Path]:
     return out
 
 
-def read_sources(paths: Sequence[Path]) -> list[str]:
-    texts = []
+def read_files(paths: Sequence[Path]) -> list[tuple[str, str]]:
+    """(path, text) of each readable UTF-8 file."""
+    out = []
     for p in paths:
         try:
-            texts.append(p.read_text(encoding="utf-8"))
+            out.append((str(p), p.read_text(encoding="utf-8")))
         except (UnicodeDecodeError, OSError):
             continue
-    return texts
+    return out
+
+
+def read_sources(paths: Sequence[Path]) -> list[str]:
+    return [text for _, text in read_files(paths)]
 
 
 def middle_span(text: str, rng: random.Random) -> tuple[int, int]:

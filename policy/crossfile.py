@@ -8,8 +8,7 @@ read is what it will be shown.
 from __future__ import annotations
 
 import random
-from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator
 
 from . import corpus
 from . import tokenizer as T
@@ -17,38 +16,37 @@ from .fim import RLTAB_TEMPLATE, RepoPrompt, cursor_window, prompt_ids
 from .workspace.index import WorkspaceIndex
 from .workspace.repo_context import RepoContext, Where
 
-PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows (Completer); the context comes on top
-"""A prompt with context reaches ~670 tokens: train these examples with --seq-len 768 or more."""
+# The serving windows (fim.PREFIX_TOKENS, SUFFIX_TOKENS) with the context on top: a prompt reaches
+# ~670 tokens, so these examples are trained in rows of 768 (train_starter.TrainConfig.seq_len).
+MIN_CHARS, MAX_MIDDLE = 200, 300  # files too short to cut from; the longest middle
 
 
 def stdlib_context(split: str = "train") -> tuple[RepoContext, list[tuple[str, str]]]:
     """The standard library's `split` as a workspace: its context builder and its (path, text) files.
     Context always comes from the training split, so held-out text never leaks into a prompt."""
     root = corpus.stdlib_dir()
-    train = {str(p): t for p, t in _read(corpus.stdlib_files("train"))}
-    files = list(train.items()) if split == "train" else _read(corpus.stdlib_files("heldout"))
+    train = dict(corpus.read_files(corpus.stdlib_files("train")))
+    files = list(train.items()) if split == "train" else corpus.read_files(corpus.stdlib_files("heldout"))
     return RepoContext(WorkspaceIndex.of_texts(root, train)), files
 
 
-def _read(paths: Sequence[Path]) -> list[tuple[str, str]]:
-    out = []
-    for p in paths:
-        try:
-            out.append((str(p), p.read_text(encoding="utf-8")))
-        except (UnicodeDecodeError, OSError):
-            continue
-    return out
+def middle(text: str, rng: random.Random) -> tuple[int, int] | None:
+    """Where the completion goes in `text` (as starter training cuts it, at most MAX_MIDDLE
+    characters); None for a file too short to cut from."""
+    if len(text) < MIN_CHARS:
+        return None
+    a, b = corpus.middle_span(text, rng)
+    return a, min(b, a + MAX_MIDDLE)
 
 
 def prompt_and_middle(ctx: RepoContext, path: str, text: str, a: int, b: int, encode, token_id,
                       context: bool = True) -> tuple[list[int], list[int]]:
     """The served prompt for a cursor at `a` whose completion is text[a:b], and that completion's ids."""
     before, after = text[:a], text[b:]
-    win = cursor_window(before, after, encode, PREFIX_TOKENS, SUFFIX_TOKENS)
+    win = cursor_window(before, after, encode)
     repo = RepoPrompt()
     if context:
-        line = before.count("\n")
-        where = Where(path, before + after, line, (win.first_line, line + win.after.count("\n") + 1), "python")
+        where = Where.around(path, before + after, before.count("\n"), win, "python")
         repo = RepoPrompt(tuple(ctx.snippets(where, encode)), ctx.display(path), "cpython")
     return prompt_ids(win.before, win.after, encode, token_id, RLTAB_TEMPLATE, repo), list(encode(text[a:b]))
 
@@ -61,12 +59,11 @@ def example_stream(ctx: RepoContext, files: list[tuple[str, str]], seed: int, en
     token_id = ids.__getitem__
     while True:
         path, text = rng.choices(files, weights=weights)[0]
-        if len(text) < 200:
+        span = middle(text, rng)
+        if span is None:
             continue
-        a, b = corpus.middle_span(text, rng)
-        b = min(b, a + 300)
-        prompt, middle = prompt_and_middle(ctx, path, text, a, b, encode, token_id)
-        yield [*prompt, *middle, ids[T.EOS]]
+        prompt, completion = prompt_and_middle(ctx, path, text, *span, encode, token_id)
+        yield [*prompt, *completion, ids[T.EOS]]
 
 
 def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
@@ -82,13 +79,12 @@ def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
     with torch.no_grad():
         for _ in range(n):
             path, text = rng.choice(files)
-            if len(text) < 200:
+            span = middle(text, rng)
+            if span is None:
                 continue
-            a, b = corpus.middle_span(text, rng)
-            b = min(b, a + 300)
             for key, on in (("with_context", True), ("without_context", False)):
-                prompt, middle = prompt_and_middle(ctx, path, text, a, b, encode, token_id, context=on)
-                target = [*middle, token_id(T.EOS)]
+                prompt, completion = prompt_and_middle(ctx, path, text, *span, encode, token_id, context=on)
+                target = [*completion, token_id(T.EOS)]
                 x = torch.tensor([prompt + target[:-1]])
                 logits = model(input_ids=x).logits[0, len(prompt) - 1:].float()
                 loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target), reduction="sum")

@@ -47,7 +47,11 @@ class _Cached:
     past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
 
 
-def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int = 6, min_n: int = 2) -> tuple[int, dict[int, int]]:
+COPY_MAX_N = 6  # the longest repeat the copy distribution looks for, in tokens
+
+
+def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int = COPY_MAX_N, min_n: int = 2
+                    ) -> tuple[int, dict[int, int]]:
     """The tokens that followed the longest earlier occurrences in `src` (the prompt) of the last
     n tokens of `tail` (what has been written), n in [min_n, max_n]: (n, {token: count}); (0, {})
     when nothing that long repeats."""
@@ -168,7 +172,7 @@ class Engine:
         for r, c in enumerate(drafts):
             if c.finish is not None:
                 continue
-            tail = [*src[-6:].tolist(), *c.ids][-6:]
+            tail = [*src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
             n, nxt = copy_candidates(src, tail)
             nxt = {t: k for t, k in nxt.items() if t not in self.stop_ids and t < logits.shape[1]}
             if not nxt:

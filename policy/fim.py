@@ -14,6 +14,7 @@ from typing import Callable, Sequence
 from . import tokenizer as T
 
 Encode = Callable[[str], Sequence[int]]
+PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows around the cursor
 
 
 @dataclass(frozen=True)
@@ -91,8 +92,8 @@ def cursor_window(
     text_before: str,
     text_after: str,
     encode: Encode,
-    prefix_tokens: int = 384,
-    suffix_tokens: int = 128,
+    prefix_tokens: int = PREFIX_TOKENS,
+    suffix_tokens: int = SUFFIX_TOKENS,
     stride_lines: int = 16,
 ) -> Window:
     """Cut prefix/suffix windows by token budget, aligned to lines so they stay stable."""

@@ -92,7 +92,7 @@ def onnx_path(model_path: Path, lora: bool = False) -> Path:
     if own.exists():
         return own
     cached = cache_dir() / "onnx" / weights_digest(model_path) / name
-    if not cached.exists() or not (cached.parent / PLAIN_ONNX).exists():
+    if not (cached.parent / PLAIN_ONNX).exists():  # written last: both files are there
         from .export import build_onnx
 
         build_onnx(model_path, cached.parent)

@@ -17,17 +17,16 @@ from rltab.feedback import rewards as R
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, RetentionCheck
 from rltab.feedback.secrets import contains_secret, is_secret_file
-from rltab.policy.model_store import LoadedModel
-
 from rltab.policy.fim import RepoPrompt, Window
+from rltab.policy.model_store import LoadedModel
+from rltab.policy.workspace.index import WorkspaceIndex
+from rltab.policy.workspace.repo_context import RepoContext, Where
 
 from .completion.completer import Completer, Suggestion
 from .completion.context import LINE, NONE
 from .documents import Documents
 from .models import ModelHolder
 from .settings import Settings
-from rltab.policy.workspace.index import WorkspaceIndex
-from rltab.policy.workspace.repo_context import RepoContext, Where
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +163,7 @@ class Service:
         repo = Path(self.repo_of(req.uri))
 
         def source(win: Window, encode) -> RepoPrompt:
-            end = cursor_line + win.after.count("\n") + 1
-            where = Where(path, req.text, cursor_line, (win.first_line, end), req.language)
+            where = Where.around(path, req.text, cursor_line, win, req.language)
             return RepoPrompt(tuple(self.context.snippets(where, encode)), self.context.display(path), repo.name)
         return source
 
@@ -198,8 +196,8 @@ class Service:
         path = uri_to_path(req.uri)
         repo = self.repo_of(req.uri)
         doc = self.documents.get(req.uri)
-        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text,
-                                                                 s.context_text)
+        # (Repository snippets never hold a secret: workspace/repo_context.py leaves such ones out.)
+        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
         return self.ledger.record_suggestion(SuggestionRecord(
             model_version=s.model_version, kind=s.kind, completion_chars=len(s.text), latency_ms=s.latency_ms,
             confidence=round(s.confidence, 5), repo=repo, file=path, language=doc.language if doc else "",

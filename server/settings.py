@@ -30,7 +30,7 @@ class Settings:
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
     context: bool = True
     """Put the repository in the prompt: definitions of imported names, similar code from other
-    files, this file's recent edits (server/workspace/). Off: the current file only."""
+    files, this file's recent edits (policy/workspace/). Off: the current file only."""
 
 
 REWARD_SCHEMES = ("chars", "cursor")

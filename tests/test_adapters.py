@@ -55,7 +55,7 @@ def test_each_adapter_keeps_its_own_kv_cache(tmp_path, starter):
     ids = starter.encode(PREFIXES[0])
     fresh = {m.version: m.engine.generate(ids, max_new_tokens=6).candidates[0].text for m in (one, two)}
     for m in (one, two, one, two):  # same document key on both: each must reuse only its own keys
-        g = m.engine.generate(ids + starter.encode("x"), max_new_tokens=6, cache_key="file:///a.py")
+        m.engine.generate(ids + starter.encode("x"), max_new_tokens=6, cache_key="file:///a.py")
         g2 = m.engine.generate(ids, max_new_tokens=6, cache_key="file:///a.py")
         assert g2.candidates[0].text == fresh[m.version]
         assert g2.reused_tokens > 0

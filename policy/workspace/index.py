@@ -103,7 +103,7 @@ class WorkspaceIndex:
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
         self.build_seconds = 0.0
-        self.generation = 0  # bumped on every change; lets callers cache derived data
+        self.paths_generation = 0  # bumped when a file comes or goes: callers cache what derives from paths
 
     @classmethod
     def of_texts(cls, root: Path, texts: dict[str, str], limits: Limits = Limits()) -> "WorkspaceIndex":
@@ -138,10 +138,10 @@ class WorkspaceIndex:
         with self._lock:
             fresh = path not in self._pending
             self._pending[path] = (text, is_doc)
-        if fresh:
-            self._queue.put(path)
-        if self._thread is None:  # no workspace: index open documents inline (tests, no folders)
+        if self._thread is None:  # never started (an index of given texts): apply inline
             self._apply_pending()
+        elif fresh:
+            self._queue.put(path)
 
     def _run(self) -> None:
         t0 = time.perf_counter()
@@ -161,6 +161,8 @@ class WorkspaceIndex:
                 self._apply_pending()
             except Exception:
                 log.exception("cannot index %s", path)
+            finally:
+                self._queue.task_done()
 
     def stop(self) -> None:
         if self._thread is not None:
@@ -173,10 +175,7 @@ class WorkspaceIndex:
         """Wait until queued updates are applied (tests and benchmarks only)."""
         deadline = time.time() + timeout
         self.ready.wait(timeout)
-        while time.time() < deadline:
-            with self._lock:
-                if not self._pending:
-                    return
+        while self._queue.unfinished_tasks and time.time() < deadline:
             time.sleep(0.01)
 
     def _build(self) -> None:
@@ -219,9 +218,10 @@ class WorkspaceIndex:
 
     def _put(self, entry: FileEntry) -> None:
         with self._lock:
-            self._remove_locked(entry.path)
+            existed = self._remove_locked(entry.path)
             if not entry.is_open and (len(self._files) >= self.limits.max_files
                                       or self._bytes + len(entry.text) > self.limits.max_total_bytes):
+                self.paths_generation += existed
                 return
             self._files[entry.path] = entry
             self._bytes += len(entry.text)
@@ -234,23 +234,23 @@ class WorkspaceIndex:
                         p = self._postings[t] = array("I")
                     p.append(wid)
             self._ids[entry.path] = range(first, len(self._windows))
-            self.generation += 1
+            self.paths_generation += not existed
 
     def _remove(self, path: str) -> None:
         with self._lock:
-            self._remove_locked(path)
+            self.paths_generation += self._remove_locked(path)
 
-    def _remove_locked(self, path: str) -> None:
+    def _remove_locked(self, path: str) -> bool:
         old = self._files.pop(path, None)
         if old is None:
-            return
+            return False
         self._bytes -= len(old.text)
         for wid in self._ids.pop(path, range(0)):
             self._windows[wid] = None
             self._dead += 1
-        self.generation += 1
         if self._dead > max(10_000, len(self._windows) // 2):
             self._compact()
+        return True
 
     def _compact(self) -> None:
         """Renumber the live windows and rebuild the postings without the dead ones."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -51,6 +52,21 @@ class Where:
     cursor_line: int
     window: tuple[int, int]  # document lines [first, end) the prompt already shows
     language: str
+
+    @classmethod
+    def around(cls, path: str, text: str, cursor_line: int, win, language: str) -> "Where":
+        """The place of a request whose prompt shows `win` (fim.Window: `before` starts at
+        document line `first_line`, `after` runs on from the cursor's line)."""
+        return cls(path, text, cursor_line, (win.first_line, cursor_line + win.after.count("\n") + 1), language)
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.text.split("\n")
+
+    @cached_property
+    def query(self) -> set[str]:
+        """Identifiers of the lines just before the cursor (the similarity query)."""
+        return identifiers("\n".join(self.lines[max(0, self.cursor_line - QUERY_LINES): self.cursor_line + 1]))
 
 
 class RepoContext:
@@ -128,7 +144,7 @@ class RepoContext:
 
     def _module_map(self) -> dict[str, str]:
         gen, modules = self._modules
-        if gen == self.index.generation:
+        if gen == self.index.paths_generation:
             return modules
         paths = [p for p in self.index.paths() if p.endswith(".py")]
         known = set(paths)
@@ -136,14 +152,14 @@ class RepoContext:
         for p in paths:
             name = P.module_name(Path(p), lambda d: str(d / "__init__.py") in known)
             modules.setdefault(name, p)
-        self._modules = (self.index.generation, modules)
+        self._modules = (self.index.paths_generation, modules)
         return modules
 
     def _import_snippets(self, where: Where) -> list[Snippet]:
         if where.language != "python" and not where.path.endswith((".py", ".pyi")):
             return []
         modules = self._module_map()
-        near = self._query(where)
+        near = where.query
         wanted: dict[str, list[str]] = {}  # module path -> names, in import order
         for imp in P.imports_of(where.text):
             for path, names in P.resolve(imp, Path(where.path), modules):
@@ -167,31 +183,27 @@ class RepoContext:
             cached = self._defs[path] = (source, P.definitions(source))
         return cached[1]
 
-    @staticmethod
-    def _query(where: Where) -> set[str]:
-        """Identifiers of the lines just before the cursor."""
-        lines = where.text.split("\n")
-        return identifiers("\n".join(lines[max(0, where.cursor_line - QUERY_LINES): where.cursor_line + 1]))
-
     def _similar_snippets(self, where: Where) -> list[Snippet]:
         """Similar windows of other files (from the index) and of this document outside the
         prompt's window (cut from the request's own text: what the user sees now)."""
-        lines = where.text.split("\n")
         first, end = where.window
         own = [w for w in cut_windows(where.path, where.text) if w.end <= first or w.start >= end]
         out = []
-        for m in self.index.similar(self._query(where), k=4, exclude_path=where.path, extra=own):
-            text = where.text if m.window.path == where.path else self.index.text(m.window.path)
-            if text is None:
+        for m in self.index.similar(where.query, k=4, exclude_path=where.path, extra=own):
+            if m.window.path == where.path:
+                lines = where.lines
+            elif (text := self.index.text(m.window.path)) is not None:
+                lines = text.split("\n")
+            else:
                 continue
-            body = "\n".join((lines if text is where.text else text.split("\n"))[m.window.start:m.window.end])
+            body = "\n".join(lines[m.window.start:m.window.end])
             out.append(Snippet(self.display(m.window.path), body.strip("\n")))
         return out
 
     def _edit_snippets(self, where: Where) -> list[Snippet]:
         with self._lock:
             marks = list(self._edits.get(where.path, []))
-        lines = where.text.split("\n")
+        lines = where.lines
         first, end = where.window
         out = []
         for line in reversed(marks):  # most recent first

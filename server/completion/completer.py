@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
-from rltab.policy.fim import RepoPrompt, Window, commented, cursor_window, prompt_ids
+from rltab.policy.fim import PREFIX_TOKENS, SUFFIX_TOKENS, RepoPrompt, Window, cursor_window, prompt_ids
 from rltab.policy.model_store import LoadedModel
 
 from .context import BLOCK, NONE, cursor_context
@@ -38,7 +38,6 @@ class Suggestion:
     window_before: str = ""  # the text the prompt was built from
     window_after: str = ""
     syntax_error: bool = False  # compiler feedback dropped it: it would have broken the parse
-    context_text: str = ""  # the repository snippets the prompt held (privacy checks read it)
 
 
 # The repository context for a prompt window, given the model's tokenizer (None: context is off).
@@ -46,7 +45,7 @@ ContextSource = Callable[[Window, Callable[[str], Sequence[int]]], RepoPrompt]
 
 
 class Completer:
-    def __init__(self, model: LoadedModel, prefix_tokens: int = 384, suffix_tokens: int = 128):
+    def __init__(self, model: LoadedModel, prefix_tokens: int = PREFIX_TOKENS, suffix_tokens: int = SUFFIX_TOKENS):
         self.model = model
         # The repository context (up to workspace.repo_context.Budgets().total tokens) comes on top
         # of these windows, not out of them: measured on the click replay, a 224-token prefix
@@ -62,7 +61,7 @@ class Completer:
         ids = prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo)
         # A model with a short window (max_positions) drops context, first snippets first, to
         # leave room for the completion.
-        room = getattr(m.engine, "max_positions", 2048) - ROOM_TO_COMPLETE
+        room = m.engine.max_positions - ROOM_TO_COMPLETE
         while len(ids) > room and repo.snippets:
             repo = replace(repo, snippets=repo.snippets[1:])
             ids = prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo)
@@ -114,5 +113,4 @@ class Completer:
             token_ids=cand.token_ids, logprobs=cand.logprobs, healed=cand.healed, raw_text=cand.text, confidence=confidence,
             latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
             window_before=win.before, window_after=win.after, syntax_error=syntax_error,
-            context_text=commented(repo.snippets),
         )
