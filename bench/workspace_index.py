@@ -1,5 +1,6 @@
-"""Workspace index benchmark (issue 14): build a 1,000-file repository's index, then time the
-context of a request and an open document's update.
+"""Workspace index benchmark (issue 14): build a 1,000-file repository's index and its token
+table (the copy distribution's workspace source), then time the context of a request, a table
+lookup, and an open document's update.
 
     python bench/workspace_index.py            # -> bench/results/workspace_index.json
 
@@ -23,6 +24,7 @@ from rltab.policy import corpus
 from rltab.policy import tokenizer as T
 from rltab.policy.model import STARTER_DIR
 from rltab.policy.workspace.index import WorkspaceIndex
+from rltab.policy.workspace.repeats import WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
 
 HERE = Path(__file__).parent
@@ -81,6 +83,19 @@ def main() -> int:
             ctx.snippets(where, encode)  # typing on at the same place: the cached context
             cached_ms.append((time.perf_counter() - t) * 1000)
 
+        # The token table: built off the request path; one lookup per decoded token.
+        repeats = WorkspaceRepeats(index, encode, tok.get_vocab_size())
+        t = time.perf_counter()
+        table = repeats.rebuild_now()
+        table_s = time.perf_counter() - t
+        table_mb = sum(a.nbytes for a in (table.tokens, table.keys, table.positions)) / 1e6
+        lookup_ms = []
+        for _ in range(2000):
+            ids = table.tokens[rng.randrange(table.tokens.size - 12):][:12].tolist()
+            t = time.perf_counter()
+            table.find(ids, 12)
+            lookup_ms.append((time.perf_counter() - t) * 1000)
+
         # An open document's edit: the request path only queues it; the indexing thread applies it.
         big = max(paths, key=lambda p: len(index.text(p)))
         queue_ms, apply_ms = [], []
@@ -101,6 +116,9 @@ def main() -> int:
             "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_before_mb": round(rss0 / 1024, 1),
             "context_ms": {"p50": round(statistics.median(assemble_ms), 2), "p95": round(pct(assemble_ms, 95), 2)},
+            "token_table": {"tokens": int(table.tokens.size), "build_seconds": round(table_s, 2),
+                            "arrays_mb": round(table_mb, 1),
+                            "lookup_ms": {"p50": round(statistics.median(lookup_ms), 3), "p95": round(pct(lookup_ms, 95), 3)}},
             "context_cached_ms": {"p50": round(statistics.median(cached_ms), 4), "p95": round(pct(cached_ms, 95), 4)},
             "document_update": {"file_kb": round(len(index.text(big) or "") / 1000, 1),
                                 "queue_ms_p50": round(statistics.median(queue_ms), 4),

@@ -29,13 +29,28 @@ def _held_out(rel: str) -> bool:
     return any(rel == h or (h.endswith("/") and rel.startswith(h)) for h in HELD_OUT)
 
 
+TEST_DIRS = ("test", "tests", "idle_test")
+
+
+def _tests_a_held_out_module(rel: str) -> bool:
+    stems = [h.rstrip("/").removesuffix(".py") for h in HELD_OUT]
+    return any(part.startswith(f"test_{s}") for part in rel.split("/") for s in stems)
+
+
 def stdlib_files(split: str = "train", root: Path | None = None) -> list[Path]:
-    """Sorted .py files of the standard library for `split` in {"train", "heldout"}."""
+    """Sorted .py files of the standard library for `split` in {"train", "heldout", "tests"}:
+    "tests" is its own test suite (more code to train on), less the tests of held-out modules."""
     root = root or stdlib_dir()
     out = []
     for path in sorted(root.rglob("*.py")):
         rel = path.relative_to(root).as_posix()
-        if any(part in SKIP_PARTS for part in rel.split("/")[:-1]):
+        dirs = rel.split("/")[:-1]
+        if split == "tests":
+            if (any(d in TEST_DIRS for d in dirs) and not any(d in SKIP_PARTS and d not in TEST_DIRS for d in dirs)
+                    and not _tests_a_held_out_module(rel)):
+                out.append(path)
+            continue
+        if any(part in SKIP_PARTS for part in dirs):
             continue
         if _held_out(rel) == (split == "heldout"):
             out.append(path)

@@ -13,9 +13,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
+
+from .copying import copy_candidates, nearer_first
 
 
 @dataclass
@@ -47,34 +49,13 @@ class _Cached:
     past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
 
 
-COPY_MAX_N = 6  # the longest repeat the copy distribution looks for, in tokens
+COPY_MAX_N = 12  # the longest repeat the copy distribution looks for, in tokens
 
 
-def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int = COPY_MAX_N, min_n: int = 2
-                    ) -> tuple[int, dict[int, int]]:
-    """The tokens that followed the longest earlier occurrences in `src` (the prompt) of the last
-    n tokens of `tail` (what has been written), n in [min_n, max_n]: (n, {token: count}); (0, {})
-    when nothing that long repeats."""
-    if len(tail) < min_n or src.size < 2:
-        return 0, {}
-    pos = np.flatnonzero(src[:-1] == tail[-1])  # occurrences that have a next token
-    if pos.size == 0:
-        return 0, {}
-    n = np.ones(pos.size, np.int64)
-    alive = np.ones(pos.size, bool)
-    for k in range(1, min(max_n, len(tail))):
-        prev = pos - k
-        ok = alive & (prev >= 0)
-        ok[ok] = src[prev[ok]] == tail[-1 - k]
-        n += ok
-        alive = ok
-        if not alive.any():
-            break
-    best = int(n.max())
-    if best < min_n:
-        return 0, {}
-    vals, counts = np.unique(src[pos[n == best] + 1], return_counts=True)
-    return best, dict(zip(vals.tolist(), counts.tolist()))
+class RepeatSource(Protocol):
+    """Where else the copy distribution looks (workspace.repeats.RequestRepeats)."""
+
+    def find(self, tail: Sequence[int], max_n: int, min_n: int = 2) -> tuple[int, dict[int, int]]: ...
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -166,26 +147,30 @@ class Engine:
         # tokens); ids with no text are never produced.
         return out[0][:, : len(self.token_bytes)], out[1:]
 
-    def _with_copies(self, logits: np.ndarray, logp: np.ndarray, src: np.ndarray, drafts, weight: float) -> np.ndarray:
-        """Each draft's next-token logits as log((1 - w) p_model + w p_copy) where a copy applies."""
+    def _with_copies(self, logits: np.ndarray, logp: np.ndarray, src: np.ndarray, drafts, weight: float,
+                     repeats: RepeatSource | None = None) -> np.ndarray:
+        """Each draft's next-token logits as log((1 - w) p_model + w p_copy) where a copy applies:
+        p_copy is what followed the longest repeats of the text written, in the prompt and in
+        `repeats` (the rest of the workspace)."""
         out = None
         for r, c in enumerate(drafts):
             if c.finish is not None:
                 continue
             tail = [*src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
-            n, nxt = copy_candidates(src, tail)
+            n, nxt = copy_candidates(src, tail, COPY_MAX_N)
+            if repeats is not None:
+                n, nxt = nearer_first((n, nxt), repeats.find(tail, COPY_MAX_N))
             nxt = {t: k for t, k in nxt.items() if t not in self.stop_ids and t < logits.shape[1]}
             if not nxt:
                 continue
             w = weight * min(1.0, n / 3)
-            q = np.zeros(logits.shape[1])
             total = sum(nxt.values())
+            mixed = logp[r] + np.log1p(-w)  # p_copy is 0 but for the few candidates (masked ids stay -inf)
             for t, k in nxt.items():
-                q[t] = k / total
-            with np.errstate(divide="ignore"):
-                mixed = np.log((1 - w) * np.exp(logp[r]) + w * q)
+                if np.isfinite(logits[r, t]):
+                    mixed[t] = np.log((1 - w) * np.exp(logp[r, t]) + w * k / total)
             out = logits.copy() if out is None else out
-            out[r] = np.where(np.isfinite(logits[r]), mixed, logits[r])
+            out[r] = mixed
         return logits if out is None else out
 
     def empty_past(self, batch: int = 1) -> list[np.ndarray]:
@@ -250,6 +235,7 @@ class Engine:
         cancelled: Callable[[], bool] | None = None,
         heal: bool = False,
         copy_weight: float = 0.0,
+        repeats: RepeatSource | None = None,
     ) -> Generation:
         """Complete `prompt`. Stops at a stop id (end of text), at a newline when `single_line`,
         where `stop(text)` returns a cut index (checked at each newline), or after max_new_tokens.
@@ -304,7 +290,7 @@ class Engine:
                 while True:
                     logp = _log_softmax(logits)
                     if copy_weight > 0:
-                        logits = self._with_copies(logits, logp, src, drafts, copy_weight)
+                        logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
                     if steps == 0 and allowed is not None:
                         masked = np.full_like(logits, -np.inf)
                         masked[:, allowed] = logits[:, allowed]

@@ -85,7 +85,13 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
     # types at one place, so KV reuse still prefills only the new tokens.
     from rltab.policy import crossfile
 
+    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
+
+    from .completion.completer import COPY_WEIGHT
+
     ctx, files = crossfile.stdlib_context("heldout")
+    # ...and decoding copies from the workspace (the standard library's training split, 3 M tokens).
+    table = WorkspaceRepeats(ctx.index, model.encode, model.tokenizer.get_vocab_size()).rebuild_now()
     ctx_ms, ctx_fresh, ctx_tokens = [], [], []
     for k in range(repeats):
         path, doc = files[int(rng.integers(len(files)))]
@@ -96,8 +102,10 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         p1, _ = crossfile.prompt_and_middle(ctx, path, doc, cut, nxt, model.encode, model.token_id)
         p2, _ = crossfile.prompt_and_middle(ctx, path, doc, nxt, nxt, model.encode, model.token_id)
         key = f"ctx{k}"
-        eng.generate(p1, max_new_tokens=new_tokens, cache_key=key)
-        g = eng.generate(p2, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False, cache_key=key)
+        copying = {"copy_weight": COPY_WEIGHT, "repeats": RequestRepeats(table, path, np.zeros(0, np.int64))}
+        eng.generate(p1, max_new_tokens=new_tokens, cache_key=key, **copying)
+        g = eng.generate(p2, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False, cache_key=key,
+                         **copying)
         ctx_ms.append(g.latency_ms)
         ctx_fresh.append(g.prefill_tokens)
         ctx_tokens.append(len(p2))
@@ -136,7 +144,7 @@ def print_latency(r: dict) -> None:
     print(f"  one-word extension + {c['new_tokens']} tokens with KV reuse: p50 {r['reuse_completion_ms_p50']:.2f} ms, "
           f"p95 {r['reuse_completion_ms_p95']:.2f} ms, {r['reuse_prefill_tokens_median']} tokens prefilled")
     if r.get("context_reuse_completion_ms_p50") is not None:
-        print(f"  the same with repository context ({r['context_prompt_tokens_median']} prompt tokens): "
+        print(f"  the same with repository context and workspace copying ({r['context_prompt_tokens_median']} prompt tokens): "
               f"p50 {r['context_reuse_completion_ms_p50']:.2f} ms, p95 {r['context_reuse_completion_ms_p95']:.2f} ms, "
               f"{r['context_reuse_prefill_tokens_median']} tokens prefilled")
 

@@ -20,6 +20,7 @@ from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.fim import RepoPrompt, Window
 from rltab.policy.model_store import LoadedModel
 from rltab.policy.workspace.index import WorkspaceIndex
+from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
 
 from .completion.completer import Completer, Suggestion
@@ -86,6 +87,7 @@ class Service:
         self._repos: dict[str, str] = {}
         self.index = WorkspaceIndex()
         self.context = RepoContext(self.index)
+        self._repeats: dict[int, WorkspaceRepeats] = {}  # by tokenizer: the workspace as tokens
 
     def configure(self, settings: Settings) -> None:
         """New settings; the reward scheme applies to outcomes settled from now on."""
@@ -154,18 +156,21 @@ class Service:
             req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
             silence_threshold=self.settings.silence_threshold, cache_key=req.uri, cancelled=cancel.is_set,
             syntax_check=self.settings.syntax_check, language=req.language,
-            context=self._context_source(req) if self.settings.context else None,
+            context=self._context_source(req, model) if self.settings.context else None,
         )
 
-    def _context_source(self, req: Request):
+    def _context_source(self, req: Request, model: LoadedModel) -> RequestContext:
         path = uri_to_path(req.uri)
-        cursor_line = req.text.count("\n", 0, req.offset)
-        repo = Path(self.repo_of(req.uri))
+        return RequestContext(self, path, req.text, req.text.count("\n", 0, req.offset), req.language,
+                              Path(self.repo_of(req.uri)).name, self._workspace_repeats(model))
 
-        def source(win: Window, encode) -> RepoPrompt:
-            where = Where.around(path, req.text, cursor_line, win, req.language)
-            return RepoPrompt(tuple(self.context.snippets(where, encode)), self.context.display(path), repo.name)
-        return source
+    def _workspace_repeats(self, model: LoadedModel) -> WorkspaceRepeats:
+        key = id(model.tokenizer)
+        r = self._repeats.get(key)
+        if r is None:  # one table per tokenizer in use (adapter versions share their base's)
+            self._repeats = {k: v for k, v in self._repeats.items() if k in {id(m.tokenizer) for m in self.models.live()}}
+            r = self._repeats[key] = WorkspaceRepeats(self.index, model.encode, model.tokenizer.get_vocab_size())
+        return r
 
     def _completer(self, model: LoadedModel) -> Completer:
         c = self._completers.get(id(model))
@@ -275,3 +280,26 @@ def env_delays(name: str, default):
     """Retention delays from the environment (seconds, comma-separated), for tests and demos."""
     raw = os.environ.get(name)
     return tuple(float(x) for x in raw.split(",")) if raw else default
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """The repository around one request (completer.ContextSource): the snippets in front of the
+    prompt, and the rest of the workspace for the copy distribution."""
+
+    service: Service
+    path: str
+    text: str
+    cursor_line: int
+    language: str
+    repo_name: str
+    workspace: WorkspaceRepeats
+
+    def prompt(self, win: Window, encode) -> RepoPrompt:
+        where = Where.around(self.path, self.text, self.cursor_line, win, self.language)
+        ctx = self.service.context
+        return RepoPrompt(tuple(ctx.snippets(where, encode)), ctx.display(self.path), self.repo_name)
+
+    def repeats(self, win: Window) -> RequestRepeats:
+        head = self.workspace.head(self.path, self.text.split("\n"), win.first_line)
+        return RequestRepeats(self.workspace.table(), self.path, head)

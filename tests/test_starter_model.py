@@ -82,3 +82,12 @@ def test_block_completions_after_a_colon_are_indented_bodies_that_parse(starter)
         assert body and all(line.startswith("    ") for line in body)
         ast.parse(before + s.text + "\n")
     assert answered, "the shipped model should write some block body"
+
+
+def test_training_splits_keep_held_out_code_out():
+    """The starter's splits: library code to train on, held-out modules, and the standard
+    library's tests, less those of held-out modules (their names and calls would leak)."""
+    train, heldout, tests = (set(corpus.stdlib_files(s)) for s in ("train", "heldout", "tests"))
+    assert train and heldout and tests and not (train & heldout) and not (train & tests) and not (heldout & tests)
+    names = {p.name for p in tests} | {d for p in tests for d in p.parts}
+    assert "test_os.py" in names and not any(n.startswith(("test_argparse", "test_csv", "test_json")) for n in names)

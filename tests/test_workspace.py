@@ -215,14 +215,14 @@ def _decoded_prompts(home: Path) -> list[str]:
 
 
 def test_copy_candidates_follow_the_longest_repeat():
-    from rltab.policy.engine import copy_candidates
+    from rltab.policy.copying import copy_candidates
     import numpy as np
 
     src = np.array([5, 6, 7, 8, 1, 6, 7, 9, 2, 7, 3])
-    assert copy_candidates(src, [4, 6, 7]) == (2, {8: 1, 9: 1})  # "6 7" was followed by 8 and by 9
-    assert copy_candidates(src, [5, 6, 7]) == (3, {8: 1})  # the longer repeat wins
-    assert copy_candidates(src, [0, 7]) == (0, {})  # one token is not a repeat
-    assert copy_candidates(src, [2, 7, 3]) == (0, {})  # the prompt's own end has nothing after it
+    assert copy_candidates(src, [4, 6, 7], 6) == (2, {8: 1, 9: 1})  # "6 7" was followed by 8 and by 9
+    assert copy_candidates(src, [5, 6, 7], 6) == (3, {8: 1})  # the longer repeat wins
+    assert copy_candidates(src, [0, 7], 6) == (0, {})  # one token is not a repeat
+    assert copy_candidates(src, [2, 7, 3], 6) == (0, {})  # the prompt's own end has nothing after it
 
 
 @pytest.mark.parametrize("context", [True, False])
@@ -259,3 +259,97 @@ def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
     assert ("client.enable_quux_retries(limit=3)" in prompts[0]) is context
     assert ("# net.py" in prompts[0]) is context
     assert all("hunter2" not in p and "EXAMPLEKEY" not in p for p in prompts)
+
+
+def test_token_table_finds_what_a_scan_finds():
+    """The workspace's sorted trigram table answers as a scan of the same files does (longest
+    repeat, its next tokens and their counts), and never from the file it is told to leave out."""
+    import numpy as np
+
+    from rltab.policy.copying import SEP, TokenTable, copy_candidates
+
+    rng = np.random.default_rng(0)
+    files = {f"f{i}.py": rng.integers(0, 12, 400) for i in range(5)}
+    table = TokenTable.build(files, vocab_size=12)
+    for trial in range(300):
+        exclude = f"f{trial % 6}.py"  # f5.py is not in the table: nothing left out
+        joined = np.concatenate([x for p, ids in files.items() if p != exclude for x in (ids, [SEP])])
+        tail = rng.integers(0, 12, int(rng.integers(2, 9))).tolist()
+        assert table.find(tail, 6, exclude=exclude) == copy_candidates(joined, tail, 6), (trial, tail)
+    only = TokenTable.build({"a.py": np.array([1, 2, 3, 4]), "b.py": np.array([9, 2, 3, 7])}, 10)
+    assert only.find([2, 3], 6) == (2, {4: 1, 7: 1})
+    assert only.find([1, 2, 3], 6) == (3, {4: 1})  # the longer repeat wins
+    assert only.find([1, 2, 3], 6, exclude="a.py") == (2, {7: 1})
+    assert only.find([3, 4], 6) == (0, {})  # a file's last token has nothing after it
+
+
+def test_workspace_repeats_follow_the_index_and_leave_secrets_out(tmp_path):
+    from rltab.policy import tokenizer as T
+    from rltab.policy.model import STARTER_DIR
+    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
+
+    tok = T.load_tokenizer(STARTER_DIR)
+    calls = []
+
+    def encode(s):
+        calls.append(s)
+        return tok.encode(s).ids
+
+    net, keys = str(tmp_path / "net.py"), str(tmp_path / "keys.py")
+    index = WorkspaceIndex.of_texts(tmp_path, {net: SIBLING, keys: "token = 'ghp_" + "a1B2" * 9 + "'\n"})
+    repeats = WorkspaceRepeats(index, encode, tok.get_vocab_size(), refresh_s=0)
+    assert repeats.table() is None  # the first table is built in the background
+    table = repeats.rebuild_now()
+    tail = encode("    client = Client(host, port)\n    client.")
+    n, nxt = table.find(tail, 12)
+    assert n >= 8 and tok.decode(list(nxt)) == "enable", (n, nxt)
+    assert table.find(tail, 12, exclude=net) == (0, {})
+    assert table.find(encode("token = 'ghp_"), 12) == (0, {})  # a file holding a credential is left out
+    # An edit to a file reaches the table on a later request, without waiting for it.
+    index.document(net, SIBLING.replace("enable_quux_retries", "disable_quux_retries"))
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        t = repeats.table()
+        if t is not table and t is not None and t.find(tail, 12)[0]:
+            break
+        time.sleep(0.05)
+    assert tok.decode(list(repeats.table().find(tail, 12)[1])).startswith("dis")
+    # The document above the prompt, encoded in chunks: typing further down re-encodes one chunk.
+    lines = [f"value_{i} = compute_{i}(x)" for i in range(200)]
+    calls.clear()
+    head = repeats.head("doc.py", lines, 150)
+    assert len(calls) == 3 and tok.decode(head.tolist()).startswith("value_0 = compute_0(x)")
+    calls.clear()
+    repeats.head("doc.py", lines, 170)
+    assert len(calls) == 1
+    req = RequestRepeats(None, "doc.py", head)
+    n, nxt = req.find(encode("value_7 = compute"), 12)
+    assert n >= 4 and tok.decode(list(nxt)) == "_"
+
+
+def test_decoding_copies_from_the_workspace_beyond_the_prompt(tmp_path, starter):
+    """A name defined only in a sibling file, with no snippet of it in the prompt: the copy
+    distribution finds it in the workspace's token table and the starter writes it out."""
+    import numpy as np
+
+    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
+    from rltab.server.completion.completer import Completer
+
+    index = WorkspaceIndex.of_texts(tmp_path, {str(tmp_path / "net.py"): SIBLING})
+    table = WorkspaceRepeats(index, starter.encode, starter.tokenizer.get_vocab_size()).rebuild_now()
+
+    class Workspace:  # the repository around the request: no snippets, the table to copy from
+        def __init__(self, table):
+            self.table = table
+
+        def prompt(self, win, encode):
+            return RepoPrompt()
+
+        def repeats(self, win):
+            return RequestRepeats(self.table, str(tmp_path / "main.py"), np.zeros(0, np.int64))
+
+    before = "def open_conn(host, port):\n    client = Client(host, port)\n    client."
+    with_table = Completer(starter).complete(before, "\n", context=Workspace(table), cache_key=None)
+    without = Completer(starter).complete(before, "\n", context=Workspace(None), cache_key=None)
+    assert with_table.text.startswith("enable_quux_retries"), with_table.text
+    assert "enable_quux_retries" not in without.text, without.text

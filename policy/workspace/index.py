@@ -104,6 +104,7 @@ class WorkspaceIndex:
         self.ready = threading.Event()
         self.build_seconds = 0.0
         self.paths_generation = 0  # bumped when a file comes or goes: callers cache what derives from paths
+        self.generation = 0  # bumped on any change to a file's text, too
 
     @classmethod
     def of_texts(cls, root: Path, texts: dict[str, str], limits: Limits = Limits()) -> "WorkspaceIndex":
@@ -218,6 +219,7 @@ class WorkspaceIndex:
 
     def _put(self, entry: FileEntry) -> None:
         with self._lock:
+            self.generation += 1
             existed = self._remove_locked(entry.path)
             if not entry.is_open and (len(self._files) >= self.limits.max_files
                                       or self._bytes + len(entry.text) > self.limits.max_total_bytes):
@@ -238,6 +240,7 @@ class WorkspaceIndex:
 
     def _remove(self, path: str) -> None:
         with self._lock:
+            self.generation += 1
             self.paths_generation += self._remove_locked(path)
 
     def _remove_locked(self, path: str) -> bool:

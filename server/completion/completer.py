@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
-from typing import Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
+from rltab.policy.engine import RepeatSource
 from rltab.policy.fim import PREFIX_TOKENS, SUFFIX_TOKENS, RepoPrompt, Window, cursor_window, prompt_ids
 from rltab.policy.model_store import LoadedModel
 
@@ -17,8 +18,9 @@ TOKENS_PER_LINE = 20
 ROOM_TO_COMPLETE = 48  # positions a prompt leaves free for the completion (a line's worth)
 COPY_WEIGHT = 0.5
 """Weight of the copy distribution in decoding (Engine.generate): how much the model leans on
-text that repeats what the prompt (the file and the repository context) already holds. Click
-replay, frozen, context on: 0.3 saved 22.2 chars per 100, 0.5 22.2, 0.8 22.1; none 17.3."""
+text that repeats what the prompt (the file and the repository context) or, with the context on,
+the rest of the workspace already holds. Click replay, frozen, prompt-only copying: 0.3 saved
+22.2 chars per 100, 0.5 22.2, 0.8 22.1; none 17.3."""
 
 
 @dataclass
@@ -40,8 +42,14 @@ class Suggestion:
     syntax_error: bool = False  # compiler feedback dropped it: it would have broken the parse
 
 
-# The repository context for a prompt window, given the model's tokenizer (None: context is off).
-ContextSource = Callable[[Window, Callable[[str], Sequence[int]]], RepoPrompt]
+class ContextSource(Protocol):
+    """The repository around one request (server/service.py); None where the context is off."""
+
+    def prompt(self, win: Window, encode: Callable[[str], Sequence[int]]) -> RepoPrompt:
+        """The snippets that go in front of the prompt showing `win`."""
+
+    def repeats(self, win: Window) -> RepeatSource | None:
+        """Where else decoding may copy from: the workspace, and the document above `win`."""
 
 
 class Completer:
@@ -57,7 +65,7 @@ class Completer:
                ) -> tuple[list[int], Window, RepoPrompt]:
         m = self.model
         win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
-        repo = context(win, m.encode) if context else RepoPrompt()
+        repo = context.prompt(win, m.encode) if context else RepoPrompt()
         ids = prompt_ids(win.before, win.after, m.encode, m.token_id, m.template, repo)
         # A model with a short window (max_positions) drops context, first snippets first, to
         # leave room for the completion.
@@ -96,7 +104,7 @@ class Completer:
         gen = self.model.engine.generate(
             ids, max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48, single_line=not block,
             cache_key=cache_key, stop=stop if block else None, cancelled=cancelled, heal=True,
-            copy_weight=COPY_WEIGHT,
+            copy_weight=COPY_WEIGHT, repeats=context.repeats(win) if context else None,
         )
         cand = gen.candidates[0]
         text = postprocess(cand.text, ctx)
