@@ -88,7 +88,7 @@ def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 
     """Completions through `rltab serve` on a document of the repository while its pointer flips
     between two adapter versions every `every` requests: failed requests, swaps seen."""
     from rltab.policy.model_store import set_current
-    from rltab.server.stdio_client import StdioClient
+    from rltab.harness.stdio_client import StdioClient
 
     client = StdioClient(home)
     client.initialize({})

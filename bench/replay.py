@@ -1,4 +1,4 @@
-"""Typing-replay benchmark (issue 5, design.md §6): learning vs frozen on click and attrs.
+"""Typing-replay benchmark (issue 5, architecture.md §6): learning vs frozen on click and attrs.
 
     python bench/replay.py --corpus click [--limit-chars 30000] [--every 128] [--config JSON]
 
@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from rltab.policy.model import STARTER_DIR
-from rltab.server import replay as R
+from rltab.harness import replay as R
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = {"click": ("click", "click"), "attrs": ("attrs", "attr")}  # corpus -> (distribution, module)

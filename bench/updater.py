@@ -24,8 +24,8 @@ from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
 from rltab.policy import corpus
-from rltab.server.stdio_client import StdioClient
-from rltab.server.typing_sim import Typist, percentile
+from rltab.harness.stdio_client import StdioClient
+from rltab.harness.typing_sim import Typist, percentile
 
 
 def pct(xs, q):

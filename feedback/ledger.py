@@ -1,4 +1,4 @@
-"""The local SQLite ledger: suggestions, what became of them, and their rewards (design.md §5).
+"""The local SQLite ledger: suggestions, what became of them, and their rewards (architecture.md §5).
 
 One connection shared by the server's threads behind a lock; every write is one transaction, so
 an acknowledged event is on disk (WAL) even if the process is killed right after.
@@ -71,6 +71,7 @@ class Ledger:
             raise IsADirectoryError(21, "is a directory, not a ledger", str(self.path))
         self.rewards = reward_config
         self._lock = threading.RLock()
+        self._tally: Tally | None = None  # running status counts (status()), loaded on first use
         # Two processes opening a new home at once (two editor windows) would race on the WAL
         # switch and the migrations: one file lock makes the second wait, then find them done.
         with FileLock(str(self.path) + ".lock", timeout=OPEN_TIMEOUT_S, mode=0o600):
@@ -128,6 +129,8 @@ class Ledger:
         row["reward"] = R.reward(settled, cfg=self.rewards) if settled else None
         with self._tx() as db:
             db["suggestion"].insert(row)
+            if self._tally is not None:
+                self._tally.recorded(s.model_version, settled, s.prompt_ids is not None)
         return s.id
 
     def record_outcome(self, suggestion_id: str, kind: str, accepted_chars: int = 0, source: str = "inferred",
@@ -157,6 +160,8 @@ class Ledger:
                 "outcome": kind, "outcome_source": source, "accepted_chars": chars,
                 "reward": R.reward(kind, chars, n, row["retention"], self.rewards),
             })
+            if self._tally is not None:
+                self._tally.settled(row, kind)
         return True
 
     def record_retention(self, suggestion_id: str, retention: float, text: str | None = None,
@@ -241,6 +246,22 @@ class Ledger:
                 chunk = suggestion_ids[i : i + 500]
                 db.execute(f"update suggestion set trained_in = ? where id in ({','.join('?' * len(chunk))})",
                            [version, *chunk])
+        self._tally = None  # counted again on next use
+
+    def status_counts(self, version: str | None) -> tuple[float, int]:
+        """(accept rate of `version`, pending events), kept as running counts: the ledger is
+        scanned once, then every write of this process updates them (`recount` after another
+        process's writes, e.g. when the updater has published)."""
+        with self._lock:
+            if self._tally is None:
+                self._tally = Tally.load(self.db, self.LEARNABLE)
+            t = self._tally
+            shown = t.shown.get(version, 0)
+            return (round(t.taken.get(version, 0) / shown, 4) if shown else 0.0), t.pending
+
+    def recount(self) -> None:
+        with self._lock:
+            self._tally = None
 
     def stats(self, repo: str | None = None) -> list[dict]:
         """Per model version (of one repository's rows, or all): shown, accepted, partial, rejected,
@@ -320,3 +341,37 @@ class Ledger:
     def rows(self, where: str = "1", args: Iterable = ()) -> list[dict]:
         with self._lock:
             return list(self.db["suggestion"].rows_where(where, list(args), order_by="time"))
+
+
+@dataclass
+class Tally:
+    """Per model version, suggestions shown and taken (accepted or partly); learnable rows pending."""
+
+    shown: dict[str, int]
+    taken: dict[str, int]
+    pending: int
+
+    @classmethod
+    def load(cls, db, learnable: str) -> "Tally":
+        shown, taken = {}, {}
+        for version, n, k in db.execute(
+                "select model_version, count(*), sum(outcome in ('accepted', 'partial')) from suggestion "
+                "where outcome is null or outcome not in ('silent', 'invalid') group by model_version"):
+            shown[version], taken[version] = n, k or 0
+        pending = db.execute(f"select count(*) from suggestion where {learnable}").fetchone()[0]
+        return cls(shown, taken, pending)
+
+    def recorded(self, version: str, outcome: str | None, learnable: bool) -> None:
+        """A new suggestion: shown (outcome None), or settled at once (silent, invalid)."""
+        if outcome is None:
+            self.shown[version] = self.shown.get(version, 0) + 1
+        elif learnable:
+            self.pending += 1
+
+    def settled(self, row: dict, kind: str) -> None:
+        """`row` (as it was) now has outcome `kind`."""
+        was, version = row["outcome"], row["model_version"]
+        taken = (kind in (R.ACCEPTED, R.PARTIAL)) - (was in (R.ACCEPTED, R.PARTIAL))
+        self.taken[version] = self.taken.get(version, 0) + taken
+        if was is None and row["prompt_ids"] is not None and row["trained_in"] is None:
+            self.pending += 1

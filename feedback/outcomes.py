@@ -1,4 +1,4 @@
-"""Infer what became of a suggestion from the edits that follow it (design.md §3), for any client.
+"""Infer what became of a suggestion from the edits that follow it (architecture.md §3), for any client.
 
 Feed it `shown` when a suggestion is displayed and `changed` for every content change (offsets
 into the text *before* that change). At the suggestion's anchor:

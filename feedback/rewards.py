@@ -1,4 +1,4 @@
-"""Implicit reward of one suggestion from its fate (design.md §4). Pure; weights are config."""
+"""Implicit reward of one suggestion from its fate (architecture.md §4). Pure; weights are config."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -13,7 +13,7 @@ CHARS, CURSOR = "chars", "cursor"
 @dataclass(frozen=True)
 class RewardConfig:
     scheme: str = CHARS
-    """"chars" (the default): what the user gains, in characters (design.md §4); "cursor": Cursor's
+    """"chars" (the default): what the user gains, in characters (architecture.md §4); "cursor": Cursor's
     calibration (+0.75 / -0.25 / 0), made for whole-edit suggestions: it teaches a word-by-word
     completer to be short or silent (issue 13)."""
     read_cost_chars: float = 1.0

@@ -1,4 +1,4 @@
-"""Never store secrets: files that hold them and text that looks like them (design.md §5).
+"""Never store secrets: files that hold them and text that looks like them (architecture.md §5).
 
 Text is checked by Yelp's detect-secrets (its line plugins and false-positive filters, as
 `detect-secrets scan` runs them) plus rltab's own rules for what a completion window sees and

@@ -35,7 +35,6 @@ class Generation:
     prompt_tokens: int
     reused_tokens: int  # prompt tokens whose KV came from the cache
     latency_ms: float
-    timings: dict = field(default_factory=dict)
     prompt: list[int] = field(default_factory=list)  # the full prompt (a healed candidate replaces its last token)
 
     @property
@@ -196,9 +195,6 @@ class Engine:
         while len(self._cache) > self._slots:
             self._cache.popitem(last=False)
 
-    def forget(self, cache_key: str) -> None:
-        self._cache.pop(cache_key, None)
-
     def extensions(self, token: int) -> np.ndarray:
         """Ids of the tokens whose bytes start with `token`'s bytes (itself included)."""
         ext = self._extensions.get(token)
@@ -219,6 +215,57 @@ class Engine:
         return prompt[:-1], len(b), self.extensions(last)
 
     # -- generation ------------------------------------------------------------------------
+    def _silence(self, logits: np.ndarray, n: int, single_line: bool, temperature: float, top_p: float,
+                 rng) -> list[Candidate | None]:
+        """The silence decision, on the full prompt: each sample that picks a stop (or, single-line,
+        a newline) as decoding would pick any token is an empty candidate; None where it did not."""
+        gate = self.stop_ids | (self.newline_ids if single_line else set())
+        full_logp = _log_softmax(logits)
+        out: list[Candidate | None] = [None] * n
+        for r in range(n):
+            tok = _sample(logits, temperature, top_p, rng)
+            if tok in gate:
+                out[r] = Candidate([tok], [float(full_logp[tok])], "", "eos" if tok in self.stop_ids else "newline")
+        return out
+
+    def _decode(self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], src: np.ndarray,
+                allowed: np.ndarray | None, rng, *, max_new_tokens: int, min_new_tokens: int, temperature: float,
+                top_p: float, stop, cancelled, copy_weight: float, repeats: RepeatSource | None) -> list[np.ndarray]:
+        """Decode the drafts (one row each) from the logits after `src`; the first token is one of
+        `allowed` after token healing. Returns the KV cache of what was run."""
+        m = len(drafts)
+        if m > 1:
+            past = [np.repeat(p, m, axis=0) for p in past]
+        logits = np.repeat(logits[None], m, axis=0)
+        steps = 0
+        while True:
+            logp = _log_softmax(logits)
+            if copy_weight > 0:
+                logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
+            if steps == 0 and allowed is not None:
+                masked = np.full_like(logits, -np.inf)
+                masked[:, allowed] = logits[:, allowed]
+                logits = masked
+            if steps < min_new_tokens:
+                logits = logits.copy()
+                logits[:, self._no_early_stop] = -np.inf
+            nxt = np.zeros((m, 1), np.int64)
+            for r, c in enumerate(drafts):
+                if c.finish is None:
+                    tok = _sample(logits[r], temperature, top_p, rng)
+                    c.push(tok, float(logp[r, tok]), self)
+                    if c.finish is None and stop is not None and tok in self.newline_ids:
+                        cut_at = stop(c.text())
+                        if cut_at is not None:
+                            c.finish, c.cut = "stop", cut_at
+                    if c.finish is None and len(c.ids) >= max_new_tokens:
+                        c.finish = "length"
+                nxt[r, 0] = c.ids[-1]
+            steps += 1
+            if all(c.finish for c in drafts) or (cancelled is not None and cancelled()):
+                return past
+            logits, past = self._run(nxt, past)
+
     def generate(
         self,
         prompt: Sequence[int],
@@ -256,20 +303,13 @@ class Engine:
         t0 = time.perf_counter()
         with self._lock:
             logits, past, reused = self.prefill(prompt, cache_key)
-            t_prefill = time.perf_counter()
             if cache_key is not None:
                 self.remember(cache_key, prompt, past)
             silent: list[Candidate | None] = [None] * n
             hide, allowed, healed = 0, None, 0
             _, h, allow = self.heal(prompt) if heal and not min_new_tokens else (prompt, 0, None)
             if allow is not None:
-                gate = self.stop_ids | (self.newline_ids if single_line else set())
-                full_logp = _log_softmax(logits)
-                for r in range(n):
-                    tok = _sample(logits, temperature, top_p, rng)
-                    if tok in gate:
-                        finish = "eos" if tok in self.stop_ids else "newline"
-                        silent[r] = Candidate([tok], [float(full_logp[tok])], "", finish)
+                silent = self._silence(logits, n, single_line, temperature, top_p, rng)
                 if any(c is None for c in silent):
                     # Back up one token: the cache already holds the prompt, so this is one step.
                     cut = len(prompt) - 2
@@ -277,43 +317,13 @@ class Engine:
                                              [np.ascontiguousarray(p[:, :, :cut]) for p in past])
                     logits = logits[0]
                     hide, allowed, healed = h, allow, 1
-            active = [r for r in range(n) if silent[r] is None]
-            drafts: list[_Draft] = []
-            steps = 0
-            if active:
-                m = len(active)
-                if m > 1:
-                    past = [np.repeat(p, m, axis=0) for p in past]
-                logits = np.repeat(logits[None], m, axis=0)
-                drafts = [_Draft(single_line, hide) for _ in range(m)]
+            m = sum(c is None for c in silent)
+            drafts = [_Draft(single_line, hide) for _ in range(m)]
+            if drafts:
                 src = np.asarray(prompt[: len(prompt) - healed], np.int64)
-                while True:
-                    logp = _log_softmax(logits)
-                    if copy_weight > 0:
-                        logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
-                    if steps == 0 and allowed is not None:
-                        masked = np.full_like(logits, -np.inf)
-                        masked[:, allowed] = logits[:, allowed]
-                        logits = masked
-                    if steps < min_new_tokens:
-                        logits = logits.copy()
-                        logits[:, self._no_early_stop] = -np.inf
-                    nxt = np.zeros((m, 1), np.int64)
-                    for r, c in enumerate(drafts):
-                        if c.finish is None:
-                            tok = _sample(logits[r], temperature, top_p, rng)
-                            c.push(tok, float(logp[r, tok]), self)
-                            if c.finish is None and stop is not None and tok in self.newline_ids:
-                                cut_at = stop(c.text())
-                                if cut_at is not None:
-                                    c.finish, c.cut = "stop", cut_at
-                            if c.finish is None and len(c.ids) >= max_new_tokens:
-                                c.finish = "length"
-                        nxt[r, 0] = c.ids[-1]
-                    steps += 1
-                    if all(c.finish for c in drafts) or (cancelled is not None and cancelled()):
-                        break
-                    logits, past = self._run(nxt, past)
+                past = self._decode(drafts, logits, past, src, allowed, rng, max_new_tokens=max_new_tokens,
+                                    min_new_tokens=min_new_tokens, temperature=temperature, top_p=top_p, stop=stop,
+                                    cancelled=cancelled, copy_weight=copy_weight, repeats=repeats)
                 if cache_key is not None and m == 1:
                     # The last sampled token was never fed: the cache covers what was run.
                     self.remember(cache_key, prompt[: len(prompt) - healed] + drafts[0].ids[:-1], past)
@@ -323,7 +333,6 @@ class Engine:
         return Generation(
             candidates=out, prompt_tokens=len(prompt), reused_tokens=reused,
             latency_ms=(t_end - t0) * 1000,
-            timings={"prefill_ms": (t_prefill - t0) * 1000, "decode_ms": (t_end - t_prefill) * 1000, "steps": steps},
             prompt=prompt,
         )
 

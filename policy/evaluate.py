@@ -82,7 +82,7 @@ def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
 
     from dataclasses import asdict, replace
 
-    from rltab.server.completion.completer import Completer
+    from rltab.policy.completion.completer import Completer
 
     from .fim import FimTemplate
 

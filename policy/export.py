@@ -24,8 +24,9 @@ from torch import nn
 from .families import FAMILIES
 
 SUPPORTED = tuple(FAMILIES)
-EXPORT_FORMAT = 3  # bump when the graph changes: cached ONNX files of older formats are rebuilt
-PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
+# Where the built files go and how the cache names them (model_store, torch-free: serving needs
+# them without this module).
+from .model_store import EXPORT_FORMAT, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
 """The base graph without LoRA inputs (what serves the base: every LoRA term is two MatMuls and
 an Add per projection, 3x the decode time of the 5 M starter), and the one that takes adapters."""
 
@@ -291,15 +292,6 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
     return Path(int8_path)
 
 
-def weights_digest(model_dir: str | Path) -> str:
-    """Identity of a model directory's weights, used as the ONNX cache key."""
-    h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
-    for name in ("config.json", "model.safetensors", "adapter.safetensors"):
-        p = Path(model_dir) / name
-        h.update(p.read_bytes() if p.exists() else b"")
-    return h.hexdigest()[:16]
-
-
 def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 2048) -> Path:
     """Export + quantize `model_dir` into `out_dir/` (atomically): the graph that takes LoRA
     adapters (LORA_ONNX) and the same graph without them (PLAIN_ONNX, returned)."""
@@ -321,3 +313,20 @@ def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 
         os.replace(int8, out_dir / LORA_ONNX)
         os.replace(Path(tmp) / PLAIN_ONNX, final)  # last: its presence says both are there
     return final
+
+
+def main(argv=None) -> int:
+    """`python -m rltab.policy.export MODEL_DIR OUT_DIR`: what the server runs, in a process of its
+    own, when a model's int8 ONNX file is not cached yet (the serving process never loads torch)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("model_dir")
+    ap.add_argument("out_dir")
+    args = ap.parse_args(argv)
+    print(build_onnx(args.model_dir, args.out_dir))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

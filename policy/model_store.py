@@ -1,18 +1,25 @@
 """Where models live and how one becomes a ready-to-serve engine.
 
-Home directory (design.md §2): $RLTAB_HOME, else $XDG_DATA_HOME/rltab, else ~/.local/share/rltab.
+Home directory (architecture.md §2): $RLTAB_HOME, else the platform's data directory (platformdirs:
+Linux $XDG_DATA_HOME/rltab or ~/.local/share/rltab, macOS ~/Library/Application Support/rltab,
+Windows %LOCALAPPDATA%\\rltab).
   models/<version>/   published model directories (weights, tokenizer, meta.json, model.int8.onnx)
   current             the live version's name (absent: the shipped starter model)
 ONNX files built for directories that ship none (the starter model) are cached per user, in
-$RLTAB_CACHE, else $XDG_CACHE_HOME/rltab, else ~/.cache/rltab: onnx/<weights digest>/model.int8.onnx
+$RLTAB_CACHE, else the platform's cache directory (Linux ~/.cache/rltab): onnx/<digest>/model.int8.onnx
 (and model.int8.lora.onnx, the same graph with LoRA inputs, for adapter versions).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import platformdirs
 
 from . import tokenizer as T
 from .fim import FimTemplate, RLTAB_TEMPLATE
@@ -22,19 +29,17 @@ STARTER_VERSION = "starter"
 
 
 def default_home() -> Path:
+    """$RLTAB_HOME, else the platform's data directory (Linux: $XDG_DATA_HOME or ~/.local/share)."""
     if os.environ.get("RLTAB_HOME"):
         return Path(os.environ["RLTAB_HOME"]).expanduser()
-    if os.environ.get("XDG_DATA_HOME"):
-        return Path(os.environ["XDG_DATA_HOME"]).expanduser() / "rltab"
-    return Path.home() / ".local" / "share" / "rltab"
+    return Path(platformdirs.user_data_dir("rltab", appauthor=False))
 
 
 def cache_dir() -> Path:
+    """$RLTAB_CACHE, else the platform's cache directory (Linux: $XDG_CACHE_HOME or ~/.cache)."""
     if os.environ.get("RLTAB_CACHE"):
         return Path(os.environ["RLTAB_CACHE"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "rltab"
-    return Path.home() / ".cache" / "rltab"
+    return Path(platformdirs.user_cache_dir("rltab", appauthor=False))
 
 
 def repo_key(repo: str) -> str:
@@ -82,21 +87,46 @@ def base_dir(home: Path, model_path: Path) -> Path:
     return model_dir(home, base) if base else Path(model_path)
 
 
+EXPORT_FORMAT = 3  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
+REQUEST_FILE = "train.request"  # in a home: `rltab.train` asks a watching updater to run a cycle now
+
+
+def weights_digest(model_dir: str | Path) -> str:
+    """Identity of a model directory's weights, used as the ONNX cache key."""
+    h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
+    for name in ("config.json", "model.safetensors", "adapter.safetensors"):
+        p = Path(model_dir) / name
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()[:16]
+
+
 def onnx_path(model_path: Path, lora: bool = False) -> Path:
     """The int8 ONNX file of a model directory, exported and quantized on first use: the plain
     graph, or with `lora` the one that takes adapters at run time (export.py)."""
-    from .export import LORA_ONNX, PLAIN_ONNX, weights_digest
-
     name = LORA_ONNX if lora else PLAIN_ONNX
     own = model_path / name
     if own.exists():
         return own
     cached = cache_dir() / "onnx" / weights_digest(model_path) / name
     if not (cached.parent / PLAIN_ONNX).exists():  # written last: both files are there
+        build_onnx_file(model_path, cached.parent)
+    return cached
+
+
+def build_onnx_file(model_path: Path, out_dir: Path) -> None:
+    """Export and quantize, in this process where torch is loaded already (the updater), else in a
+    process of its own: serving never loads torch, transformers or onnx."""
+    if "torch" in sys.modules:
         from .export import build_onnx
 
-        build_onnx(model_path, cached.parent)
-    return cached
+        build_onnx(model_path, out_dir)
+        return
+    done = subprocess.run([sys.executable, "-m", "rltab.policy.export", str(model_path), str(out_dir)],
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise RuntimeError(f"cannot build the ONNX file of {model_path}: {tail[0]}")
 
 
 def fim_template(model_path: Path) -> FimTemplate:

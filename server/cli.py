@@ -1,4 +1,4 @@
-"""`rltab`: the one command-line entry point (design.md §2). Errors: message on stderr, exit 2.
+"""`rltab`: the one command-line entry point (architecture.md §2). Errors: message on stderr, exit 2.
 
 Heavy imports (onnxruntime, torch) happen inside the commands that need them, so `rltab --help`
 and the server start fast.
@@ -90,7 +90,7 @@ def split_at(text: str, line: int, col: int) -> tuple[str, str]:
 
 
 def cmd_complete(args) -> int:
-    from rltab.server.completion.completer import Completer
+    from rltab.policy.completion.completer import Completer
 
     path = Path(args.file)
     try:
@@ -109,7 +109,7 @@ def cmd_complete(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from rltab.server import bench
+    from rltab.harness import bench
 
     model = _load(args)
     r = bench.latency(model, repeats=args.repeats)
@@ -142,8 +142,8 @@ def cmd_demo(args) -> int:
 
     from rltab.feedback.ledger import Ledger
     from rltab.policy import corpus
-    from rltab.server.stdio_client import StdioClient
-    from rltab.server.typing_sim import Typist, summarize
+    from rltab.harness.stdio_client import StdioClient
+    from rltab.harness.typing_sim import Typist, summarize
 
     path = Path(args.file) if args.file else corpus.stdlib_dir() / "textwrap.py"
     try:
@@ -327,7 +327,7 @@ def cmd_train(args) -> int:
 
 
 def cmd_replay(args) -> int:
-    from rltab.server import replay as R
+    from rltab.harness import replay as R
 
     if args.compare:
         results = []
@@ -380,7 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, fn, help):
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(fn=fn)
-        p.add_argument("--home", help="rltab home directory (default: $RLTAB_HOME or ~/.local/share/rltab)")
+        p.add_argument("--home", help="rltab home directory (default: $RLTAB_HOME, else the platform's data directory, ~/.local/share/rltab on Linux)")
         return p
 
     p = add("serve", cmd_serve, "LSP over stdio (what editors launch)")

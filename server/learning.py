@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rltab.policy.train_loop import REQUEST_FILE
+from rltab.policy.model_store import REQUEST_FILE
 
 log = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
 
-from .completion.completer import Completer, Suggestion
-from .completion.context import LINE, NONE
+from rltab.policy.completion.completer import Completer, Suggestion
+from rltab.policy.completion.context import LINE, NONE
 from .documents import Documents
 from .models import ModelHolder
 from .settings import Settings
@@ -265,10 +265,15 @@ class Service:
 
     # -- status ------------------------------------------------------------------------------
     def status(self) -> dict:
+        """The `rltab/status` figures, from the ledger's running counts (no scan per edit)."""
         version = self.models.version
-        rate = next((r["accept_rate"] for r in self.ledger.stats() if r["model_version"] == version), 0.0)
+        rate, pending = self.ledger.status_counts(version)
         return {"modelVersion": version, "learning": self.settings.learning_enabled,
-                "acceptRate": rate, "pendingEvents": self.ledger.pending_events()}
+                "acceptRate": rate, "pendingEvents": pending}
+
+    def model_swapped(self) -> None:
+        """A new version is live: the updater (another process) has marked rows as used."""
+        self.ledger.recount()
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)

@@ -1,4 +1,4 @@
-"""Settings as one typed tree with defaults; camelCase on the wire (design.md §3).
+"""Settings as one typed tree with defaults; camelCase on the wire (architecture.md §3).
 
 Invalid values fall back to the default and produce a warning the server shows to the user
 (window/showMessage), never an error.

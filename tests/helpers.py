@@ -54,7 +54,7 @@ COMPLETABLE = [
 
 def completable_doc(model) -> tuple[str, tuple[int, int]]:
     """(document text, (line, UTF-16 column) of its end) where `model` suggests something."""
-    from rltab.server.completion.completer import Completer
+    from rltab.policy.completion.completer import Completer
 
     completer = Completer(model)
     for before in COMPLETABLE:

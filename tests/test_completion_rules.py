@@ -1,15 +1,15 @@
 """Golden cases for the pure completion rules: context kind and each post-processing filter."""
 import pytest
 
-from rltab.server.completion.context import BLOCK, LINE, NONE, cursor_context
-from rltab.server.completion.postprocess import postprocess
-from rltab.server.completion.postprocess.balance_brackets import balance_brackets
-from rltab.server.completion.postprocess.drop_repeated_line import drop_repeated_line
-from rltab.server.completion.postprocess.drop_repetition import drop_repetition
-from rltab.server.completion.postprocess.drop_suffix_overlap import drop_suffix_overlap
-from rltab.server.completion.postprocess.drop_unfinished_tail import drop_unfinished_tail
-from rltab.server.completion.postprocess.limit_block import limit_block
-from rltab.server.completion.postprocess.trim_whitespace import trim_whitespace
+from rltab.policy.completion.context import BLOCK, LINE, NONE, cursor_context
+from rltab.policy.completion.postprocess import postprocess
+from rltab.policy.completion.postprocess.balance_brackets import balance_brackets
+from rltab.policy.completion.postprocess.drop_repeated_line import drop_repeated_line
+from rltab.policy.completion.postprocess.drop_repetition import drop_repetition
+from rltab.policy.completion.postprocess.drop_suffix_overlap import drop_suffix_overlap
+from rltab.policy.completion.postprocess.drop_unfinished_tail import drop_unfinished_tail
+from rltab.policy.completion.postprocess.limit_block import limit_block
+from rltab.policy.completion.postprocess.trim_whitespace import trim_whitespace
 
 
 @pytest.mark.parametrize("before,after,kind", [

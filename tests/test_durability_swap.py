@@ -10,7 +10,7 @@ import time
 from lsprotocol import types
 
 from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
-from rltab.server.stdio_client import StdioClient
+from rltab.harness.stdio_client import StdioClient
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.policy.export import build_onnx
 from rltab.policy.model import read_meta, write_meta

@@ -14,8 +14,8 @@ from rltab.policy import humaneval
 from rltab.policy.losses import rrhf_loss
 from rltab.policy.passk import mean_pass_at_k, pass_at_k
 from rltab.policy.sandbox import run_program
-from rltab.server.completion.context import cursor_context
-from rltab.server.completion.postprocess.check_syntax import check_syntax, enclosing_statement
+from rltab.policy.completion.context import cursor_context
+from rltab.policy.completion.postprocess.check_syntax import check_syntax, enclosing_statement
 
 
 # -- pass@k ------------------------------------------------------------------------------------
@@ -176,7 +176,7 @@ def test_completer_drops_breaking_suggestions_only_when_asked(starter):
     import re
 
     from rltab.policy import corpus
-    from rltab.server.completion.completer import Completer
+    from rltab.policy.completion.completer import Completer
 
     completer = Completer(starter)
     text = (corpus.stdlib_dir() / "textwrap.py").read_text()[:3000]

@@ -16,7 +16,7 @@ from rltab.policy.model import load_torch, read_meta
 from rltab.policy.model_store import current_version, load_model
 from rltab.policy.updater import UpdaterConfig, train_cycle
 from rltab.server.cli import main as cli
-from rltab.server.completion.completer import Completer
+from rltab.policy.completion.completer import Completer
 
 EXPECTED_STYLE = {"llama": "deepseek", "qwen2": "qwen", "starcoder2": "starcoder", "gpt2": "none"}
 QUIET = dict(log=lambda m: None)

@@ -83,6 +83,37 @@ def test_stats_and_pending(tmp_path):
     assert L.pending_events() == 0
 
 
+def test_status_counts_run_alongside_the_ledger(tmp_path):
+    """The status line's counts, kept as running counts after one scan, always equal a fresh scan:
+    through first outcomes, explicit overrides, silent and invalid answers, and rows used by training."""
+    import random
+
+    L = Ledger(tmp_path / "l.db")
+    rng = random.Random(0)
+    ids = []
+
+    def fresh(version):
+        rate = next((r["accept_rate"] for r in L.stats() if r["model_version"] == version), 0.0)
+        return rate, L.pending_events()
+
+    L.record_suggestion(rec())
+    assert L.status_counts("v1") == fresh("v1")  # loaded once, by a scan...
+    for step in range(300):  # ...then kept by every write of this process
+        action = rng.random()
+        if action < 0.35 or not ids:
+            chars = rng.choice([0, 5, 10])
+            ids.append(L.record_suggestion(rec(model_version=rng.choice(["v1", "v2"]), completion_chars=chars,
+                                               syntax_error=rng.random() < 0.1,
+                                               prompt_ids=[1] if rng.random() < 0.7 else None)))
+        elif action < 0.95:
+            kind = rng.choice(["accepted", "partial", "rejected"])
+            L.record_outcome(rng.choice(ids), kind, rng.randrange(6), source=rng.choice(["inferred", "explicit"]))
+        else:
+            L.mark_trained(rng.sample(ids, min(5, len(ids))), "v0001")
+        for v in ("v1", "v2"):
+            assert L.status_counts(v) == fresh(v), step
+
+
 def test_forget_repo_and_all_leave_no_row(tmp_path):
     repo = tmp_path / "proj"
     L = Ledger(tmp_path / "l.db")

@@ -9,7 +9,7 @@ from pygls.exceptions import JsonRpcException
 from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from rltab.feedback import rewards as R
-from rltab.server.stdio_client import StdioClient
+from rltab.harness.stdio_client import StdioClient
 
 URI = "file:///work/demo/point.py"
 

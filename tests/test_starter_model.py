@@ -8,7 +8,7 @@ from rltab.policy import corpus
 from rltab.policy.engine import Engine
 from rltab.policy.export import export_fp32
 from rltab.policy.model import load_torch
-from rltab.server.completion.completer import Completer
+from rltab.policy.completion.completer import Completer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-from rltab.server.typing_sim import request_points, word_boundary_prefix
+from rltab.harness.typing_sim import request_points, word_boundary_prefix
 
 
 def test_request_points_are_line_starts_and_word_boundaries():

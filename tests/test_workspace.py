@@ -14,7 +14,7 @@ from rltab.policy.workspace import python_defs as P
 from rltab.policy.workspace.files import Limits
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repo_context import STRIDE_LINES, RepoContext, Where
-from rltab.server.stdio_client import StdioClient
+from rltab.harness.stdio_client import StdioClient
 
 SIBLING = "def connect(host, port):\n    client = Client(host, port)\n    client.enable_quux_retries(limit=3)\n    return client\n"
 
@@ -333,7 +333,7 @@ def test_decoding_copies_from_the_workspace_beyond_the_prompt(tmp_path, starter)
     import numpy as np
 
     from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
-    from rltab.server.completion.completer import Completer
+    from rltab.policy.completion.completer import Completer
 
     index = WorkspaceIndex.of_texts(tmp_path, {str(tmp_path / "net.py"): SIBLING})
     table = WorkspaceRepeats(index, starter.encode, starter.tokenizer.get_vocab_size()).rebuild_now()

@@ -1,4 +1,4 @@
-/** The server's settings (design.md §3) from the `rltab.*` configuration. Pure. */
+/** The server's settings (architecture.md §3) from the `rltab.*` configuration. Pure. */
 
 export interface ConfigReader {
   get(key: string): unknown;

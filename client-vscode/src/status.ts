@@ -1,4 +1,4 @@
-/** The `rltab/status` notification (design.md §3) and how the status bar shows it. Pure. */
+/** The `rltab/status` notification (architecture.md §3) and how the status bar shows it. Pure. */
 
 export interface RltabStatus {
   modelVersion: string;

@@ -1,5 +1,5 @@
 /**
- * The fate of the suggestion on screen, told to the server as explicit outcomes (design.md §3).
+ * The fate of the suggestion on screen, told to the server as explicit outcomes (architecture.md §3).
  *
  * Pure: the extension feeds it what was shown and what the document looks like after each edit;
  * it answers which `rltab.*` commands to send. Whole accepts need nothing from here (VS Code runs

@@ -1,8 +1,6 @@
 """workspace/executeCommand: outcomes reported by the client, training and rollback."""
 from rltab.feedback import rewards as R
 
-COMMANDS = ("rltab.accepted", "rltab.partiallyAccepted", "rltab.rejected", "rltab.train", "rltab.rollback")
-
 
 def register(server) -> None:
     def outcome(kind):

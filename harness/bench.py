@@ -1,4 +1,4 @@
-"""`rltab bench latency`: engine latency figures for one model (design.md §7).
+"""`rltab bench latency`: engine latency figures for one model (architecture.md §7).
 
 Prompts are cut from the held-out stdlib modules. Every figure is a median over repeats unless
 named p95. Torch eager is transformers' `generate` on the same fp32 weights, same thread count.
@@ -87,7 +87,7 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
 
     from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 
-    from .completion.completer import COPY_WEIGHT
+    from rltab.policy.completion.completer import COPY_WEIGHT
 
     ctx, files = crossfile.stdlib_context("heldout")
     # ...and decoding copies from the workspace (the standard library's training split, 3 M tokens).

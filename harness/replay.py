@@ -1,6 +1,6 @@
-"""`rltab replay`: the typing-replay benchmark (design.md §6).
+"""`rltab replay`: the typing-replay benchmark (architecture.md §6).
 
-A simulated developer (server/typing_sim.py) types real files through `rltab serve` over stdio.
+A simulated developer (harness/typing_sim.py) types real files through `rltab serve` over stdio.
 `--learn`: learning on, and after every N new learnable events the updater runs to completion
 (`rltab train --once`) before typing goes on, so runs are deterministic: same inputs, same
 figures. `--frozen`: the model never changes.

@@ -1,4 +1,4 @@
-"""A simulated developer who types files top to bottom through `rltab serve` (design.md §6).
+"""A simulated developer who types files top to bottom through `rltab serve` (architecture.md §6).
 
 At each line start (after the indentation) and each word boundary it asks for an inline
 completion. It takes a suggestion only when it is a prefix of the text that really comes next;

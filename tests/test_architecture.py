@@ -1,0 +1,76 @@
+"""The layers (docs/architecture.md): what may import what, checked on the source, and a real
+serving process that never loads the learning stack."""
+import ast
+import json
+import os
+from pathlib import Path
+
+from rltab.harness.stdio_client import StdioClient
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = {"server": "rltab.server", "policy": "rltab.policy", "feedback": "rltab.feedback", "harness": "rltab.harness"}
+LEARNING_STACK = ("torch", "transformers", "peft", "onnx")
+
+
+def imports(path: Path) -> set[str]:
+    """Every module `path` imports, at the top or inside a function, as absolute names."""
+    package = PACKAGES[path.relative_to(ROOT).parts[0]]
+    here = [package, *path.relative_to(ROOT).parts[1:-1]]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = ".".join(here[: len(here) - node.level + 1]) if node.level else ""
+            mod = ".".join(p for p in (base, node.module or "") if p)
+            out.add(mod)
+            out |= {f"{mod}.{a.name}" for a in node.names}
+    return out
+
+
+def sources(folder: str) -> list[Path]:
+    return sorted((ROOT / folder).rglob("*.py"))
+
+
+def offenders(folders, rule) -> list[str]:
+    return [f"{p.relative_to(ROOT)}: {m}" for f in folders for p in sources(f) for m in sorted(imports(p)) if rule(p, m)]
+
+
+def test_policy_and_feedback_never_import_the_server_or_the_harness():
+    assert not offenders(["policy", "feedback"], lambda p, m: m.startswith(("rltab.server", "rltab.harness")))
+
+
+def test_only_the_cli_imports_the_harness():
+    allowed = {ROOT / "server" / "cli.py"}
+    assert not offenders(["server", "policy", "feedback"],
+                         lambda p, m: m.startswith("rltab.harness") and p not in allowed)
+
+
+def test_the_server_package_never_imports_the_learning_stack():
+    assert not offenders(["server"], lambda p, m: m.split(".")[0] in LEARNING_STACK)
+
+
+def test_serving_a_completion_never_loads_the_learning_stack(tmp_path):
+    """A real `rltab serve`, with a cold ONNX cache (the int8 file is built in a process of its own):
+    after a completion, none of torch, transformers, peft, onnx is loaded in the server."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    # The server runs unmodified; this only reports its modules when it exits.
+    (hook / "sitecustomize.py").write_text(
+        "import atexit, json, os, sys\n"
+        "atexit.register(lambda: open(os.environ['RLTAB_TEST_MODULES'], 'w').write(json.dumps(sorted(sys.modules))))\n")
+    out = tmp_path / "modules.json"
+    env = {"PYTHONPATH": os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
+           "RLTAB_TEST_MODULES": str(out), "RLTAB_CACHE": str(tmp_path / "cache")}
+    client = StdioClient(tmp_path / "home", env=env)
+    try:
+        client.initialize({}, [])
+        uri = (tmp_path / "a.py").as_uri()
+        client.open(uri, "import os\nimport ")
+        r = client.inline(uri, 1, len("import "))
+        assert r["result"]["items"] and r["result"]["items"][0]["insertText"], r
+    finally:
+        client.close()
+    loaded = set(json.loads(out.read_text()))
+    assert "onnxruntime" in loaded and "rltab.server.app" in loaded
+    assert not loaded & set(LEARNING_STACK), sorted(loaded & set(LEARNING_STACK))
