@@ -16,6 +16,7 @@ background training first.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import subprocess
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from import_sizes import build  # noqa: E402  (the same random Qwen2-shaped checkpoints)
+from import_sizes import build
 
 # One cycle, in its own process, reporting its own peak memory.
 CYCLE = r"""
@@ -87,8 +88,8 @@ def measure(name: str, work: Path) -> dict:
 def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 20) -> dict:
     """Completions through `rltab serve` on a document of the repository while its pointer flips
     between two adapter versions every `every` requests: failed requests, swaps seen."""
-    from rltab.policy.model_store import set_current
     from rltab.harness.stdio_client import StdioClient
+    from rltab.policy.model_store import set_current
 
     client = StdioClient(home)
     client.initialize({})
@@ -106,7 +107,7 @@ def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 
     ledger = Ledger(home / "ledger.db")
     served = [r["model_version"] for r in ledger.rows("file = '/bench/repo/probe.py'")]
     ledger.close()
-    changes = sum(a != b for a, b in zip(served, served[1:]))
+    changes = sum(a != b for a, b in itertools.pairwise(served))
     return {"requests": requests, "failed": failed, "pointer_flips": requests // every - 1,
             "version_changes_seen": changes, "versions_served": sorted(set(served))}
 

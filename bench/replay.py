@@ -16,8 +16,8 @@ import json
 import sys
 from pathlib import Path
 
-from rltab.policy.model import STARTER_DIR
 from rltab.harness import replay as R
+from rltab.policy.model import STARTER_DIR
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = {"click": ("click", "click"), "attrs": ("attrs", "attr")}  # corpus -> (distribution, module)

@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
-from rltab.policy import corpus
 from rltab.harness.stdio_client import StdioClient
 from rltab.harness.typing_sim import Typist, percentile
+from rltab.policy import corpus
 
 
 def pct(xs, q):

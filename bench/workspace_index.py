@@ -64,7 +64,7 @@ def main() -> int:
         stats = index.stats()
 
         tok = T.load_tokenizer(STARTER_DIR)
-        encode = lambda s: tok.encode(s).ids  # noqa: E731
+        encode = lambda s: tok.encode(s).ids
         ctx = RepoContext(index)
         rng = random.Random(0)
         paths = [p for p in index.paths() if p.endswith(".py")]

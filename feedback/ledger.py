@@ -7,14 +7,15 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-import sqlite3
 from filelock import FileLock
 from sqlite_utils import Database
 
@@ -352,7 +353,7 @@ class Tally:
     pending: int
 
     @classmethod
-    def load(cls, db, learnable: str) -> "Tally":
+    def load(cls, db, learnable: str) -> Tally:
         shown, taken = {}, {}
         for version, n, k in db.execute(
                 "select model_version, count(*), sum(outcome in ('accepted', 'partial')) from suggestion "

@@ -14,8 +14,8 @@ Pure state machine: the clock is injected, nothing here touches the ledger or th
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from .rewards import ACCEPTED, PARTIAL, REJECTED, retention
 

@@ -84,10 +84,8 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
     # The same with repository context (issue 14): it comes first and stays put while the user
     # types at one place, so KV reuse still prefills only the new tokens.
     from rltab.policy import crossfile
-
-    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
-
     from rltab.policy.completion.completer import COPY_WEIGHT
+    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 
     ctx, files = crossfile.stdlib_context("heldout")
     # ...and decoding copies from the workspace (the standard library's training split, 3 M tokens).

@@ -18,7 +18,6 @@ from rltab.feedback.ledger import Ledger
 from .stdio_client import StdioClient
 from .typing_sim import Shown, Typist, summarize
 
-
 DEMONSTRATION_DELAY_S = 1.0
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import random
 import sysconfig
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 from . import tokenizer as T
 

@@ -8,7 +8,7 @@ read is what it will be shown.
 from __future__ import annotations
 
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 from . import corpus
 from . import tokenizer as T
@@ -72,7 +72,7 @@ def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
     import torch
 
     ctx, files = stdlib_context("heldout")
-    encode = lambda s: tok.encode(s).ids  # noqa: E731
+    encode = lambda s: tok.encode(s).ids
     token_id = tok.token_to_id
     rng = random.Random(seed)
     totals = {"with_context": [0.0, 0], "without_context": [0.0, 0]}

@@ -11,9 +11,10 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -120,7 +121,7 @@ class Engine:
         self._slots = cache_slots
         self._lock = threading.Lock()  # one run at a time per session keeps latency predictable
 
-    def with_adapter(self, adapter_path: str | Path) -> "Engine":
+    def with_adapter(self, adapter_path: str | Path) -> Engine:
         """This engine's session and weights, with a LoRA adapter file (onnxruntime's adapter
         format) active on every run; its own prefix KV cache, since the adapter changes the keys."""
         import copy

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from . import corpus
 
@@ -79,14 +79,12 @@ def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
     """Held-out stdlib loss (torch) and single-line exact match on click through the served path
     (int8 engine, FIM prompt, token healing, post-processing)."""
     import time
-
     from dataclasses import asdict, replace
 
     from rltab.policy.completion.completer import Completer
 
-    from .fim import FimTemplate
-
     from . import tokenizer as T
+    from .fim import FimTemplate
     from .model import load_torch
     from .model_store import load_model
 

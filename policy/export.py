@@ -13,7 +13,6 @@ graph stays small and stable across transformers versions; a parity test pins it
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -23,10 +22,12 @@ from torch import nn
 
 from .families import FAMILIES
 
-SUPPORTED = tuple(FAMILIES)
-# Where the built files go and how the cache names them (model_store, torch-free: serving needs
-# them without this module).
+# Where the built files go and how the cache names them live in model_store (torch-free: serving
+# needs them without this module).
 from .model_store import EXPORT_FORMAT, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
+
+SUPPORTED = tuple(FAMILIES)
+
 """The base graph without LoRA inputs (what serves the base: every LoRA term is two MatMuls and
 an Add per projection, 3x the decode time of the 5 M starter), and the one that takes adapters."""
 

@@ -8,8 +8,8 @@ when the token budget is exceeded.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from . import tokenizer as T
 

@@ -134,8 +134,7 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
 def parent_solved(home: Path, parent_dir: Path, n_tasks: int) -> list[str]:
     """The guard tasks a parent without guard records (the starter, an imported model) solves,
     cached per weights so that its first children do not pay for it again."""
-    from .model_store import weights_digest
-    from .model_store import cache_dir
+    from .model_store import cache_dir, weights_digest
 
     path = cache_dir() / "guard" / f"{weights_digest(parent_dir)}-humaneval-{n_tasks}.json"
     try:

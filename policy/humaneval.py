@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .fim import cursor_window, prompt_ids
 from .passk import mean_pass_at_k
@@ -43,7 +43,7 @@ def infill_tasks(problems: dict | None = None) -> list[InfillTask]:
             if not line.strip():
                 continue
             tasks.append(InfillTask(
-                task_id=f"{pid}/{i}", prefix=p["prompt"] + "".join(l + "\n" for l in lines[:i]),
+                task_id=f"{pid}/{i}", prefix=p["prompt"] + "".join(ln + "\n" for ln in lines[:i]),
                 suffix="\n".join(lines[i + 1 :]), target=line, test=p["test"], entry_point=p["entry_point"]))
     return tasks
 

@@ -156,8 +156,8 @@ def onnx_agreement(model_dir: Path, torch_model, tok, eos: str) -> float:
     """The updater guard's parity check on the new version: share of held-out prefixes where the
     int8 engine picks torch's next token (near-ties left out)."""
     from . import evaluate
-    from .model_store import load_model
     from .guard import parity_check
+    from .model_store import load_model
 
     rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=eos)
     return parity_check(load_model(model_dir.parent, model_path=model_dir, version=model_dir.name), torch_model, rows)

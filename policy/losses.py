@@ -7,7 +7,7 @@ clipped term, approx KL (k3) and clip fraction; every diagnostic is returned for
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Hashable, Sequence
+from collections.abc import Hashable, Sequence
 
 import torch
 import torch.nn.functional as F

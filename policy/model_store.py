@@ -22,7 +22,7 @@ from pathlib import Path
 import platformdirs
 
 from . import tokenizer as T
-from .fim import FimTemplate, RLTAB_TEMPLATE
+from .fim import RLTAB_TEMPLATE, FimTemplate
 from .model import STARTER_DIR, read_meta
 
 STARTER_VERSION = "starter"
@@ -114,6 +114,10 @@ def onnx_path(model_path: Path, lora: bool = False) -> Path:
     return cached
 
 
+class OnnxBuildError(Exception):
+    """A model's int8 ONNX file is not built and cannot be built here."""
+
+
 def build_onnx_file(model_path: Path, out_dir: Path) -> None:
     """Export and quantize, in this process where torch is loaded already (the updater), else in a
     process of its own: serving never loads torch, transformers or onnx."""
@@ -125,8 +129,9 @@ def build_onnx_file(model_path: Path, out_dir: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "rltab.policy.export", str(model_path), str(out_dir)],
                           stdin=subprocess.DEVNULL, capture_output=True, text=True)
     if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise RuntimeError(f"cannot build the ONNX file of {model_path}: {tail[0]}")
+        tail = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
+        hint = " (building it needs torch, transformers and onnx: pip install rltab)" if "No module named" in tail else ""
+        raise OnnxBuildError(f"cannot build the int8 ONNX file of {model_path}: {tail}{hint}")
 
 
 def fim_template(model_path: Path) -> FimTemplate:
@@ -147,8 +152,8 @@ class LoadedModel:
 
     version: str
     path: Path
-    engine: "object"
-    tokenizer: "object"
+    engine: object
+    tokenizer: object
     template: FimTemplate
 
     def encode(self, text: str) -> list[int]:
@@ -196,7 +201,7 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
     template = fim_template(model_path)
     config = json.loads((model_path / "config.json").read_text())
 
-    def engine_for(path: Path) -> "Engine":
+    def engine_for(path: Path) -> Engine:
         return Engine(path, T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
                       max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048)
 

@@ -108,7 +108,7 @@ def run_program(program: str, timeout_s: float = 5.0, memory_mb: int = 512, file
         if proc.returncode == 0:
             return RunResult("passed")
         if proc.returncode == VIOLATION:
-            line = next((l for l in text.splitlines() if l.startswith("rltab-sandbox: refused")), "refused")
+            line = next((ln for ln in text.splitlines() if ln.startswith("rltab-sandbox: refused")), "refused")
             return RunResult("violation", line.removeprefix("rltab-sandbox: "))
         if proc.returncode in (-signal.SIGXCPU, -signal.SIGKILL):
             return RunResult("timeout", "CPU time limit")

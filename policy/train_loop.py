@@ -6,6 +6,7 @@ and exits when the server that started it is gone. One updater per home: a lock 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -16,8 +17,6 @@ from filelock import FileLock, Timeout
 
 from .model_store import REQUEST_FILE, make_private
 from .updater import UpdaterConfig, train_cycle
-
-
 
 
 class AlreadyRunning(Exception):
@@ -40,10 +39,8 @@ def be_background() -> None:
     """Lower priority and one thread, so serving keeps a core."""
     import torch
 
-    try:
+    with contextlib.suppress(OSError):
         os.nice(10)
-    except OSError:
-        pass
     torch.set_num_threads(1)
 
 

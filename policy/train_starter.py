@@ -125,8 +125,8 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def train(cfg: TrainConfig) -> None:
-    from transformers import LlamaForCausalLM
     from tqdm import tqdm
+    from transformers import LlamaForCausalLM
 
     torch.set_num_threads(cfg.threads)
     out = Path(cfg.out_dir)
@@ -175,7 +175,7 @@ def train(cfg: TrainConfig) -> None:
     print(f"{n_params / 1e6:.2f} M parameters, {len(texts)} training files")
 
     ids = {s: tok.token_to_id(s) for s in T.SPECIAL_TOKENS}
-    encode = lambda s: tok.encode(s).ids  # noqa: E731
+    encode = lambda s: tok.encode(s).ids
     # Seed by step so a resumed run sees new data rather than repeating the first batches.
     stream = corpus.example_stream(texts, cfg.seed * 1_000_003 + step, encode, ids, cfg.fim_rate, cfg.spm_rate)
     if cfg.tests_rate > 0:

@@ -25,19 +25,28 @@ import torch
 
 from rltab.feedback.ledger import Ledger
 
-from . import losses as L
-from .examples import (Example, StopSets, assign_advantages, dpo_pairs, from_rows, general_python_rows,
-                       grouped_order, ranked_groups, stop_sets_for)
-from . import guard as G
-from .guard import parity_check, run_guard  # noqa: F401  (re-exported: the importer and tests use them)
 from . import adapters as A
+from . import guard as G
+from . import losses as L
+from .examples import (
+    Example,
+    StopSets,
+    assign_advantages,
+    dpo_pairs,
+    from_rows,
+    general_python_rows,
+    grouped_order,
+    ranked_groups,
+    stop_sets_for,
+)
+from .guard import parity_check, run_guard
 from .model import load_torch
 from .model_store import base_dir, current_version, model_dir
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
 from .update_config import UpdaterConfig
 from .versions import next_version, publish
 
-__all__ = ["CycleResult", "UpdaterConfig", "train_cycle", "run_guard", "parity_check"]
+__all__ = ["CycleResult", "UpdaterConfig", "parity_check", "run_guard", "train_cycle"]
 
 
 @dataclass

@@ -85,7 +85,7 @@ def split_at(text: str, line: int, col: int) -> tuple[str, str]:
         raise UsageError(f"--line {line} is outside the file (1..{len(lines)})")
     if not 1 <= col <= len(lines[line - 1]) + 1:
         raise UsageError(f"--col {col} is outside line {line} (1..{len(lines[line - 1]) + 1})")
-    offset = sum(len(l) + 1 for l in lines[: line - 1]) + col - 1
+    offset = sum(len(ln) + 1 for ln in lines[: line - 1]) + col - 1
     return text[:offset], text[offset:]
 
 
@@ -141,9 +141,9 @@ def cmd_demo(args) -> int:
     import tempfile
 
     from rltab.feedback.ledger import Ledger
-    from rltab.policy import corpus
     from rltab.harness.stdio_client import StdioClient
     from rltab.harness.typing_sim import Typist, summarize
+    from rltab.policy import corpus
 
     path = Path(args.file) if args.file else corpus.stdlib_dir() / "textwrap.py"
     try:
@@ -471,9 +471,11 @@ def main(argv=None) -> int:
     offline.seal()  # before anything loads onnxruntime or transformers
     os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600
     args = build_parser().parse_args(argv)
+    from rltab.policy.model_store import OnnxBuildError
+
     try:
         return args.fn(args) or 0
-    except UsageError as e:
+    except (UsageError, OnnxBuildError) as e:
         return _fail(str(e))
     except sqlite3.DatabaseError as e:  # a corrupt, locked or unopenable ledger
         return _fail(f"cannot use the ledger in {_safe_home(args)}: {e}")

@@ -130,7 +130,7 @@ class Framer:
                 del self.buf[:nxt]
                 return True
         nxt_header = HEADER_START.search(self.buf, start)
-        if nxt_header is None and (length is None or value is None and _incomplete(self.buf[start:])):
+        if nxt_header is None and (length is None or (value is None and _incomplete(self.buf[start:]))):
             return False  # wait for more bytes (or for stalled())
         out.append(Fault("unparseable message", self._head(start)))
         cut = nxt_header.start() if nxt_header else start + (length if length is not None else len(self.buf))

@@ -26,9 +26,9 @@ class UpdaterProcess:
 
     def _spawn(self, *args: str) -> subprocess.Popen:
         self.home.mkdir(parents=True, exist_ok=True)
-        logf = open(self.home / "updater.log", "ab")
         cmd = [sys.executable, "-m", "rltab.server.cli", "train", "--home", str(self.home), *args]
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True)
+        with open(self.home / "updater.log", "ab") as logf:  # the child keeps its own copy
+            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True)
 
     def ensure(self, enabled: bool) -> None:
         """Match the process to the learning setting (every_events <= 0: someone else, e.g. the

@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rltab.policy.model_store import STARTER_VERSION, LoadedModel, current_version, lineage, load_model
 

@@ -165,7 +165,7 @@ class RltabProtocol(LanguageServerProtocol):
         answers = []
         for item in batch:
             problem, msg_id = envelope_problem(item)
-            if problem or "method" in item and "id" in item:
+            if problem or ("method" in item and "id" in item):
                 answers.append(ResponseErrorMessage(id=msg_id, error=ResponseError(
                     code=INVALID_REQUEST, message=problem or "batches are not supported by the Language Server Protocol")))
         if answers:

@@ -17,14 +17,14 @@ from rltab.feedback import rewards as R
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, RetentionCheck
 from rltab.feedback.secrets import contains_secret, is_secret_file
+from rltab.policy.completion.completer import Completer, Suggestion
+from rltab.policy.completion.context import LINE, NONE
 from rltab.policy.fim import RepoPrompt, Window
 from rltab.policy.model_store import LoadedModel
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
 
-from rltab.policy.completion.completer import Completer, Suggestion
-from rltab.policy.completion.context import LINE, NONE
 from .documents import Documents
 from .models import ModelHolder
 from .settings import Settings

@@ -9,9 +9,8 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # One ONNX cache for the whole run (and for the servers the tests start): built once, not per test.
 os.environ.setdefault("RLTAB_CACHE", str(Path(os.environ.get("PYTEST_RLTAB_CACHE", "/tmp/rltab-test-cache"))))
 
-import torch  # noqa: E402
-
-from helpers import make_tiny_model  # noqa: E402
+import torch
+from helpers import make_tiny_model
 
 # One thread, as the product runs: two OpenMP threads spin against any other busy process.
 torch.set_num_threads(1)

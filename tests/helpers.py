@@ -78,9 +78,18 @@ FAMILY_TOKENS = {
 
 def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0, pad_vocab: int = 0) -> Path:
     """`pad_vocab` extra embedding rows with no token, as real checkpoints have (Qwen2.5)."""
-    from tokenizers import decoders, models, pre_tokenizers, processors, trainers, Tokenizer
-    from transformers import (GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
-                              Qwen2Config, Qwen2ForCausalLM, Starcoder2Config, Starcoder2ForCausalLM)
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import (
+        GPT2Config,
+        GPT2LMHeadModel,
+        LlamaConfig,
+        LlamaForCausalLM,
+        PreTrainedTokenizerFast,
+        Qwen2Config,
+        Qwen2ForCausalLM,
+        Starcoder2Config,
+        Starcoder2ForCausalLM,
+    )
 
     spec = FAMILY_TOKENS[model_type]
     specials = [t for t in (spec["bos"], spec["eos"], *spec["extra"]) if t]

@@ -20,7 +20,7 @@ class RawServer:
     def __init__(self, home, env=None, extra_args=(), prefix=()):
         self.stderr_path = os.path.join(str(home), "..", f"serve-{os.getpid()}-{id(self)}.err")
         os.makedirs(home, exist_ok=True)
-        self.stderr = open(self.stderr_path, "wb")
+        self.stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (open while the server runs)
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env={**os.environ, **(env or {})})

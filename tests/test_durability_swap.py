@@ -7,11 +7,11 @@ import sqlite3
 import threading
 import time
 
+from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 
-from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
-from rltab.harness.stdio_client import StdioClient
 from rltab.feedback.ledger import Ledger, SuggestionRecord
+from rltab.harness.stdio_client import StdioClient
 from rltab.policy.export import build_onnx
 from rltab.policy.model import read_meta, write_meta
 from rltab.policy.model_store import set_current
@@ -31,7 +31,7 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
         n = 0
         stop = time.monotonic() + rng.uniform(0.05, 0.4)
 
-        def killer():
+        def killer(stop=stop, c=c):
             time.sleep(max(0.0, stop - time.monotonic()))
             c.proc.send_signal(signal.SIGKILL)
 

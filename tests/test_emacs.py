@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from helpers import completable_doc
 from lsp_helpers import ledger_rows
 
@@ -29,7 +28,7 @@ def test_eglot_completion_is_recorded(tmp_path, starter):
            "RLTAB_FILE": str(src), "RLTAB_LINE": str(line)}
     r = subprocess.run(["emacs", "--batch", "-l", str(REPO / "tests/emacs/complete_and_accept.el")],
                        env=env, capture_output=True, text=True, timeout=180)
-    ids = [l.split()[1] for l in (r.stdout + r.stderr).splitlines() if l.startswith("ID ")]
+    ids = [ln.split()[1] for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("ID ")]
     assert r.returncode == 0 and ids, r.stderr[-2000:]
     rows = ledger_rows(home, "select outcome from suggestion where id = ?", ids)
     assert rows and rows[0][0] == "accepted"

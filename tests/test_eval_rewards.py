@@ -11,11 +11,11 @@ import torch
 from rltab.feedback import rewards as R
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.policy import humaneval
+from rltab.policy.completion.context import cursor_context
+from rltab.policy.completion.postprocess.check_syntax import check_syntax, enclosing_statement
 from rltab.policy.losses import rrhf_loss
 from rltab.policy.passk import mean_pass_at_k, pass_at_k
 from rltab.policy.sandbox import run_program
-from rltab.policy.completion.context import cursor_context
-from rltab.policy.completion.postprocess.check_syntax import check_syntax, enclosing_statement
 
 
 # -- pass@k ------------------------------------------------------------------------------------

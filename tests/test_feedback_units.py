@@ -3,9 +3,8 @@ import pytest
 
 from rltab.feedback import rewards as R
 from rltab.feedback.secrets import contains_secret, is_secret_file
-from rltab.server.documents import Documents, UTF8, UTF16, UTF32, offset_at, position_at
+from rltab.server.documents import UTF8, UTF16, UTF32, Documents, offset_at, position_at
 from rltab.server.settings import Settings, parse_settings
-
 
 CURSOR = R.RewardConfig(scheme=R.CURSOR)
 
@@ -110,7 +109,7 @@ def test_incremental_changes_report_the_text_before_each():
 
     docs = Documents()
     docs.open("u", "x = 1\n", 1)
-    rng = lambda a, b, c, d: NS(start=NS(line=a, character=b), end=NS(line=c, character=d))  # noqa: E731
+    rng = lambda a, b, c, d: NS(start=NS(line=a, character=b), end=NS(line=c, character=d))
     applied = docs.change("u", 2, [NS(range=rng(0, 4, 0, 5), text="🚀"), NS(range=rng(0, 6, 0, 6), text="!")])
     assert docs.get("u").text == "x = 🚀!\n" and docs.get("u").version == 2
     assert applied[0] == ("x = 1\n", 4, 5, "🚀") and applied[1][1:] == (5, 5, "!")

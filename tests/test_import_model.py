@@ -6,9 +6,10 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from helpers import FAMILY_TOKENS, make_family_checkpoint
+
 from rltab.feedback.ledger import Ledger, SuggestionRecord
+from rltab.policy.completion.completer import Completer
 from rltab.policy.export import KVCacheLM
 from rltab.policy.families import detect_fim
 from rltab.policy.importer import ImportFailure, import_model
@@ -16,7 +17,6 @@ from rltab.policy.model import load_torch, read_meta
 from rltab.policy.model_store import current_version, load_model
 from rltab.policy.updater import UpdaterConfig, train_cycle
 from rltab.server.cli import main as cli
-from rltab.policy.completion.completer import Completer
 
 EXPECTED_STYLE = {"llama": "deepseek", "qwen2": "qwen", "starcoder2": "starcoder", "gpt2": "none"}
 QUIET = dict(log=lambda m: None)
@@ -64,7 +64,7 @@ def test_kv_cache_forward_matches_transformers(imported):
 
 
 def test_int8_engine_tracks_torch(imported):
-    model_type, _, home, _ = imported
+    _, _, home, _ = imported
     served = load_model(home)
     hf = load_torch(served.path)
     ids = served.encode("def add(a, b):\n    return a + b\n\n\nclass Point:\n    def __init__(self, x):\n")

@@ -6,7 +6,6 @@ from rltab.policy.model_store import current_version, load_model
 from rltab.policy.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve_round, text_kl
 from rltab.policy.updater import UpdaterConfig, train_cycle
 
-
 # These tests check that the reward terms move the model the way the rewards say. They run the
 # terms at the weights they were built with; the shipped defaults lean on demonstrations instead
 # (update_config.py), which saves more characters on the replays and moves these behaviours slower.
@@ -22,7 +21,7 @@ def home(tmp_path):
 
 
 def test_a_user_who_likes_single_quotes_teaches_them(home, starter):
-    likes = lambda b: b.lstrip(b" ").startswith(b"'")  # noqa: E731
+    likes = lambda b: b.lstrip(b" ").startswith(b"'")
     before = [first_text_probs(starter, c, likes) for c in QUOTE_CONTEXTS]
     published = []
     for k in range(3):

@@ -7,13 +7,13 @@ import subprocess
 import sys
 import time
 
+from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 
-from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 from rltab.feedback.ledger import Ledger
 from rltab.policy.model_store import current_version, list_versions, set_current
-from rltab.policy.updater import UpdaterConfig, train_cycle
 from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.updater import UpdaterConfig, train_cycle
 
 QUIET = dict(log=lambda m: None)
 

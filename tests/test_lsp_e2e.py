@@ -3,11 +3,11 @@ starter model, and a real ledger file."""
 import asyncio
 
 import pytest
+from helpers import completable_doc
+from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
-from helpers import completable_doc
-from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from rltab.feedback import rewards as R
 from rltab.harness.stdio_client import StdioClient
 

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import completable_doc
 from lsp_helpers import ledger_rows
 

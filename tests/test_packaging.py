@@ -1,7 +1,8 @@
 """A regular (non-editable) install ships every package: each source directory with an
 __init__.py is listed in pyproject.toml (an editable install hides a missing one)."""
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 

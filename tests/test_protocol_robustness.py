@@ -4,12 +4,12 @@ traceback, and the server answers a real completion afterwards (issue 12)."""
 import json
 
 import pytest
+from helpers import completable_doc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from helpers import completable_doc
 from raw_lsp import RawServer, frame
-from rltab.server.framing import Fault, Framer, Message
+
+from rltab.server.framing import Framer, Message
 from rltab.server.protocol import envelope_problem, top_level_id
 
 URI = "file:///work/demo/point.py"
@@ -213,7 +213,7 @@ def test_lone_surrogate_and_position_past_line_end(server, doc):
     server.initialize()
     text = 'label = "\\ud800"\nimport os\nos.p'
     # json.dumps would escape the surrogate itself; write the escape by hand.
-    body = ('{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "%s", '
+    body = ('{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "%s", '  # noqa: UP031
             '"languageId": "python", "version": 1, "text": "%s"}}}' % (URI, text.replace("\n", "\\n").replace('"', '\\"')))
     body = body.replace('\\\\ud800', '\\ud800')
     server.write(frame(body.encode()))

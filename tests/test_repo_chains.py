@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 from lsp_helpers import inline, ledger_rows, lsp_session, open_doc
+
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.policy.model import STARTER_DIR, read_meta, write_meta
 from rltab.policy.model_store import current_version, set_current
@@ -95,7 +96,7 @@ def test_guard_refuses_an_update_that_explains_the_repository_worse(tmp_path, st
         ledger.record_demonstration(sid, demo)
 
     for k in range(32):  # what training sees: noise
-        row(real[k % len(real)][0], "@@ zq%d ~~ qq!! $$ ^^ xz@@" % k)
+        row(real[k % len(real)][0], f"@@ zq{k} ~~ qq!! $$ ^^ xz@@")
     for prefix, demo in real:  # the most recent, held back: the real thing
         row(prefix, demo)
     ledger.close()

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from rltab.policy import corpus
+from rltab.policy.completion.completer import Completer
 from rltab.policy.engine import Engine
 from rltab.policy.export import export_fp32
 from rltab.policy.model import load_torch
-from rltab.policy.completion.completer import Completer
 
 
 @pytest.fixture(scope="module")

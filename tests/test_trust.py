@@ -13,9 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-
 from helpers import completable_doc
 from raw_lsp import RawServer
+
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.fim import cursor_window
@@ -39,9 +39,7 @@ def foreign_sockets(trace: Path) -> list[str]:
     """strace lines that create or use a socket that is not AF_UNIX."""
     bad = []
     for line in trace.read_text().splitlines():
-        if re.search(r"\bsocket\(", line) and "AF_UNIX" not in line and "resumed" not in line:
-            bad.append(line)
-        elif re.search(r"\b(connect|sendto)\(", line) and re.search(r"sa_family=AF_(INET|INET6|NETLINK|PACKET)", line):
+        if (re.search(r"\bsocket\(", line) and "AF_UNIX" not in line and "resumed" not in line) or (re.search(r"\b(connect|sendto)\(", line) and re.search(r"sa_family=AF_(INET|INET6|NETLINK|PACKET)", line)):
             bad.append(line)
     return bad
 
@@ -147,7 +145,7 @@ def test_no_secret_reaches_the_ledger_with_learning_on(tmp_path, starter):
     db = sqlite3.connect(home / "ledger.db")
     rows = {Path(f).name: p for f, p in db.execute("select file, prefix_text from suggestion")}
     db.close()
-    assert rows.get("keys.py", None) is None and rows.get(".envrc", None) is None
+    assert rows.get("keys.py") is None and rows.get(".envrc") is None
     assert rows["clean.py"], "a clean window is kept for learning"
     raw = b"".join(p.read_bytes() for p in home.glob("ledger.db*") if p.is_file())
     assert b"MIIEpAIBAAKCAQEA" not in raw and b"PRIVATE KEY" not in raw

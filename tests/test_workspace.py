@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
+from rltab.harness.stdio_client import StdioClient
 from rltab.policy.fim import FimTemplate, RepoPrompt, Snippet, commented, prompt_ids
 from rltab.policy.workspace import python_defs as P
 from rltab.policy.workspace.files import Limits
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repo_context import STRIDE_LINES, RepoContext, Where
-from rltab.harness.stdio_client import StdioClient
 
 SIBLING = "def connect(host, port):\n    client = Client(host, port)\n    client.enable_quux_retries(limit=3)\n    return client\n"
 
@@ -177,7 +177,7 @@ def test_context_sources_and_their_stability(tmp_path):
 def test_prompt_layout_per_family():
     enc = _encode
     ids = {"<|repo_name|>": -10, "<|file_sep|>": -11, "<repo_name>": -20, "<file_sep>": -21}
-    tid = lambda t: ids.get(t, -1)  # noqa: E731
+    tid = lambda t: ids.get(t, -1)
     repo = RepoPrompt((Snippet("lib/util.py", "def helper():"),), "app/main.py", "proj")
     # The starter (no repository tokens): commented snippets with their paths open the prefix.
     starter = prompt_ids("x = ", "", enc, tid, FimTemplate(), repo)
@@ -215,8 +215,9 @@ def _decoded_prompts(home: Path) -> list[str]:
 
 
 def test_copy_candidates_follow_the_longest_repeat():
-    from rltab.policy.copying import copy_candidates
     import numpy as np
+
+    from rltab.policy.copying import copy_candidates
 
     src = np.array([5, 6, 7, 8, 1, 6, 7, 9, 2, 7, 3])
     assert copy_candidates(src, [4, 6, 7], 6) == (2, {8: 1, 9: 1})  # "6 7" was followed by 8 and by 9
@@ -332,8 +333,8 @@ def test_decoding_copies_from_the_workspace_beyond_the_prompt(tmp_path, starter)
     distribution finds it in the workspace's token table and the starter writes it out."""
     import numpy as np
 
-    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
     from rltab.policy.completion.completer import Completer
+    from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 
     index = WorkspaceIndex.of_texts(tmp_path, {str(tmp_path / "net.py"): SIBLING})
     table = WorkspaceRepeats(index, starter.encode, starter.tokenizer.get_vocab_size()).rebuild_now()

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from rltab.policy.engine import RepeatSource
 from rltab.policy.fim import PREFIX_TOKENS, SUFFIX_TOKENS, RepoPrompt, Window, cursor_window, prompt_ids
@@ -91,7 +92,7 @@ class Completer:
         ctx = cursor_context(before, after)
         if ctx.kind == NONE:
             return Suggestion(text="", kind=NONE, model_version=self.model.version)
-        ids, win, repo = self.prompt(before, after, context)
+        ids, win, _ = self.prompt(before, after, context)
         block = ctx.kind == BLOCK
         body_indent = len(ctx.block_indent)
 

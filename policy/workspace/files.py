@@ -3,9 +3,9 @@ not a secret, not binary, not huge (the index never reads anything else)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pathspec
 

@@ -14,8 +14,8 @@ import queue
 import re
 import sys
 import threading
-from array import array
 import time
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +107,7 @@ class WorkspaceIndex:
         self.generation = 0  # bumped on any change to a file's text, too
 
     @classmethod
-    def of_texts(cls, root: Path, texts: dict[str, str], limits: Limits = Limits()) -> "WorkspaceIndex":
+    def of_texts(cls, root: Path, texts: dict[str, str], limits: Limits = Limits()) -> WorkspaceIndex:
         """An index of given files, built at once (training examples, tests)."""
         index = cls(limits)
         index.roots = [root]

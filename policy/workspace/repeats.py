@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
 from rltab.feedback.secrets import contains_secret
 from rltab.policy.copying import TokenTable, copy_candidates, nearer_first
 
@@ -54,10 +55,9 @@ class WorkspaceRepeats:
     def table(self) -> TokenTable | None:
         """The last table built (None before the first); starts a rebuild when the index moved on."""
         due = (time.monotonic() - self._last_build >= self.refresh_s
-               or self.index.ready.is_set() and not self._built_ready)  # the first full index: at once
-        if self.index.generation != self._built_generation and due:
-            if self._building.acquire(blocking=False):
-                threading.Thread(target=self._rebuild, name="rltab-repeats", daemon=True).start()
+               or (self.index.ready.is_set() and not self._built_ready))  # the first full index: at once
+        if self.index.generation != self._built_generation and due and self._building.acquire(blocking=False):
+            threading.Thread(target=self._rebuild, name="rltab-repeats", daemon=True).start()
         return self._table
 
     def rebuild_now(self) -> TokenTable:

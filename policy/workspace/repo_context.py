@@ -10,10 +10,10 @@ KV cache keeps working while they type there).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Callable, Sequence
 
 from rltab.feedback.secrets import contains_secret
 from rltab.policy.fim import Snippet
@@ -54,7 +54,7 @@ class Where:
     language: str
 
     @classmethod
-    def around(cls, path: str, text: str, cursor_line: int, win, language: str) -> "Where":
+    def around(cls, path: str, text: str, cursor_line: int, win, language: str) -> Where:
         """The place of a request whose prompt shows `win` (fim.Window: `before` starts at
         document line `first_line`, `after` runs on from the cursor's line)."""
         return cls(path, text, cursor_line, (win.first_line, cursor_line + win.after.count("\n") + 1), language)
@@ -208,7 +208,7 @@ class RepoContext:
         out = []
         for line in reversed(marks):  # most recent first
             a, b = max(0, line - EDIT_RADIUS), min(len(lines), line + EDIT_RADIUS + 1)
-            if b > first and a < end or a >= len(lines):
+            if (b > first and a < end) or a >= len(lines):
                 continue  # already in the prompt, or gone
             body = "\n".join(lines[a:b]).strip("\n")
             if body.strip():
