@@ -13,6 +13,7 @@ Before adapters, every update merged the LoRA and re-exported the whole model: f
 that export alone took 121 s and 12 GB (bench/results/import_sizes.json). Stop the starter's
 background training first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,10 +48,19 @@ CONFIG = {"max_events": 16, "min_events": 4, "epochs": 1, "guard_pass_tasks": 20
 
 
 def events(home: Path, version: str) -> None:
-    subprocess.run([sys.executable, "-c", (
-        "import sys; from pathlib import Path; from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round; "
-        "serve_round(Path(sys.argv[1]), QUOTE_CONTEXTS, lambda t: \"'\" in t, repo='/bench/repo')"), str(home)],
-        check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys; from pathlib import Path; from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round; "
+                "serve_round(Path(sys.argv[1]), QUOTE_CONTEXTS, lambda t: \"'\" in t, repo='/bench/repo')"
+            ),
+            str(home),
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def measure(name: str, work: Path) -> dict:
@@ -60,8 +70,22 @@ def measure(name: str, work: Path) -> dict:
         src = work / f"hf-{name}"
         row["params_m"] = round(build(src, name) / 1e6, 1)
         t = time.perf_counter()
-        r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", name,
-                            "--make-current", "--home", str(home)], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "rltab.server.cli",
+                "import-model",
+                str(src),
+                "--name",
+                name,
+                "--make-current",
+                "--home",
+                str(home),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode:
             return {**row, "error": r.stderr[-400:]}
         row["base_export_once_s"] = round(time.perf_counter() - t, 1)
@@ -108,8 +132,13 @@ def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 
     served = [r["model_version"] for r in ledger.rows("file = '/bench/repo/probe.py'")]
     ledger.close()
     changes = sum(a != b for a, b in itertools.pairwise(served))
-    return {"requests": requests, "failed": failed, "pointer_flips": requests // every - 1,
-            "version_changes_seen": changes, "versions_served": sorted(set(served))}
+    return {
+        "requests": requests,
+        "failed": failed,
+        "pointer_flips": requests // every - 1,
+        "version_changes_seen": changes,
+        "versions_served": sorted(set(served)),
+    }
 
 
 def main() -> int:

@@ -8,6 +8,7 @@ processes `rltab import-model` it (wall time, peak RSS, int8 file size) and serv
 loading, prefill of 512 tokens, decode per token, one thread as the server uses). Run it with the
 starter's background training stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,9 +57,18 @@ def build(directory: Path, size: str) -> int:
 
     h, layers, heads, kv, inter, vocab = SIZES[size]
     torch.manual_seed(0)
-    cfg = Qwen2Config(hidden_size=h, num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv,
-                      intermediate_size=inter, vocab_size=vocab, max_position_embeddings=2048,
-                      tie_word_embeddings=True, eos_token_id=0, bos_token_id=0)
+    cfg = Qwen2Config(
+        hidden_size=h,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv,
+        intermediate_size=inter,
+        vocab_size=vocab,
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        eos_token_id=0,
+        bos_token_id=0,
+    )
     model = Qwen2ForCausalLM(cfg).to(torch.bfloat16)
     model.save_pretrained(str(directory), safe_serialization=True)
     for name in TOKENIZER_FILES:  # rltab's tokenizer carries Qwen's FIM token names
@@ -76,19 +86,32 @@ def measure(size: str, work: Path) -> dict:
     params = build(src, size)
     before = child_rss_mb()
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", size,
-                        "--home", str(home)], capture_output=True, text=True, env={"OMP_NUM_THREADS": "1", **_env()})
+    r = subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", size, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", **_env()},
+    )
     import_s = time.perf_counter() - t
     if r.returncode != 0:
         return {"size": size, "params": params, "error": r.stderr[-500:]}
     import_rss = child_rss_mb()  # max over children so far: sizes run smallest first
     onnx = home / "models" / size / "model.int8.onnx"
-    s = subprocess.run([sys.executable, "-c", SERVE, str(home), size], capture_output=True, text=True,
-                       env={"OMP_NUM_THREADS": "1", **_env()})
+    s = subprocess.run(
+        [sys.executable, "-c", SERVE, str(home), size],
+        capture_output=True,
+        text=True,
+        env={"OMP_NUM_THREADS": "1", **_env()},
+    )
     served = json.loads(s.stdout.strip().splitlines()[-1]) if s.returncode == 0 else {"error": s.stderr[-500:]}
-    out = {"size": size, "params_m": round(params / 1e6, 1), "import_s": round(import_s, 1),
-           "import_peak_rss_mb": round(max(import_rss, before)), "int8_onnx_mb": round(onnx.stat().st_size / 2**20, 1),
-           **served}
+    out = {
+        "size": size,
+        "params_m": round(params / 1e6, 1),
+        "import_s": round(import_s, 1),
+        "import_peak_rss_mb": round(max(import_rss, before)),
+        "int8_onnx_mb": round(onnx.stat().st_size / 2**20, 1),
+        **served,
+    }
     shutil.rmtree(src, ignore_errors=True)
     shutil.rmtree(home, ignore_errors=True)
     return out

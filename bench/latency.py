@@ -4,6 +4,7 @@
 
 Stop the starter model's background training first: it shares the machine's two cores.
 """
+
 import sys
 
 from rltab.server.cli import main

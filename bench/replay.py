@@ -7,6 +7,7 @@ twice, frozen and learning, from the same starting model, writes both runs' JSON
 last-third ratios learning ÷ frozen with the targets from the issue. The whole of click (444 KB)
 would take hours on 2 cores, so runs take the first --limit-chars characters in sorted file order.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,9 @@ def corpus_dir(name: str) -> Path:
     dist, module = PACKAGES[name]
     want, have = pinned(dist), importlib.metadata.version(dist)
     if want != have:
-        raise SystemExit(f"{dist} {have} is installed; the benchmark pins {want}: pip install -r bench/requirements.txt")
+        raise SystemExit(
+            f"{dist} {have} is installed; the benchmark pins {want}: pip install -r bench/requirements.txt"
+        )
     return Path(importlib.util.find_spec(module).origin).parent
 
 
@@ -46,11 +49,19 @@ def ratios(learn: dict, frozen: dict) -> dict:
     out = {}
     for key, (op, target) in TARGETS.items():
         ratio = last_l[key] / last_f[key] if last_f[key] else float("inf")
-        out[key] = {"learn": last_l[key], "frozen": last_f[key], "ratio": round(ratio, 3), "target": f"{op} {target}",
-                    "met": ratio >= target if op == ">=" else ratio <= target}
+        out[key] = {
+            "learn": last_l[key],
+            "frozen": last_f[key],
+            "ratio": round(ratio, 3),
+            "target": f"{op} {target}",
+            "met": ratio >= target if op == ">=" else ratio <= target,
+        }
     published = last_l.get("published", 0)
-    out["published"] = {"learn": published, "target": f">= {MIN_PUBLISHED_LAST_THIRD}",
-                        "met": published >= MIN_PUBLISHED_LAST_THIRD}
+    out["published"] = {
+        "learn": published,
+        "target": f">= {MIN_PUBLISHED_LAST_THIRD}",
+        "met": published >= MIN_PUBLISHED_LAST_THIRD,
+    }
     return out
 
 
@@ -63,9 +74,13 @@ def heldout_drift(learn: dict, home: Path) -> dict:
         return {"published": 0}
     meta = read_meta(home / "models" / last["published"])
     g = meta["guard"]
-    return {"published": sum(1 for u in learn["updates"] if u.get("published")), "final": last["published"],
-            "base_heldout_loss": g["base_heldout_loss"], "final_heldout_loss": g["heldout_loss"],
-            "relative_change": round(g["heldout_loss"] / g["base_heldout_loss"] - 1, 4)}
+    return {
+        "published": sum(1 for u in learn["updates"] if u.get("published")),
+        "final": last["published"],
+        "base_heldout_loss": g["base_heldout_loss"],
+        "final_heldout_loss": g["heldout_loss"],
+        "relative_change": round(g["heldout_loss"] / g["base_heldout_loss"] - 1, 4),
+    }
 
 
 def main(argv=None) -> int:
@@ -74,10 +89,14 @@ def main(argv=None) -> int:
     ap.add_argument("--limit-chars", type=int, default=30000, help="0: the whole package")
     ap.add_argument("--every", type=int, default=128)
     ap.add_argument("--config", help="updater settings as JSON (the tuned ones are the defaults)")
-    ap.add_argument("--settings", help="server settings as JSON, for both runs (e.g. {\"syntaxCheck\": true})")
+    ap.add_argument("--settings", help='server settings as JSON, for both runs (e.g. {"syntaxCheck": true})')
     ap.add_argument("--tag", default="", help="suffix for the result files (write it --tag=-x)")
-    ap.add_argument("--skip-frozen", action="store_true", help="compare with the frozen run's JSON written by "
-                    "an earlier or parallel --frozen-only run, read once learning is done")
+    ap.add_argument(
+        "--skip-frozen",
+        action="store_true",
+        help="compare with the frozen run's JSON written by "
+        "an earlier or parallel --frozen-only run, read once learning is done",
+    )
     ap.add_argument("--frozen-only", action="store_true", help="only the frozen run")
     args = ap.parse_args(argv)
 
@@ -93,15 +112,30 @@ def main(argv=None) -> int:
         frozen = R.replay([str(src)], learn=False, limit_chars=args.limit_chars, model=model, settings=settings)
         frozen_path.write_text(json.dumps(frozen, indent=2) + "\n")
         if args.frozen_only:
-            print(json.dumps({k: frozen[k] for k in ("shown", "accept_rate", "chars_saved_per_100", "thirds")}, indent=2))
+            print(
+                json.dumps({k: frozen[k] for k in ("shown", "accept_rate", "chars_saved_per_100", "thirds")}, indent=2)
+            )
             return 0
-    learn = R.replay([str(src)], learn=True, every=args.every, limit_chars=args.limit_chars, model=model,
-                     updater_config=config, settings=settings)
+    learn = R.replay(
+        [str(src)],
+        learn=True,
+        every=args.every,
+        limit_chars=args.limit_chars,
+        model=model,
+        updater_config=config,
+        settings=settings,
+    )
     if args.skip_frozen:  # an earlier (or parallel) frozen run of the same corpus and settings
         frozen = json.loads(frozen_path.read_text())
-    summary = {"corpus": args.corpus, "limit_chars": args.limit_chars, "every": args.every, "config": config,
-               "settings": settings,
-               "last_third": ratios(learn, frozen), "heldout": heldout_drift(learn, Path(learn["home"]))}
+    summary = {
+        "corpus": args.corpus,
+        "limit_chars": args.limit_chars,
+        "every": args.every,
+        "config": config,
+        "settings": settings,
+        "last_third": ratios(learn, frozen),
+        "heldout": heldout_drift(learn, Path(learn["home"])),
+    }
     learn["summary"] = summary
     learn_path.write_text(json.dumps(learn, indent=2) + "\n")
     R.plot([frozen, learn], out / f"{stem}{args.tag}.png")

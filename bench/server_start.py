@@ -8,6 +8,7 @@ comes back. "warm": the int8 ONNX file is cached already (every start after the 
 an empty cache, so the file is built first (in a process of its own). Memory is the server's
 resident set after ten completions and its peak (Linux: /proc/<pid>/status).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,10 +62,12 @@ def main() -> int:
     warm = [one_start(cold=False) for _ in range(5)]
     cold = one_start(cold=True)
     out = {
-        "warm": {"first_completion_s_median": statistics.median(r["first_completion_s"] for r in warm),
-                 "first_completion_s": [r["first_completion_s"] for r in warm],
-                 "rss_mb_median": statistics.median(r["rss_mb"] for r in warm),
-                 "peak_rss_mb_median": statistics.median(r["peak_rss_mb"] for r in warm)},
+        "warm": {
+            "first_completion_s_median": statistics.median(r["first_completion_s"] for r in warm),
+            "first_completion_s": [r["first_completion_s"] for r in warm],
+            "rss_mb_median": statistics.median(r["rss_mb"] for r in warm),
+            "peak_rss_mb_median": statistics.median(r["peak_rss_mb"] for r in warm),
+        },
         "cold": cold,
         "python": sys.version.split()[0],
     }

@@ -8,6 +8,7 @@ Events come from the real server: a held-out stdlib file typed through `rltab se
 learning on (the typing simulator), so prompts, outcomes and log-probs are what an editor makes.
 Stop the starter model's background training first: it shares the machine's two cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -62,8 +63,11 @@ def main() -> int:
     # 1. Real events: type a held-out file with learning on (no automatic updates yet).
     # A 1 s demonstration window (the typist types a line in far less than the editor's 30 s):
     # rows become learnable once what was typed at their place is in.
-    client = StdioClient(home, extra_args=["--train-every-events", "1000000", "--train-every-minutes", "100000"],
-                         env={"RLTAB_DEMONSTRATION_DELAY": "1"})
+    client = StdioClient(
+        home,
+        extra_args=["--train-every-events", "1000000", "--train-every-minutes", "100000"],
+        env={"RLTAB_DEMONSTRATION_DELAY": "1"},
+    )
     client.initialize({"learning": {"enabled": True}})
     lines = text.splitlines(keepends=True)
     ledger = Ledger(home / "ledger.db")
@@ -87,13 +91,28 @@ def main() -> int:
     copy = Path(tempfile.mkdtemp(prefix="rltab-bench-copy-")) / "home"
     shutil.copytree(home, copy)
     t = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "train", "--once", "--home", str(copy),
-                        "--config", json.dumps({"max_events": args.events})], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rltab.server.cli",
+            "train",
+            "--once",
+            "--home",
+            str(copy),
+            "--config",
+            json.dumps({"max_events": args.events}),
+        ],
+        capture_output=True,
+        text=True,
+    )
     one_update_s = time.perf_counter() - t
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     result = json.loads(r.stdout.strip().splitlines()[-1])
-    print(f"one update on {result['events']} events: {one_update_s:.1f} s wall ({result['seconds']} s in the cycle), "
-          f"{result['reason']}; updater peak RSS {peak_rss_mb:.0f} MB")
+    print(
+        f"one update on {result['events']} events: {one_update_s:.1f} s wall ({result['seconds']} s in the cycle), "
+        f"{result['reason']}; updater peak RSS {peak_rss_mb:.0f} MB"
+    )
 
     # 4. Trigger -> live, with completions running all along.
     t0 = time.perf_counter()
@@ -110,27 +129,50 @@ def main() -> int:
             live["t"] = time.perf_counter() - t0
         return bool(v)
 
-    during = probe_latencies(client, uri, probe_text, 100000, stop_when=lambda: swapped() or time.perf_counter() - t0 > 300)
+    during = probe_latencies(
+        client, uri, probe_text, 100000, stop_when=lambda: swapped() or time.perf_counter() - t0 > 300
+    )
     client.close()
-    versions = [v["version"] for v in json.loads(subprocess.run(
-        [sys.executable, "-c", f"import json; from rltab.policy.model_store import list_versions; from pathlib import Path; print(json.dumps(list_versions(Path({str(home)!r}))))"],
-        capture_output=True, text=True).stdout)]
+    versions = [
+        v["version"]
+        for v in json.loads(
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    f"import json; from rltab.policy.model_store import list_versions; from pathlib import Path; print(json.dumps(list_versions(Path({str(home)!r}))))",
+                ],
+                capture_output=True,
+                text=True,
+            ).stdout
+        )
+    ]
     out = {
         "events_collected": events,
-        "one_update": {"events": result["events"], "seconds_wall": round(one_update_s, 2),
-                       "seconds_in_cycle": result["seconds"], "outcome": result["reason"]},
+        "one_update": {
+            "events": result["events"],
+            "seconds_wall": round(one_update_s, 2),
+            "seconds_in_cycle": result["seconds"],
+            "outcome": result["reason"],
+        },
         "trigger_to_live_s": round(live.get("t", float("nan")), 2),
         "updater_peak_rss_mb": round(peak_rss_mb, 1),
-        "completion_ms": {"idle": {"p50": round(pct(idle, 50), 2), "p95": round(pct(idle, 95), 2), "n": len(idle)},
-                          "during_update": {"p50": round(pct(during, 50), 2), "p95": round(pct(during, 95), 2), "n": len(during)}},
+        "completion_ms": {
+            "idle": {"p50": round(pct(idle, 50), 2), "p95": round(pct(idle, 95), 2), "n": len(idle)},
+            "during_update": {"p50": round(pct(during, 50), 2), "p95": round(pct(during, 95), 2), "n": len(during)},
+        },
         "versions": versions,
         "failed_requests": len(FAILED),
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
     }
-    out["p95_ratio_during_vs_idle"] = round(out["completion_ms"]["during_update"]["p95"] / max(1e-9, out["completion_ms"]["idle"]["p95"]), 3)
+    out["p95_ratio_during_vs_idle"] = round(
+        out["completion_ms"]["during_update"]["p95"] / max(1e-9, out["completion_ms"]["idle"]["p95"]), 3
+    )
     print(f"trigger -> live: {out['trigger_to_live_s']} s")
-    print(f"completion p95 idle {out['completion_ms']['idle']['p95']} ms, during update "
-          f"{out['completion_ms']['during_update']['p95']} ms (x{out['p95_ratio_during_vs_idle']})")
+    print(
+        f"completion p95 idle {out['completion_ms']['idle']['p95']} ms, during update "
+        f"{out['completion_ms']['during_update']['p95']} ms (x{out['p95_ratio_during_vs_idle']})"
+    )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
     shutil.rmtree(copy.parent, ignore_errors=True)

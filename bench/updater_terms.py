@@ -8,6 +8,7 @@ the same cycles from the same starter (same seeds); the figure is the mean proba
 suggestion starts with `'` (healing included) before and after, and how many updates the guard
 let through.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,8 +45,12 @@ def run(config: dict, cycles: int) -> dict:
             r = train_cycle(home, UpdaterConfig(min_events=8, guard_pass_tasks=0, **config), log=lambda m: None)
             published += bool(r.published)
         after = float(np.mean([first_text_probs(load_model(home), c, likes) for c in QUOTE_CONTEXTS]))
-    return {"p_single_quote_before": round(before, 4), "p_single_quote_after": round(after, 4),
-            "published": published, "cycles": cycles}
+    return {
+        "p_single_quote_before": round(before, 4),
+        "p_single_quote_after": round(after, 4),
+        "published": published,
+        "cycles": cycles,
+    }
 
 
 def main() -> int:

@@ -7,6 +7,7 @@ lookup, and an open document's update.
 The repository is 1,000 real Python files (the standard library's, copied into a temporary
 folder with a .gitignore), so sizes and identifiers are those of real code.
 """
+
 from __future__ import annotations
 
 import json
@@ -91,7 +92,7 @@ def main() -> int:
         table_mb = sum(a.nbytes for a in (table.tokens, table.keys, table.positions)) / 1e6
         lookup_ms = []
         for _ in range(2000):
-            ids = table.tokens[rng.randrange(table.tokens.size - 12):][:12].tolist()
+            ids = table.tokens[rng.randrange(table.tokens.size - 12) :][:12].tolist()
             t = time.perf_counter()
             table.find(ids, 12)
             lookup_ms.append((time.perf_counter() - t) * 1000)
@@ -110,19 +111,26 @@ def main() -> int:
         index.stop()
 
         out = {
-            "files_in_repo": n_files, "indexed": stats,
+            "files_in_repo": n_files,
+            "indexed": stats,
             "build_seconds": round(build_s, 3),
-            "build_python_heap_peak_mb": round(peak / 1e6, 1), "index_python_heap_mb": round(current / 1e6, 1),
+            "build_python_heap_peak_mb": round(peak / 1e6, 1),
+            "index_python_heap_mb": round(current / 1e6, 1),
             "process_max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
             "rss_before_mb": round(rss0 / 1024, 1),
             "context_ms": {"p50": round(statistics.median(assemble_ms), 2), "p95": round(pct(assemble_ms, 95), 2)},
-            "token_table": {"tokens": int(table.tokens.size), "build_seconds": round(table_s, 2),
-                            "arrays_mb": round(table_mb, 1),
-                            "lookup_ms": {"p50": round(statistics.median(lookup_ms), 3), "p95": round(pct(lookup_ms, 95), 3)}},
+            "token_table": {
+                "tokens": int(table.tokens.size),
+                "build_seconds": round(table_s, 2),
+                "arrays_mb": round(table_mb, 1),
+                "lookup_ms": {"p50": round(statistics.median(lookup_ms), 3), "p95": round(pct(lookup_ms, 95), 3)},
+            },
             "context_cached_ms": {"p50": round(statistics.median(cached_ms), 4), "p95": round(pct(cached_ms, 95), 4)},
-            "document_update": {"file_kb": round(len(index.text(big) or "") / 1000, 1),
-                                "queue_ms_p50": round(statistics.median(queue_ms), 4),
-                                "applied_ms_p50 (incl. the 0.3 s batching delay)": round(statistics.median(apply_ms), 1)},
+            "document_update": {
+                "file_kb": round(len(index.text(big) or "") / 1000, 1),
+                "queue_ms_p50": round(statistics.median(queue_ms), 4),
+                "applied_ms_p50 (incl. the 0.3 s batching delay)": round(statistics.median(apply_ms), 1),
+            },
         }
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -3,6 +3,7 @@
 One connection shared by the server's threads behind a lock; every write is one transaction, so
 an acknowledged event is on disk (WAL) even if the process is killed right after.
 """
+
 from __future__ import annotations
 
 import json
@@ -116,14 +117,25 @@ class Ledger:
     # -- writes ----------------------------------------------------------------------------
     def record_suggestion(self, s: SuggestionRecord) -> str:
         row: dict[str, Any] = {
-            "id": s.id, "time": s.time, "model_version": s.model_version, "repo": s.repo, "file": s.file,
-            "language": s.language, "kind": s.kind, "completion_chars": s.completion_chars,
-            "latency_ms": round(s.latency_ms, 3), "confidence": s.confidence,
+            "id": s.id,
+            "time": s.time,
+            "model_version": s.model_version,
+            "repo": s.repo,
+            "file": s.file,
+            "language": s.language,
+            "kind": s.kind,
+            "completion_chars": s.completion_chars,
+            "latency_ms": round(s.latency_ms, 3),
+            "confidence": s.confidence,
             "prompt_ids": json.dumps(s.prompt_ids) if s.prompt_ids is not None else None,
             "completion_ids": json.dumps(s.completion_ids) if s.completion_ids is not None else None,
             "logprobs": json.dumps([round(x, 5) for x in s.logprobs]) if s.logprobs is not None else None,
-            "prefix_text": s.prefix_text, "suffix_text": s.suffix_text, "completion_text": s.completion_text,
-            "prompt_tokens": s.prompt_tokens, "prefill_tokens": s.prefill_tokens, "healed": s.healed,
+            "prefix_text": s.prefix_text,
+            "suffix_text": s.suffix_text,
+            "completion_text": s.completion_text,
+            "prompt_tokens": s.prompt_tokens,
+            "prefill_tokens": s.prefill_tokens,
+            "healed": s.healed,
         }
         settled = R.INVALID if s.syntax_error else R.SILENT if s.completion_chars == 0 else None
         row["outcome"] = settled
@@ -134,8 +146,9 @@ class Ledger:
                 self._tally.recorded(s.model_version, settled, s.prompt_ids is not None)
         return s.id
 
-    def record_outcome(self, suggestion_id: str, kind: str, accepted_chars: int = 0, source: str = "inferred",
-                       now: float | None = None) -> bool:
+    def record_outcome(
+        self, suggestion_id: str, kind: str, accepted_chars: int = 0, source: str = "inferred", now: float | None = None
+    ) -> bool:
         """Settle a suggestion as accepted / partial / rejected. An explicit outcome (a client
         command) overrides an earlier one, except that a rejection never undoes text that was
         accepted; an inferred outcome (from didChange) never overrides anything."""
@@ -150,33 +163,59 @@ class Ledger:
             undoes_accept = kind == R.REJECTED and row["outcome"] in (R.ACCEPTED, R.PARTIAL)
             if settled and (source != "explicit" or undoes_accept):
                 # Already settled; keep the event for the record only.
-                db["event"].insert({"suggestion_id": suggestion_id, "kind": kind, "accepted_chars": accepted_chars,
-                                    "time": now, "source": source})
+                db["event"].insert(
+                    {
+                        "suggestion_id": suggestion_id,
+                        "kind": kind,
+                        "accepted_chars": accepted_chars,
+                        "time": now,
+                        "source": source,
+                    }
+                )
                 return True
             n = row["completion_chars"] or 0
             chars = n if kind == R.ACCEPTED else (min(accepted_chars, n) if kind == R.PARTIAL else 0)
-            db["event"].insert({"suggestion_id": suggestion_id, "kind": kind, "accepted_chars": chars,
-                                "time": now, "source": source})
-            db["suggestion"].update(suggestion_id, {
-                "outcome": kind, "outcome_source": source, "accepted_chars": chars,
-                "reward": R.reward(kind, chars, n, row["retention"], self.rewards),
-            })
+            db["event"].insert(
+                {"suggestion_id": suggestion_id, "kind": kind, "accepted_chars": chars, "time": now, "source": source}
+            )
+            db["suggestion"].update(
+                suggestion_id,
+                {
+                    "outcome": kind,
+                    "outcome_source": source,
+                    "accepted_chars": chars,
+                    "reward": R.reward(kind, chars, n, row["retention"], self.rewards),
+                },
+            )
             if self._tally is not None:
                 self._tally.settled(row, kind)
         return True
 
-    def record_retention(self, suggestion_id: str, retention: float, text: str | None = None,
-                         now: float | None = None) -> bool:
+    def record_retention(
+        self, suggestion_id: str, retention: float, text: str | None = None, now: float | None = None
+    ) -> bool:
         """A retention check of accepted text; `text` (what stands there now) only while learning."""
         now = time.time() if now is None else now
         with self._tx() as db:
             row = self._row(suggestion_id)
             if row is None or row["outcome"] not in (R.ACCEPTED, R.PARTIAL):
                 return False
-            db["event"].insert({"suggestion_id": suggestion_id, "kind": "retention", "retention": retention,
-                                "time": now, "text": text, "source": "inferred"})
-            changes = {"retention": retention, "reward": R.reward(
-                row["outcome"], row["accepted_chars"] or 0, row["completion_chars"] or 0, retention, self.rewards)}
+            db["event"].insert(
+                {
+                    "suggestion_id": suggestion_id,
+                    "kind": "retention",
+                    "retention": retention,
+                    "time": now,
+                    "text": text,
+                    "source": "inferred",
+                }
+            )
+            changes = {
+                "retention": retention,
+                "reward": R.reward(
+                    row["outcome"], row["accepted_chars"] or 0, row["completion_chars"] or 0, retention, self.rewards
+                ),
+            }
             if text is not None and retention < 1.0 and row["demonstration"] is None:
                 changes["demonstration"] = text  # the edited text, unless the place's own demonstration came first
             db["suggestion"].update(suggestion_id, changes)
@@ -188,8 +227,15 @@ class Ledger:
         with self._tx() as db:
             if self._row(suggestion_id) is None:
                 return False
-            db["event"].insert({"suggestion_id": suggestion_id, "kind": "demonstration", "time": now,
-                                "text": text, "source": "inferred"})
+            db["event"].insert(
+                {
+                    "suggestion_id": suggestion_id,
+                    "kind": "demonstration",
+                    "time": now,
+                    "text": text,
+                    "source": "inferred",
+                }
+            )
             db["suggestion"].update(suggestion_id, {"demonstration": text})
         return True
 
@@ -237,16 +283,21 @@ class Ledger:
         if complete_before is not None:
             where, args = f"{where} and (demonstration is not null or time < ?)", [*args, complete_before]
         with self._lock:
-            rows = list(self.db.query(
-                f"select rowid as seq, * from suggestion where {where} order by rowid desc limit ?", [*args, limit]))
+            rows = list(
+                self.db.query(
+                    f"select rowid as seq, * from suggestion where {where} order by rowid desc limit ?", [*args, limit]
+                )
+            )
         return rows[::-1]
 
     def mark_trained(self, suggestion_ids: list[str], version: str) -> None:
         with self._tx() as db:
             for i in range(0, len(suggestion_ids), 500):
                 chunk = suggestion_ids[i : i + 500]
-                db.execute(f"update suggestion set trained_in = ? where id in ({','.join('?' * len(chunk))})",
-                           [version, *chunk])
+                db.execute(
+                    f"update suggestion set trained_in = ? where id in ({','.join('?' * len(chunk))})",
+                    [version, *chunk],
+                )
         self._tally = None  # counted again on next use
 
     def status_counts(self, version: str | None) -> tuple[float, int]:
@@ -278,18 +329,34 @@ class Ledger:
             group by model_version order by first_time"""
         with self._lock:
             rows = [dict(r) for r in self.db.query(sql, args)]
-            unshown = self.db.execute("select model_version, outcome, count(*) from suggestion "
-                                      f"where outcome in ('silent', 'invalid') and ({mine}) "
-                                      "group by model_version, outcome", args).fetchall()
+            unshown = self.db.execute(
+                "select model_version, outcome, count(*) from suggestion "
+                f"where outcome in ('silent', 'invalid') and ({mine}) "
+                "group by model_version, outcome",
+                args,
+            ).fetchall()
         hidden: dict[str, dict] = {}
         for version, outcome, n in unshown:
             hidden.setdefault(version, {"silent": 0, "invalid": 0})[outcome] = n
         for r in rows:
-            r["accept_rate"] = round(((r["accepted"] or 0) + (r["partial"] or 0)) / r["shown"], 4) if r["shown"] else 0.0
+            r["accept_rate"] = (
+                round(((r["accepted"] or 0) + (r["partial"] or 0)) / r["shown"], 4) if r["shown"] else 0.0
+            )
             r.update(hidden.pop(r["model_version"], {"silent": 0, "invalid": 0}))
             r.pop("first_time")
-        rows += [{"model_version": v, "shown": 0, "accepted": 0, "partial": 0, "rejected": 0,
-                  "chars_accepted": 0, "accept_rate": 0.0, **n} for v, n in hidden.items()]
+        rows += [
+            {
+                "model_version": v,
+                "shown": 0,
+                "accepted": 0,
+                "partial": 0,
+                "rejected": 0,
+                "chars_accepted": 0,
+                "accept_rate": 0.0,
+                **n,
+            }
+            for v, n in hidden.items()
+        ]
         return rows
 
     def counts(self) -> dict[str, int]:
@@ -304,8 +371,12 @@ class Ledger:
         with self._tx() as db:
             where, args = ("1", []) if repo is None else self._repo_where(repo)
             ids_sql = f"select id from suggestion where {where}"
-            trained = {r[0] for r in db.execute(
-                f"select distinct trained_in from suggestion where ({where}) and trained_in is not null", args)}
+            trained = {
+                r[0]
+                for r in db.execute(
+                    f"select distinct trained_in from suggestion where ({where}) and trained_in is not null", args
+                )
+            }
             n_events = db.execute(f"delete from event where suggestion_id in ({ids_sql})", args).rowcount
             n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
         with self._lock:
@@ -356,8 +427,9 @@ class Tally:
     def load(cls, db, learnable: str) -> Tally:
         shown, taken = {}, {}
         for version, n, k in db.execute(
-                "select model_version, count(*), sum(outcome in ('accepted', 'partial')) from suggestion "
-                "where outcome is null or outcome not in ('silent', 'invalid') group by model_version"):
+            "select model_version, count(*), sum(outcome in ('accepted', 'partial')) from suggestion "
+            "where outcome is null or outcome not in ('silent', 'invalid') group by model_version"
+        ):
             shown[version], taken[version] = n, k or 0
         pending = db.execute(f"select count(*) from suggestion where {learnable}").fetchone()[0]
         return cls(shown, taken, pending)

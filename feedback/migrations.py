@@ -2,6 +2,7 @@
 
 Never edit a migration that has shipped: add the next one. Upgrades never drop user data.
 """
+
 from __future__ import annotations
 
 from sqlite_utils import Database
@@ -12,16 +13,40 @@ migrations = Migrations("rltab.ledger")
 
 @migrations()
 def m001_suggestions_and_events(db: Database) -> None:
-    db["suggestion"].create({
-        "id": str, "time": float, "model_version": str, "repo": str, "file": str, "language": str,
-        "kind": str, "completion_chars": int, "latency_ms": float, "confidence": float,
-        "prompt_ids": str, "completion_ids": str, "logprobs": str,  # JSON; only while learning
-        "prefix_text": str, "suffix_text": str, "completion_text": str,  # only while learning
-    }, pk="id")
-    db["event"].create({
-        "id": int, "suggestion_id": str, "kind": str, "accepted_chars": int, "retention": float,
-        "time": float, "text": str,
-    }, pk="id", foreign_keys=[("suggestion_id", "suggestion", "id")])
+    db["suggestion"].create(
+        {
+            "id": str,
+            "time": float,
+            "model_version": str,
+            "repo": str,
+            "file": str,
+            "language": str,
+            "kind": str,
+            "completion_chars": int,
+            "latency_ms": float,
+            "confidence": float,
+            "prompt_ids": str,
+            "completion_ids": str,
+            "logprobs": str,  # JSON; only while learning
+            "prefix_text": str,
+            "suffix_text": str,
+            "completion_text": str,  # only while learning
+        },
+        pk="id",
+    )
+    db["event"].create(
+        {
+            "id": int,
+            "suggestion_id": str,
+            "kind": str,
+            "accepted_chars": int,
+            "retention": float,
+            "time": float,
+            "text": str,
+        },
+        pk="id",
+        foreign_keys=[("suggestion_id", "suggestion", "id")],
+    )
     db["event"].create_index(["suggestion_id"])
     db["suggestion"].create_index(["model_version"])
 
@@ -69,10 +94,15 @@ def m005_scrub_secrets(db: Database) -> None:
         if is_secret_file(path) or any(contains_secret(row[t] or "", path) for t in texts):
             leaked.append(row["id"])
     for sid in leaked:
-        db.execute("update suggestion set prompt_ids = null, completion_ids = null, logprobs = null, "
-                   + ", ".join(f"{t} = null" for t in texts) + " where id = ?", [sid])
+        db.execute(
+            "update suggestion set prompt_ids = null, completion_ids = null, logprobs = null, "
+            + ", ".join(f"{t} = null" for t in texts)
+            + " where id = ?",
+            [sid],
+        )
         db.execute("update event set text = null where suggestion_id = ?", [sid])
-    for event in db.query("select e.id, e.text, s.file from event e join suggestion s on s.id = e.suggestion_id "
-                          "where e.text is not null"):
+    for event in db.query(
+        "select e.id, e.text, s.file from event e join suggestion s on s.id = e.suggestion_id where e.text is not null"
+    ):
         if contains_secret(event["text"], event["file"] or ""):
             db.execute("update event set text = null where id = ?", [event["id"]])

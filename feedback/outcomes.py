@@ -11,6 +11,7 @@ Accepted text is then followed through later edits and checked at 30 s, 2, 5 and
 the user then wrote at its place becomes a demonstration: the true text there, for supervised steps.
 Pure state machine: the clock is injected, nothing here touches the ledger or the network.
 """
+
 from __future__ import annotations
 
 import time
@@ -90,8 +91,12 @@ def effective_insertion(before: str, s: int, e: int, new: str) -> tuple[int, str
 
 
 class OutcomeTracker:
-    def __init__(self, clock: Callable[[], float] = time.monotonic,
-                 retention_delays=RETENTION_DELAYS, demonstration_delay: float = DEMONSTRATION_DELAY):
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        retention_delays=RETENTION_DELAYS,
+        demonstration_delay: float = DEMONSTRATION_DELAY,
+    ):
         self.clock = clock
         self.delays = tuple(retention_delays)
         self.demo_delay = demonstration_delay
@@ -105,8 +110,18 @@ class OutcomeTracker:
         before it in this document is settled. What the user writes at `anchor` from now on is
         followed as a demonstration of `demo_lines` lines (0: as many as the suggestion has)."""
         out = self._settle(uri)
-        self.regions.append(_Region(suggestion_id, uri, anchor, anchor, "", [self.clock() + self.demo_delay],
-                                    grows=True, lines=demo_lines or text.count("\n") + 1))
+        self.regions.append(
+            _Region(
+                suggestion_id,
+                uri,
+                anchor,
+                anchor,
+                "",
+                [self.clock() + self.demo_delay],
+                grows=True,
+                lines=demo_lines or text.count("\n") + 1,
+            )
+        )
         if text:
             self.pending[uri] = _Pending(suggestion_id, anchor, text)
         return out
@@ -191,5 +206,6 @@ class OutcomeTracker:
 
     def _track(self, p: _Pending, uri: str, chars: int) -> None:
         now = self.clock()
-        self.regions.append(_Region(p.suggestion_id, uri, p.anchor, p.anchor + chars, p.text[:chars],
-                                    [now + d for d in self.delays]))
+        self.regions.append(
+            _Region(p.suggestion_id, uri, p.anchor, p.anchor + chars, p.text[:chars], [now + d for d in self.delays])
+        )

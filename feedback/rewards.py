@@ -1,4 +1,5 @@
 """Implicit reward of one suggestion from its fate (architecture.md §4). Pure; weights are config."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,13 @@ class RewardConfig:
     parsed before (compiler feedback); it is dropped, not shown, and learned from like a rejection."""
 
 
-def reward(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
-           retention: float | None = None, cfg: RewardConfig = RewardConfig()) -> float:
+def reward(
+    outcome: str,
+    accepted_chars: int = 0,
+    suggestion_chars: int = 0,
+    retention: float | None = None,
+    cfg: RewardConfig = RewardConfig(),
+) -> float:
     """The reward of one suggestion's fate. Retention defaults to 1 (kept) until a retention check
     says otherwise.
 
@@ -47,8 +53,11 @@ def reward(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
     if outcome not in (INVALID, ACCEPTED, PARTIAL, REJECTED, SHOWN):
         raise ValueError(f"unknown outcome {outcome!r}")
     if cfg.scheme == CHARS:
-        return round((saved_chars(outcome, accepted_chars, suggestion_chars, retention) - cfg.read_cost_chars)
-                     / cfg.chars_per_unit, 6)
+        return round(
+            (saved_chars(outcome, accepted_chars, suggestion_chars, retention) - cfg.read_cost_chars)
+            / cfg.chars_per_unit,
+            6,
+        )
     if outcome == INVALID:
         return cfg.syntax_error
     r = _kept(retention)
@@ -60,8 +69,9 @@ def reward(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
     return cfg.shown_cost
 
 
-def saved_chars(outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0,
-                retention: float | None = None) -> float:
+def saved_chars(
+    outcome: str, accepted_chars: int = 0, suggestion_chars: int = 0, retention: float | None = None
+) -> float:
     """Characters the user did not have to type: accepted characters that stayed."""
     if outcome == ACCEPTED:
         return suggestion_chars * _kept(retention)

@@ -7,6 +7,7 @@ window, and unquoted `name = value` assignments of secret-named settings (shell,
 The server checks the whole prompt window, the suggestion and every demonstration before anything
 is stored; a window with a secret anywhere in it is not learned from at all.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,11 +19,14 @@ from pathlib import PurePosixPath
 SECRET_FILES = re.compile(
     r"(^|/)(\.env[^/]*|[^/]*\.pem|[^/]*\.key|[^/]*\.p12|[^/]*\.pfx|id_(rsa|dsa|ecdsa|ed25519)[^/]*|\.netrc|"
     r"\.pgpass|\.pypirc|\.npmrc|\.git-credentials|credentials[^/]*|[^/]*secrets?\.(ya?ml|json|toml|ini|env))$",
-    re.I)
+    re.I,
+)
 
 KEY_BLOCK = re.compile(r"-----(BEGIN|END) [A-Z0-9 ]*(PRIVATE KEY|PRIVATE KEY BLOCK|SECRET KEY)[A-Z ]*-----")
 BASE64_LINE = re.compile(r"^\s*[A-Za-z0-9+/]{40,}={0,2}\s*$")  # a line of a PEM or PGP armoured block
-SECRET_NAME = r"[\w.-]*(secret|passw(or)?d|passphrase|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[\w.-]*"
+SECRET_NAME = (
+    r"[\w.-]*(secret|passw(or)?d|passphrase|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[\w.-]*"
+)
 UNQUOTED_ASSIGNMENT = re.compile(rf"(?i)\b{SECRET_NAME}\s*[:=]\s*([A-Za-z0-9/+_=.~-]{{16,}})")
 OWN_PATTERNS = [
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id

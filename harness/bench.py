@@ -3,6 +3,7 @@
 Prompts are cut from the held-out stdlib modules. Every figure is a median over repeats unless
 named p95. Torch eager is transformers' `generate` on the same fp32 weights, same thread count.
 """
+
 from __future__ import annotations
 
 import json
@@ -55,14 +56,19 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
 
     # Full completion, 512-token prompt + `new_tokens` tokens: int8 engine vs torch eager generate.
     prompts = [ids[s : s + 512] for s in starts]
-    engine_ms = [eng.generate(p, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False).latency_ms for p in prompts]
+    engine_ms = [
+        eng.generate(p, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False).latency_ms
+        for p in prompts
+    ]
     tm = load_torch(model.path)
     torch_ms = []
     with torch.no_grad():
         tm.generate(torch.tensor([prompts[0]]), max_new_tokens=2, do_sample=False)  # warm-up
         for p in prompts:
             t = time.perf_counter()
-            out = tm.generate(torch.tensor([p]), max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0)
+            out = tm.generate(
+                torch.tensor([p]), max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False, pad_token_id=0
+            )
             torch_ms.append((time.perf_counter() - t) * 1000)
             assert out.shape[1] == len(p) + new_tokens
 
@@ -102,8 +108,9 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         key = f"ctx{k}"
         copying = {"copy_weight": COPY_WEIGHT, "repeats": RequestRepeats(table, path, np.zeros(0, np.int64))}
         eng.generate(p1, max_new_tokens=new_tokens, cache_key=key, **copying)
-        g = eng.generate(p2, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False, cache_key=key,
-                         **copying)
+        g = eng.generate(
+            p2, max_new_tokens=new_tokens, min_new_tokens=new_tokens, single_line=False, cache_key=key, **copying
+        )
         ctx_ms.append(g.latency_ms)
         ctx_fresh.append(g.prefill_tokens)
         ctx_tokens.append(len(p2))
@@ -114,8 +121,13 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         "threads": threads,
         "prefill_ms": {k: round(v, 2) for k, v in prefill.items()},
         "decode_ms_per_token": round(decode, 3),
-        "completion_ms": {"engine": round(e, 2), "torch_eager": round(t, 2), "ratio": round(e / t, 3),
-                          "prompt_tokens": 512, "new_tokens": new_tokens},
+        "completion_ms": {
+            "engine": round(e, 2),
+            "torch_eager": round(t, 2),
+            "ratio": round(e / t, 3),
+            "prompt_tokens": 512,
+            "new_tokens": new_tokens,
+        },
         "reuse_completion_ms_p50": round(_pct(reuse_ms, 50), 2),
         "reuse_completion_ms_p95": round(_pct(reuse_ms, 95), 2),
         "reuse_prefill_tokens_median": statistics.median(fresh_tokens),
@@ -138,13 +150,19 @@ def print_latency(r: dict) -> None:
         print(f"  prefill {k:>5} tokens      {v:8.2f} ms")
     print(f"  decode per token         {r['decode_ms_per_token']:8.3f} ms")
     c = r["completion_ms"]
-    print(f"  512+{c['new_tokens']} completion: engine {c['engine']:.2f} ms, torch eager {c['torch_eager']:.2f} ms, ratio {c['ratio']:.3f}")
-    print(f"  one-word extension + {c['new_tokens']} tokens with KV reuse: p50 {r['reuse_completion_ms_p50']:.2f} ms, "
-          f"p95 {r['reuse_completion_ms_p95']:.2f} ms, {r['reuse_prefill_tokens_median']} tokens prefilled")
+    print(
+        f"  512+{c['new_tokens']} completion: engine {c['engine']:.2f} ms, torch eager {c['torch_eager']:.2f} ms, ratio {c['ratio']:.3f}"
+    )
+    print(
+        f"  one-word extension + {c['new_tokens']} tokens with KV reuse: p50 {r['reuse_completion_ms_p50']:.2f} ms, "
+        f"p95 {r['reuse_completion_ms_p95']:.2f} ms, {r['reuse_prefill_tokens_median']} tokens prefilled"
+    )
     if r.get("context_reuse_completion_ms_p50") is not None:
-        print(f"  the same with repository context and workspace copying ({r['context_prompt_tokens_median']} prompt tokens): "
-              f"p50 {r['context_reuse_completion_ms_p50']:.2f} ms, p95 {r['context_reuse_completion_ms_p95']:.2f} ms, "
-              f"{r['context_reuse_prefill_tokens_median']} tokens prefilled")
+        print(
+            f"  the same with repository context and workspace copying ({r['context_prompt_tokens_median']} prompt tokens): "
+            f"p50 {r['context_reuse_completion_ms_p50']:.2f} ms, p95 {r['context_reuse_completion_ms_p95']:.2f} ms, "
+            f"{r['context_reuse_prefill_tokens_median']} tokens prefilled"
+        )
 
 
 def write_json(r: dict, out: str | Path | None) -> None:

@@ -5,6 +5,7 @@ A simulated developer (harness/typing_sim.py) types real files through `rltab se
 (`rltab train --once`) before typing goes on, so runs are deterministic: same inputs, same
 figures. `--frozen`: the model never changes.
 """
+
 from __future__ import annotations
 
 import json
@@ -56,15 +57,28 @@ def curve(shown: list[Shown], chars_total: int, bins: int = 10) -> list[dict]:
         part = [s for s in shown if k / bins <= s.fraction < (k + 1) / bins]
         saved = sum(s.chars for s in part)
         taken = sum(s.outcome != "rejected" for s in part)
-        out.append({"chars": round((k + 1) / bins * chars_total), "shown": len(part),
-                    "accept_rate": round(taken / len(part), 4) if part else 0.0,
-                    "chars_saved_per_100": round(100 * saved / (chars_total / bins), 3)})
+        out.append(
+            {
+                "chars": round((k + 1) / bins * chars_total),
+                "shown": len(part),
+                "accept_rate": round(taken / len(part), 4) if part else 0.0,
+                "chars_saved_per_100": round(100 * saved / (chars_total / bins), 3),
+            }
+        )
     return out
 
 
-def replay(paths: list[str], learn: bool, home: Path | None = None, every: int = 64, limit_chars: int | None = None,
-           model: str | None = None, updater_config: dict | None = None, settings: dict | None = None,
-           log=print) -> dict:
+def replay(
+    paths: list[str],
+    learn: bool,
+    home: Path | None = None,
+    every: int = 64,
+    limit_chars: int | None = None,
+    model: str | None = None,
+    updater_config: dict | None = None,
+    settings: dict | None = None,
+    log=print,
+) -> dict:
     files = limit(corpus_files(paths), limit_chars)
     if not files:
         raise ValueError("no Python files to type")
@@ -84,8 +98,9 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
     extra = ["--train-every-events", "0"]  # this function runs the updater itself, in order
     # The simulated developer types a line in well under a second, not in thirty: the server
     # takes what was typed at a request's place after DEMONSTRATION_DELAY_S, not the editor's 30 s.
-    client = StdioClient(home, model=model, extra_args=extra,
-                         env={"RLTAB_DEMONSTRATION_DELAY": str(DEMONSTRATION_DELAY_S)})
+    client = StdioClient(
+        home, model=model, extra_args=extra, env={"RLTAB_DEMONSTRATION_DELAY": str(DEMONSTRATION_DELAY_S)}
+    )
     updates: list[dict] = []
     state = {"since": 0, "fraction": 0.0}
 
@@ -106,7 +121,11 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
         if updater_config:
             cmd += ["--config", json.dumps(updater_config)]
         r = subprocess.run(cmd, capture_output=True, text=True)
-        result = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {"published": None, "reason": r.stderr[-300:]}
+        result = (
+            json.loads(r.stdout.strip().splitlines()[-1])
+            if r.stdout.strip()
+            else {"published": None, "reason": r.stderr[-300:]}
+        )
         result["fraction"] = round(state["fraction"], 4)
         updates.append(result)
         log(f"update {len(updates)}: {result.get('published') or 'not published'} ({result.get('reason')})")
@@ -123,11 +142,24 @@ def replay(paths: list[str], learn: bool, home: Path | None = None, every: int =
     out = summarize(session, ledger)
     ledger.close()
     for k, third in enumerate(out["thirds"]):  # does learning keep publishing? (issue 13)
-        third["published"] = sum(1 for u in updates if u.get("published") and
-                                 (k / 3 <= u["fraction"] < (k + 1) / 3 or (k == 2 and u["fraction"] >= 1)))
-    out.update({"mode": "learn" if learn else "frozen", "files": len(files), "chars_total": session.chars_total,
-                "requests": session.requests, "updates": updates, "every_events": every, "settings": settings or {},
-                "curve": curve(session.shown, session.chars_total), "home": str(home)})
+        third["published"] = sum(
+            1
+            for u in updates
+            if u.get("published") and (k / 3 <= u["fraction"] < (k + 1) / 3 or (k == 2 and u["fraction"] >= 1))
+        )
+    out.update(
+        {
+            "mode": "learn" if learn else "frozen",
+            "files": len(files),
+            "chars_total": session.chars_total,
+            "requests": session.requests,
+            "updates": updates,
+            "every_events": every,
+            "settings": settings or {},
+            "curve": curve(session.shown, session.chars_total),
+            "home": str(home),
+        }
+    )
     return out
 
 

@@ -3,6 +3,7 @@
 The typing simulator (`rltab demo`, `rltab replay`) drives `rltab serve` with it exactly as an
 editor would; the tests use it where a typed client cannot go (malformed params, kill -9).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,13 @@ class StdioClient:
         args = [sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args]
         if model:
             args += ["--model", str(model)]
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                                     env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **(env or {})},
+        )
         self.inbox: queue.Queue = queue.Queue()
         self.notifications: list[dict] = []
         threading.Thread(target=self._read, daemon=True).start()
@@ -67,29 +73,54 @@ class StdioClient:
         """`folders`: workspace folder paths (the server indexes them for repository context)."""
         caps = {"textDocument": {"inlineCompletion": {}}}
         uris = [Path(f).resolve().as_uri() for f in folders or []]
-        r = self.request("initialize", {
-            "processId": os.getpid(), "rootUri": uris[0] if uris else None, "capabilities": caps,
-            "workspaceFolders": [{"uri": u, "name": Path(f).name} for u, f in zip(uris, folders or [])] or None,
-            "initializationOptions": options or {}})
+        r = self.request(
+            "initialize",
+            {
+                "processId": os.getpid(),
+                "rootUri": uris[0] if uris else None,
+                "capabilities": caps,
+                "workspaceFolders": [{"uri": u, "name": Path(f).name} for u, f in zip(uris, folders or [])] or None,
+                "initializationOptions": options or {},
+            },
+        )
         self.notify("initialized", {})
         return r
 
     def change(self, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str) -> None:
-        self.notify("textDocument/didChange", {
-            "textDocument": {"uri": uri, "version": version},
-            "contentChanges": [{"range": {"start": {"line": start[0], "character": start[1]},
-                                          "end": {"line": end[0], "character": end[1]}}, "text": text}]})
+        self.notify(
+            "textDocument/didChange",
+            {
+                "textDocument": {"uri": uri, "version": version},
+                "contentChanges": [
+                    {
+                        "range": {
+                            "start": {"line": start[0], "character": start[1]},
+                            "end": {"line": end[0], "character": end[1]},
+                        },
+                        "text": text,
+                    }
+                ],
+            },
+        )
 
     def command(self, name: str, *args) -> dict:
         return self.request("workspace/executeCommand", {"command": name, "arguments": list(args)})
 
     def open(self, uri: str, text: str, version: int = 1) -> None:
-        self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}})
+        self.notify(
+            "textDocument/didOpen",
+            {"textDocument": {"uri": uri, "languageId": "python", "version": version, "text": text}},
+        )
 
     def inline(self, uri: str, line: int, character: int) -> dict:
-        return self.request("textDocument/inlineCompletion", {
-            "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
-            "context": {"triggerKind": 2}})
+        return self.request(
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": uri},
+                "position": {"line": line, "character": character},
+                "context": {"triggerKind": 2},
+            },
+        )
 
     def close(self) -> None:
         try:

@@ -6,6 +6,7 @@ otherwise it takes the longest part that matches up to a word boundary (a partia
 types on. Accepts go through the editor path: the text is inserted (didChange) and the item's
 command is run, so outcomes reach the ledger exactly as from an editor.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -84,7 +85,11 @@ def _figures(shown: list[Shown], chars_total: int, chars_typed: int, latencies: 
     saved = sum(s.chars for s in shown)
     lat = sorted(latencies)
     return {
-        "chars_typed": chars_typed, "shown": len(shown), "accepted": acc, "partial": part, "rejected": rej,
+        "chars_typed": chars_typed,
+        "shown": len(shown),
+        "accepted": acc,
+        "partial": part,
+        "rejected": rej,
         "accept_rate": round((acc + part) / len(shown), 4) if shown else 0.0,
         "chars_saved_per_100": round(100 * saved / chars_total, 3) if chars_total else 0.0,
         "latency_ms": {"p50": round(percentile(lat, 50), 2), "p95": round(percentile(lat, 95), 2)},
@@ -126,8 +131,12 @@ class Typist:
     """Types files through a running server. `after_each` runs after every suggestion (the
     replay's learning hook); `on_shown` lets the demo print as it goes."""
 
-    def __init__(self, client: StdioClient, on_shown: Callable[[Shown], None] | None = None,
-                 after_each: Callable[[], None] | None = None):
+    def __init__(
+        self,
+        client: StdioClient,
+        on_shown: Callable[[Shown], None] | None = None,
+        after_each: Callable[[], None] | None = None,
+    ):
         self.client = client
         self.on_shown = on_shown
         self.after_each = after_each
@@ -185,8 +194,9 @@ class Typist:
                     outcome = "partial"
                 else:
                     outcome = "rejected"
-            shown = Shown(name, pos, (done_before + pos) / max(1, session.chars_total), s, outcome, n,
-                          session.latencies[-1], sid)
+            shown = Shown(
+                name, pos, (done_before + pos) / max(1, session.chars_total), s, outcome, n, session.latencies[-1], sid
+            )
             pos += n
             session.shown.append(shown)
             if self.on_shown:

@@ -7,6 +7,7 @@ adapter.onnx_adapter (the same weights, B scaled by alpha / r, in onnxruntime's 
 named after the graph's LoRA inputs). Publishing an update writes these two files; nothing is
 merged or re-exported.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,17 @@ def with_lora(base, r: int, alpha: int, seed: int = 0):
 
     fam = family(base.config.model_type)
     torch.manual_seed(seed)
-    return get_peft_model(base, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=list(fam.lora_targets),
-                                           bias="none", fan_in_fan_out=fam.fan_in_fan_out))
+    return get_peft_model(
+        base,
+        LoraConfig(
+            r=r,
+            lora_alpha=alpha,
+            lora_dropout=0.0,
+            target_modules=list(fam.lora_targets),
+            bias="none",
+            fan_in_fan_out=fam.fan_in_fan_out,
+        ),
+    )
 
 
 def lora_settings(model_path: Path) -> dict | None:

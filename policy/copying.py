@@ -6,6 +6,7 @@ distribution; a 5 M-parameter model barely copies by itself.
 question for a whole workspace by binary search over sorted trigram keys (the lookup of REST,
 retrieval-based speculative decoding), whatever the repository's size.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -18,8 +19,7 @@ MAX_HITS = 4096
 """Occurrences looked at per table lookup (a very common pair is sampled evenly)."""
 
 
-def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int, min_n: int = 2
-                    ) -> tuple[int, dict[int, int]]:
+def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int, min_n: int = 2) -> tuple[int, dict[int, int]]:
     """The tokens that followed the longest earlier occurrences in `src` of the last n tokens of
     `tail` (what has been written), n in [min_n, max_n]: (n, {token: count}); (0, {}) when
     nothing that long repeats."""
@@ -39,8 +39,9 @@ def nearer_first(near: tuple[int, dict[int, int]], far: tuple[int, dict[int, int
     return far if far[0] > near[0] else near
 
 
-def longest_repeats(tokens: np.ndarray, hits: np.ndarray, tail: Sequence[int], max_n: int, known: int
-                    ) -> tuple[int, dict[int, int]]:
+def longest_repeats(
+    tokens: np.ndarray, hits: np.ndarray, tail: Sequence[int], max_n: int, known: int
+) -> tuple[int, dict[int, int]]:
     """Of the occurrences `hits` (indices of tokens whose last `known` tokens already equal the
     tail's), the longest matches of the tail up to `max_n` tokens: (n, {next token: count})."""
     n = np.full(hits.size, known, np.int64)

@@ -3,6 +3,7 @@
 HELD_OUT modules are never trained on; they give the held-out loss that the model card and the
 updater's guard report. Benchmark corpora (click, attrs: pip-installed packages) are never read here.
 """
+
 from __future__ import annotations
 
 import random
@@ -13,8 +14,18 @@ from pathlib import Path
 from . import tokenizer as T
 
 HELD_OUT = (
-    "argparse.py", "csv.py", "textwrap.py", "difflib.py", "string.py", "shlex.py",
-    "fractions.py", "heapq.py", "calendar.py", "dataclasses.py", "json/", "zipfile.py",
+    "argparse.py",
+    "csv.py",
+    "textwrap.py",
+    "difflib.py",
+    "string.py",
+    "shlex.py",
+    "fractions.py",
+    "heapq.py",
+    "calendar.py",
+    "dataclasses.py",
+    "json/",
+    "zipfile.py",
 )
 # Tests and vendored/generated code would dominate by size without teaching much about how
 # people write library code.
@@ -46,8 +57,11 @@ def stdlib_files(split: str = "train", root: Path | None = None) -> list[Path]:
         rel = path.relative_to(root).as_posix()
         dirs = rel.split("/")[:-1]
         if split == "tests":
-            if (any(d in TEST_DIRS for d in dirs) and not any(d in SKIP_PARTS and d not in TEST_DIRS for d in dirs)
-                    and not _tests_a_held_out_module(rel)):
+            if (
+                any(d in TEST_DIRS for d in dirs)
+                and not any(d in SKIP_PARTS and d not in TEST_DIRS for d in dirs)
+                and not _tests_a_held_out_module(rel)
+            ):
                 out.append(path)
             continue
         if any(part in SKIP_PARTS for part in dirs):
@@ -90,8 +104,13 @@ def middle_span(text: str, rng: random.Random) -> tuple[int, int]:
 
 
 def fim_example(
-    text: str, rng: random.Random, encode, ids: dict[str, int], spm_rate: float = 0.5,
-    prefix_chars: int = 1600, suffix_chars: int = 600,
+    text: str,
+    rng: random.Random,
+    encode,
+    ids: dict[str, int],
+    spm_rate: float = 0.5,
+    prefix_chars: int = 1600,
+    suffix_chars: int = 600,
 ) -> list[int]:
     """One FIM training example (token ids, ending with EOS) cut from `text`."""
     a, b = middle_span(text, rng)
@@ -103,8 +122,13 @@ def fim_example(
 
 
 def example_stream(
-    texts: Sequence[str], seed: int, encode, ids: dict[str, int], fim_rate: float = 0.5,
-    spm_rate: float = 0.5, chunk_chars: int = 2400,
+    texts: Sequence[str],
+    seed: int,
+    encode,
+    ids: dict[str, int],
+    fim_rate: float = 0.5,
+    spm_rate: float = 0.5,
+    chunk_chars: int = 2400,
 ) -> Iterator[list[int]]:
     """Endless training examples: files drawn in proportion to their length, a line-aligned
     chunk of each, then FIM (PSM or SPM) or plain left-to-right."""

@@ -5,6 +5,7 @@ of one module, and builds its prompt exactly as the server would (prefix and suf
 same three context sources by the same code, the same layout), so that what the model learns to
 read is what it will be shown.
 """
+
 from __future__ import annotations
 
 import random
@@ -39,8 +40,9 @@ def middle(text: str, rng: random.Random) -> tuple[int, int] | None:
     return a, min(b, a + MAX_MIDDLE)
 
 
-def prompt_and_middle(ctx: RepoContext, path: str, text: str, a: int, b: int, encode, token_id,
-                      context: bool = True) -> tuple[list[int], list[int]]:
+def prompt_and_middle(
+    ctx: RepoContext, path: str, text: str, a: int, b: int, encode, token_id, context: bool = True
+) -> tuple[list[int], list[int]]:
     """The served prompt for a cursor at `a` whose completion is text[a:b], and that completion's ids."""
     before, after = text[:a], text[b:]
     win = cursor_window(before, after, encode)
@@ -51,8 +53,9 @@ def prompt_and_middle(ctx: RepoContext, path: str, text: str, a: int, b: int, en
     return prompt_ids(win.before, win.after, encode, token_id, RLTAB_TEMPLATE, repo), list(encode(text[a:b]))
 
 
-def example_stream(ctx: RepoContext, files: list[tuple[str, str]], seed: int, encode,
-                   ids: dict[str, int]) -> Iterator[list[int]]:
+def example_stream(
+    ctx: RepoContext, files: list[tuple[str, str]], seed: int, encode, ids: dict[str, int]
+) -> Iterator[list[int]]:
     """Endless cross-file examples: prompt (with context), middle, end-of-text."""
     rng = random.Random(seed)
     weights = [len(t) for _, t in files]
@@ -86,7 +89,7 @@ def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
                 prompt, completion = prompt_and_middle(ctx, path, text, *span, encode, token_id, context=on)
                 target = [*completion, token_id(T.EOS)]
                 x = torch.tensor([prompt + target[:-1]])
-                logits = model(input_ids=x).logits[0, len(prompt) - 1:].float()
+                logits = model(input_ids=x).logits[0, len(prompt) - 1 :].float()
                 loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target), reduction="sum")
                 totals[key][0] += loss.item()
                 totals[key][1] += len(target)

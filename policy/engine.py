@@ -6,6 +6,7 @@ the behaviour log-probs the updater needs for its importance ratio). When a prom
 prefix with the previous prompt of the same `cache_key` (a document), only the new tokens are
 prefilled.
 """
+
 from __future__ import annotations
 
 import threading
@@ -147,8 +148,15 @@ class Engine:
         # tokens); ids with no text are never produced.
         return out[0][:, : len(self.token_bytes)], out[1:]
 
-    def _with_copies(self, logits: np.ndarray, logp: np.ndarray, src: np.ndarray, drafts, weight: float,
-                     repeats: RepeatSource | None = None) -> np.ndarray:
+    def _with_copies(
+        self,
+        logits: np.ndarray,
+        logp: np.ndarray,
+        src: np.ndarray,
+        drafts,
+        weight: float,
+        repeats: RepeatSource | None = None,
+    ) -> np.ndarray:
         """Each draft's next-token logits as log((1 - w) p_model + w p_copy) where a copy applies:
         p_copy is what followed the longest repeats of the text written, in the prompt and in
         `repeats` (the rest of the workspace)."""
@@ -216,8 +224,9 @@ class Engine:
         return prompt[:-1], len(b), self.extensions(last)
 
     # -- generation ------------------------------------------------------------------------
-    def _silence(self, logits: np.ndarray, n: int, single_line: bool, temperature: float, top_p: float,
-                 rng) -> list[Candidate | None]:
+    def _silence(
+        self, logits: np.ndarray, n: int, single_line: bool, temperature: float, top_p: float, rng
+    ) -> list[Candidate | None]:
         """The silence decision, on the full prompt: each sample that picks a stop (or, single-line,
         a newline) as decoding would pick any token is an empty candidate; None where it did not."""
         gate = self.stop_ids | (self.newline_ids if single_line else set())
@@ -229,9 +238,24 @@ class Engine:
                 out[r] = Candidate([tok], [float(full_logp[tok])], "", "eos" if tok in self.stop_ids else "newline")
         return out
 
-    def _decode(self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], src: np.ndarray,
-                allowed: np.ndarray | None, rng, *, max_new_tokens: int, min_new_tokens: int, temperature: float,
-                top_p: float, stop, cancelled, copy_weight: float, repeats: RepeatSource | None) -> list[np.ndarray]:
+    def _decode(
+        self,
+        drafts: list[_Draft],
+        logits: np.ndarray,
+        past: list[np.ndarray],
+        src: np.ndarray,
+        allowed: np.ndarray | None,
+        rng,
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop,
+        cancelled,
+        copy_weight: float,
+        repeats: RepeatSource | None,
+    ) -> list[np.ndarray]:
         """Decode the drafts (one row each) from the logits after `src`; the first token is one of
         `allowed` after token healing. Returns the KV cache of what was run."""
         m = len(drafts)
@@ -314,17 +338,31 @@ class Engine:
                 if any(c is None for c in silent):
                     # Back up one token: the cache already holds the prompt, so this is one step.
                     cut = len(prompt) - 2
-                    logits, past = self._run(np.asarray([[prompt[-2]]], dtype=np.int64),
-                                             [np.ascontiguousarray(p[:, :, :cut]) for p in past])
+                    logits, past = self._run(
+                        np.asarray([[prompt[-2]]], dtype=np.int64), [np.ascontiguousarray(p[:, :, :cut]) for p in past]
+                    )
                     logits = logits[0]
                     hide, allowed, healed = h, allow, 1
             m = sum(c is None for c in silent)
             drafts = [_Draft(single_line, hide) for _ in range(m)]
             if drafts:
                 src = np.asarray(prompt[: len(prompt) - healed], np.int64)
-                past = self._decode(drafts, logits, past, src, allowed, rng, max_new_tokens=max_new_tokens,
-                                    min_new_tokens=min_new_tokens, temperature=temperature, top_p=top_p, stop=stop,
-                                    cancelled=cancelled, copy_weight=copy_weight, repeats=repeats)
+                past = self._decode(
+                    drafts,
+                    logits,
+                    past,
+                    src,
+                    allowed,
+                    rng,
+                    max_new_tokens=max_new_tokens,
+                    min_new_tokens=min_new_tokens,
+                    temperature=temperature,
+                    top_p=top_p,
+                    stop=stop,
+                    cancelled=cancelled,
+                    copy_weight=copy_weight,
+                    repeats=repeats,
+                )
                 if cache_key is not None and m == 1:
                     # The last sampled token was never fed: the cache covers what was run.
                     self.remember(cache_key, prompt[: len(prompt) - healed] + drafts[0].ids[:-1], past)
@@ -332,7 +370,9 @@ class Engine:
         results = iter(d.result(healed) for d in drafts)
         out = [c if c is not None else next(results) for c in silent]
         return Generation(
-            candidates=out, prompt_tokens=len(prompt), reused_tokens=reused,
+            candidates=out,
+            prompt_tokens=len(prompt),
+            reused_tokens=reused,
             latency_ms=(t_end - t0) * 1000,
             prompt=prompt,
         )

@@ -1,4 +1,5 @@
 """Held-out figures for a model: stdlib loss (torch) and single-line exact match (any generator)."""
+
 from __future__ import annotations
 
 import random
@@ -99,15 +100,24 @@ def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
     # Both prompt modes, whatever the model serves: FIM (text after the cursor too) and
     # left-to-right (only what comes before it).
     fim = FimTemplate(**{**asdict(served.template), "serve_fim": True})
-    with_fim = exact_match(lambda b, a: Completer(replace(served, template=fim)).complete(b, a, max_lines=1).text, cases)
+    with_fim = exact_match(
+        lambda b, a: Completer(replace(served, template=fim)).complete(b, a, max_lines=1).text, cases
+    )
     l2r = exact_match(lambda b, a: completer.complete(b, "\n", max_lines=1).text, cases)
     from . import humaneval
 
     he = humaneval.evaluate(served, humaneval.infill_tasks())
-    return {"heldout_loss": round(loss, 4), "click_line_exact_match": round(served_em, 4),
-            "click_exact_match_fim": round(with_fim, 4), "click_exact_match_left_to_right": round(l2r, 4),
-            "serve_fim": served.template.serve_fim, "click_cases": len(cases), "ms_per_case": round(ms, 2),
-            "humaneval_infill_pass_at_1": he["pass@1"], "humaneval_infill_exact_match": he["exact_match"]}
+    return {
+        "heldout_loss": round(loss, 4),
+        "click_line_exact_match": round(served_em, 4),
+        "click_exact_match_fim": round(with_fim, 4),
+        "click_exact_match_left_to_right": round(l2r, 4),
+        "serve_fim": served.template.serve_fim,
+        "click_cases": len(cases),
+        "ms_per_case": round(ms, 2),
+        "humaneval_infill_pass_at_1": he["pass@1"],
+        "humaneval_infill_exact_match": he["exact_match"],
+    }
 
 
 def main(argv=None) -> int:

@@ -5,6 +5,7 @@ Each learnable row is a request the server answered. It teaches in up to two way
     or the silence it chose, and what that earned;
   - through its demonstration (SFT): what the user then wrote at that place.
 """
+
 from __future__ import annotations
 
 import json
@@ -79,8 +80,9 @@ def stop_sets_for(model_dir_path: Path, tok) -> StopSets:
     from .model_store import fim_template, stop_token_ids
 
     table = T.token_bytes(tok)
-    return StopSets(tuple(stop_token_ids(tok, fim_template(model_dir_path))),
-                    tuple(i for i, b in enumerate(table) if b"\n" in b))
+    return StopSets(
+        tuple(stop_token_ids(tok, fim_template(model_dir_path))), tuple(i for i, b in enumerate(table) if b"\n" in b)
+    )
 
 
 def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> list[Example]:
@@ -99,15 +101,30 @@ def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> lis
             continue
         if not prompt or not isinstance(prompt, list):
             continue
-        demo = tok.encode(r["demonstration"], add_special_tokens=False).ids[: cfg.max_completion_tokens] \
-            if r.get("demonstration") else []
-        e = Example(r["id"], r["kind"] or "line", prompt, completion, old,
-                    None if r["reward"] is None else float(r["reward"]), r["outcome"] or "",
-                    int(r.get("healed") or 0), demo)
-        e.rewarded = (bool(completion) and len(old) == len(completion) and e.reward is not None
-                      # A silent row is the model choosing silence only if it stopped at once;
-                      # output that the filters emptied was never shown: a 0 would teach nothing true.
-                      and (e.outcome != "silent" or chose_silence(e, stops)))
+        demo = (
+            tok.encode(r["demonstration"], add_special_tokens=False).ids[: cfg.max_completion_tokens]
+            if r.get("demonstration")
+            else []
+        )
+        e = Example(
+            r["id"],
+            r["kind"] or "line",
+            prompt,
+            completion,
+            old,
+            None if r["reward"] is None else float(r["reward"]),
+            r["outcome"] or "",
+            int(r.get("healed") or 0),
+            demo,
+        )
+        e.rewarded = (
+            bool(completion)
+            and len(old) == len(completion)
+            and e.reward is not None
+            # A silent row is the model choosing silence only if it stopped at once;
+            # output that the filters emptied was never shown: a 0 would teach nothing true.
+            and (e.outcome != "silent" or chose_silence(e, stops))
+        )
         if e.rewarded and all(0 <= i < len(table) for i in completion + prompt[-1:]):
             e.shown_chars, e.taken_chars = int(r.get("completion_chars") or 0), int(r.get("accepted_chars") or 0)
             hide = len(table[prompt[-1]]) if e.healed else 0  # the healed token repeats the prompt's end

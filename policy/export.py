@@ -11,6 +11,7 @@ adapter learnt over it. The base is exported once; an update writes only its ada
 The forward below is written out by hand (rather than tracing transformers' cache classes) so the
 graph stays small and stable across transformers versions; a parity test pins it to transformers.
 """
+
 from __future__ import annotations
 
 import os
@@ -99,9 +100,11 @@ class KVCacheLM(nn.Module):
         else:
             attn = layer.self_attn
             q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
-        return (q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2),
-                k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
-                v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2))
+        return (
+            q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2),
+            k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
+            v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
+        )
 
     def forward(self, input_ids, *rest):
         """rest: the past key/value of every layer, then (optionally) lora_A, lora_B of every target."""
@@ -141,7 +144,7 @@ class KVCacheLM(nn.Module):
                 rep = self.n_heads // self.n_kv
                 k = k.repeat_interleave(rep, dim=1)
                 v = v.repeat_interleave(rep, dim=1)
-            scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim ** -0.5) + mask
+            scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim**-0.5) + mask
             o = torch.matmul(torch.softmax(scores, dim=-1), v)
             o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
             h = h + (layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o))
@@ -201,9 +204,14 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
     dyn["logits"] = {0: "batch"}
     with torch.no_grad():
         torch.onnx.export(
-            wrapper, (ids, *past, *(torch.zeros(s) for s in shapes.values())), str(out_path),
-            input_names=["input_ids", *past_names, *shapes], output_names=["logits", *present_names],
-            dynamic_axes=dyn, opset_version=17, dynamo=False,
+            wrapper,
+            (ids, *past, *(torch.zeros(s) for s in shapes.values())),
+            str(out_path),
+            input_names=["input_ids", *past_names, *shapes],
+            output_names=["logits", *present_names],
+            dynamic_axes=dyn,
+            opset_version=17,
+            dynamo=False,
         )
     return out_path
 
@@ -279,14 +287,24 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
     # Protocol buffers stop at 2 GB: a 0.5 B-parameter model's fp32 graph needs its weights beside it.
     large = sum(len(t.raw_data) for t in model.graph.initializer) > 1_800_000_000
     if large:
-        onnx.save(model, str(fp32_path), save_as_external_data=True, all_tensors_to_one_file=True,
-                  location=Path(fp32_path).name + ".data")
+        onnx.save(
+            model,
+            str(fp32_path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=Path(fp32_path).name + ".data",
+        )
     else:
         onnx.save(model, str(fp32_path))
     del model
     logging.getLogger().setLevel(logging.ERROR)  # the quantizer warns about pre-processing on every call
-    quantize_dynamic(str(fp32_path), str(int8_path), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul"],
-                     use_external_data_format=large)
+    quantize_dynamic(
+        str(fp32_path),
+        str(int8_path),
+        weight_type=QuantType.QInt8,
+        op_types_to_quantize=["MatMul"],
+        use_external_data_format=large,
+    )
     int8 = onnx.load(str(int8_path))
     add_lora_defaults(int8)
     onnx.save(int8, str(int8_path))  # one self-contained file (the int8 model is a quarter of the size)

@@ -2,6 +2,7 @@
 
 Pure (no torch): the importer, the exporter and the updater all read this table.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,7 +26,12 @@ FAMILIES = {
         Family("qwen2", _LLAMA_TARGETS, examples="Qwen2.5-Coder 0.5B/1.5B/3B"),
         Family("mistral", _LLAMA_TARGETS, examples="Codestral-style Mistral checkpoints"),
         Family("starcoder2", ("q_proj", "k_proj", "v_proj", "o_proj", "c_fc", "c_proj"), examples="StarCoder2 3B/7B"),
-        Family("gpt2", ("c_attn", "c_proj", "c_fc"), fan_in_fan_out=True, examples="GPT-2, SantaCoder-style GPT-2 code models"),
+        Family(
+            "gpt2",
+            ("c_attn", "c_proj", "c_fc"),
+            fan_in_fan_out=True,
+            examples="GPT-2, SantaCoder-style GPT-2 code models",
+        ),
     )
 }
 
@@ -39,8 +45,18 @@ def family(model_type: str) -> Family:
 
 # FIM special tokens as each family's tokenizer names them: (prefix, suffix, middle, extra stops, bos).
 _FIM_STYLES = (
-    ("qwen", ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"), ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"), None),
-    ("starcoder", ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"), ("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"), None),
+    (
+        "qwen",
+        ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+        ("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"),
+        None,
+    ),
+    (
+        "starcoder",
+        ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+        ("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"),
+        None,
+    ),
     ("deepseek", ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"), (), "<｜begin▁of▁sentence｜>"),
     ("codellama", ("▁<PRE>", "▁<SUF>", "▁<MID>"), ("▁<EOT>",), "<s>"),
 )
@@ -49,13 +65,25 @@ _FIM_STYLES = (
 def detect_fim(tokens: set[str], eos: str | None, bos: str | None = None) -> tuple[str, FimTemplate]:
     """(style name, template) from a tokenizer's vocabulary. Imported models get prefix-suffix-
     middle order, the one these families are trained with; none found: plain left-to-right."""
-    eos = eos if eos in tokens else next((t for t in ("<|endoftext|>", "</s>", "<｜end▁of▁sentence｜>") if t in tokens), None)
+    eos = (
+        eos
+        if eos in tokens
+        else next((t for t in ("<|endoftext|>", "</s>", "<｜end▁of▁sentence｜>") if t in tokens), None)
+    )
     if eos is None:
         raise ValueError("the tokenizer has no end-of-text token (eos_token in tokenizer_config.json)")
     for name, (pre, suf, mid), extra, family_bos in _FIM_STYLES:
         if {pre, suf, mid} <= tokens:
             first = bos if bos in tokens else (family_bos if family_bos in tokens else None)
-            return name, FimTemplate(prefix=pre, suffix=suf, middle=mid, eos=eos, spm=False, serve_fim=True,
-                                     bos=first, stops=tuple(t for t in extra if t in tokens))
+            return name, FimTemplate(
+                prefix=pre,
+                suffix=suf,
+                middle=mid,
+                eos=eos,
+                spm=False,
+                serve_fim=True,
+                bos=first,
+                stops=tuple(t for t in extra if t in tokens),
+            )
     first = bos if bos in tokens and bos != eos else None
     return "none", FimTemplate(prefix=None, suffix=None, middle=None, eos=eos, spm=False, serve_fim=False, bos=first)

@@ -6,6 +6,7 @@ the engine re-uses its KV cache (only the new tokens are prefilled). The prefix 
 a line that is a multiple of `stride_lines`, so it stays put while the user types and only jumps
 when the token budget is exceeded.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence

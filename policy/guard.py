@@ -9,6 +9,7 @@ Asked in order:
      not lower beyond chance.
   3. The int8 export agrees with torch.
 """
+
 from __future__ import annotations
 
 import json
@@ -65,11 +66,21 @@ def heldout_rows(home: Path, model_path: Path):
 
 def scores(model, held: list[Example], rows) -> Scores:
     with torch.no_grad():
-        return Scores(demonstration_nll(model, held), reward_weighted_ll(model, held), evaluate.heldout_loss(model, rows))
+        return Scores(
+            demonstration_nll(model, held), reward_weighted_ll(model, held), evaluate.heldout_loss(model, rows)
+        )
 
 
-def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example], cfg: UpdaterConfig,
-              candidate_model=None, parent_scores: Scores | None = None, rows=None) -> dict:
+def run_guard(
+    candidate: Path,
+    parent_dir: Path,
+    home: Path,
+    held: list[Example],
+    cfg: UpdaterConfig,
+    candidate_model=None,
+    parent_scores: Scores | None = None,
+    rows=None,
+) -> dict:
     """The verdict on `candidate`. The updater passes the model it trained (the candidate's
     weights, already in memory), the parent's scores taken before training and the held-out rows
     they were taken on, so that no second copy of the weights is loaded and nothing is built twice."""
@@ -98,8 +109,10 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
     if not math.isfinite(new_loss):
         reasons.append("non-finite held-out loss")
     base_loss = parent_guard.get("base_heldout_loss", old_loss)
-    for name, ref, tol in (("parent", old_loss, cfg.guard_loss_tolerance),
-                           ("base", base_loss, cfg.guard_base_loss_tolerance)):
+    for name, ref, tol in (
+        ("parent", old_loss, cfg.guard_loss_tolerance),
+        ("base", base_loss, cfg.guard_base_loss_tolerance),
+    ):
         if new_loss > ref * (1 + tol):
             reasons.append(f"held-out loss {new_loss:.4f} > {name} {ref:.4f} + {100 * tol:g}%")
     served = load_model(home, model_path=candidate, version="candidate")
@@ -114,21 +127,40 @@ def run_guard(candidate: Path, parent_dir: Path, home: Path, held: list[Example]
         for name, ref in (("parent", old), ("base", base)):
             p = paired_loss_p_value(set(ref), set(new))
             if len(new) < len(ref) * (1 - cfg.guard_pass_tolerance) and p < cfg.guard_pass_alpha:
-                reasons.append(f"HumanEval-infill pass@1 {len(new) / n:.3f} < {name} {len(ref) / n:.3f} "
-                               f"- {100 * cfg.guard_pass_tolerance:.0f}% (paired p={p:.3f})")
-        passes = {"pass_at_1": len(new) / n, "parent_pass_at_1": len(old) / n, "base_pass_at_1": len(base) / n,
-                  "pass_tasks": n, "solved_tasks": new, "base_solved_tasks": base}
+                reasons.append(
+                    f"HumanEval-infill pass@1 {len(new) / n:.3f} < {name} {len(ref) / n:.3f} "
+                    f"- {100 * cfg.guard_pass_tolerance:.0f}% (paired p={p:.3f})"
+                )
+        passes = {
+            "pass_at_1": len(new) / n,
+            "parent_pass_at_1": len(old) / n,
+            "base_pass_at_1": len(base) / n,
+            "pass_tasks": n,
+            "solved_tasks": new,
+            "base_solved_tasks": base,
+        }
 
     # 3. The export.
     parity = parity_check(served, new_torch, rows)
     if parity < cfg.guard_parity_min:
         reasons.append(f"int8 parity {parity:.2f} < {cfg.guard_parity_min}")
-    return {"passed": not reasons, "reason": "; ".join(reasons) or "ok",
-            "held_back_events": len(held), "held_back_demonstrations": demos,
-            "demonstration_checked": demo_checked, "demonstration_nll": new_demo, "parent_demonstration_nll": old_demo,
-            "reward_weighted_checked": rw_checked, "reward_weighted_ll": new_rw, "parent_reward_weighted_ll": old_rw,
-            "heldout_loss": round(new_loss, 5), "parent_heldout_loss": round(old_loss, 5),
-            "base_heldout_loss": round(base_loss, 5), "parity": round(parity, 4), **passes}
+    return {
+        "passed": not reasons,
+        "reason": "; ".join(reasons) or "ok",
+        "held_back_events": len(held),
+        "held_back_demonstrations": demos,
+        "demonstration_checked": demo_checked,
+        "demonstration_nll": new_demo,
+        "parent_demonstration_nll": old_demo,
+        "reward_weighted_checked": rw_checked,
+        "reward_weighted_ll": new_rw,
+        "parent_reward_weighted_ll": old_rw,
+        "heldout_loss": round(new_loss, 5),
+        "parent_heldout_loss": round(old_loss, 5),
+        "base_heldout_loss": round(base_loss, 5),
+        "parity": round(parity, 4),
+        **passes,
+    }
 
 
 def parent_solved(home: Path, parent_dir: Path, n_tasks: int) -> list[str]:

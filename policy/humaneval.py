@@ -6,6 +6,7 @@ prompt and the solution above the line as prefix and the rest of the solution as
 the line, and the filled program runs against the problem's tests in the sandbox. pass@k uses the
 unbiased estimator (passk.py).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -42,9 +43,16 @@ def infill_tasks(problems: dict | None = None) -> list[InfillTask]:
         for i, line in enumerate(lines):
             if not line.strip():
                 continue
-            tasks.append(InfillTask(
-                task_id=f"{pid}/{i}", prefix=p["prompt"] + "".join(ln + "\n" for ln in lines[:i]),
-                suffix="\n".join(lines[i + 1 :]), target=line, test=p["test"], entry_point=p["entry_point"]))
+            tasks.append(
+                InfillTask(
+                    task_id=f"{pid}/{i}",
+                    prefix=p["prompt"] + "".join(ln + "\n" for ln in lines[:i]),
+                    suffix="\n".join(lines[i + 1 :]),
+                    target=line,
+                    test=p["test"],
+                    entry_point=p["entry_point"],
+                )
+            )
     return tasks
 
 
@@ -54,8 +62,9 @@ def guard_subset(tasks: list[InfillTask], size: int = 100) -> list[InfillTask]:
     return tasks[::step][:size]
 
 
-def fill(model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: int = 0,
-         copy_weight: float = 0.0) -> list[str]:
+def fill(
+    model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: int = 0, copy_weight: float = 0.0
+) -> list[str]:
     """n single-line fills of `task` by a served model (int8 ONNX), with prefix and suffix as
     context: a FIM prompt when the model has FIM tokens, whatever it serves by default.
     `copy_weight`: decode with the copy distribution as the server does (Engine.generate)."""
@@ -66,14 +75,31 @@ def fill(model, task: InfillTask, n: int = 1, temperature: float = 0.0, seed: in
     ids = prompt_ids(w.before, w.after, model.encode, model.token_id, template)
     # Healing lets the model re-pick the prompt's last token ("\n") as "\n" plus indentation,
     # the way such lines were tokenized in training.
-    g = model.engine.generate(ids, n=n, temperature=temperature, seed=seed, max_new_tokens=64, min_new_tokens=1,
-                              single_line=True, heal=True, copy_weight=copy_weight)
+    g = model.engine.generate(
+        ids,
+        n=n,
+        temperature=temperature,
+        seed=seed,
+        max_new_tokens=64,
+        min_new_tokens=1,
+        single_line=True,
+        heal=True,
+        copy_weight=copy_weight,
+    )
     return [c.text.split("\n")[0] for c in g.candidates]
 
 
-def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (1,), temperature: float | None = None,
-             seed: int = 0, timeout_s: float = 5.0, progress: Callable[[int], None] | None = None,
-             copy_weight: float = 0.0) -> dict:
+def evaluate(
+    model,
+    tasks: list[InfillTask],
+    n: int = 1,
+    ks: tuple[int, ...] = (1,),
+    temperature: float | None = None,
+    seed: int = 0,
+    timeout_s: float = 5.0,
+    progress: Callable[[int], None] | None = None,
+    copy_weight: float = 0.0,
+) -> dict:
     """pass@k over `tasks` (n samples each: greedy when n == 1, else temperature 0.8)."""
     if any(k > n for k in ks):
         raise ValueError(f"pass@{max(ks)} needs --n >= {max(ks)}")
@@ -100,7 +126,12 @@ def evaluate(model, tasks: list[InfillTask], n: int = 1, ks: tuple[int, ...] = (
             solved.append(task.task_id)
         if progress:
             progress(1)
-    return {"tasks": len(tasks), "n": n, "temperature": temperature,
-            **{f"pass@{k}": round(mean_pass_at_k(counts, k), 4) for k in ks},
-            "exact_match": round(exact / (n * len(tasks)), 4) if tasks else 0.0,
-            "runs": dict(statuses), "solved": solved}
+    return {
+        "tasks": len(tasks),
+        "n": n,
+        "temperature": temperature,
+        **{f"pass@{k}": round(mean_pass_at_k(counts, k), 4) for k in ks},
+        "exact_match": round(exact / (n * len(tasks)), 4) if tasks else 0.0,
+        "runs": dict(statuses),
+        "solved": solved,
+    }

@@ -5,6 +5,7 @@ and memory, load the weights, detect the fill-in-the-middle template from the to
 `models/<name>/` (fp16 weights, tokenizer, meta.json), export the int8 ONNX file with its KV cache
 into it, and check the ONNX file against torch before the version becomes visible.
 """
+
 from __future__ import annotations
 
 import json
@@ -70,8 +71,9 @@ def check_source(src: Path) -> dict:
     return config
 
 
-def import_model(src: str | Path, home: Path, name: str | None = None, make_current: bool = False,
-                 progress=None) -> dict:
+def import_model(
+    src: str | Path, home: Path, name: str | None = None, make_current: bool = False, progress=None
+) -> dict:
     """Import `src` as `models/<name>` under `home`; returns the new version's meta."""
     from tqdm import tqdm
 
@@ -91,8 +93,10 @@ def import_model(src: str | Path, home: Path, name: str | None = None, make_curr
         raise ImportFailure(f"a model version named {name!r} exists already; pick another --name")
     need, have = needed_memory(src, config), available_memory()
     if need > have:
-        raise ImportFailure(f"not enough memory: importing {src.name} needs about {need / 2**30:.1f} GiB, "
-                           f"{have / 2**30:.1f} GiB are available")
+        raise ImportFailure(
+            f"not enough memory: importing {src.name} needs about {need / 2**30:.1f} GiB, "
+            f"{have / 2**30:.1f} GiB are available"
+        )
 
     steps = ["load weights", "tokenizer", "write fp16 weights", "export int8 ONNX", "check ONNX"]
     bar = progress or tqdm(total=len(steps), desc="import", unit="step")
@@ -123,9 +127,16 @@ def import_model(src: str | Path, home: Path, name: str | None = None, make_curr
         model.to(torch.float16).save_pretrained(str(tmp), safe_serialization=True)
         model.float()
         fim = {k: v for k, v in asdict(template).items() if k != "serve_fim"}
-        meta = {"version": name, "parent": None, "imported_from": str(src.resolve()), "family": fam.model_type,
-                "fim_style": style, "fim": fim, "serve_fim": template.serve_fim,
-                "parameters": sum(p.numel() for p in model.parameters())}
+        meta = {
+            "version": name,
+            "parent": None,
+            "imported_from": str(src.resolve()),
+            "family": fam.model_type,
+            "fim_style": style,
+            "fim": fim,
+            "serve_fim": template.serve_fim,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
         write_meta(tmp, meta)
         bar.update()
 

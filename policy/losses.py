@@ -4,6 +4,7 @@ Shapes: per-token tensors are [B, T] with `mask` [B, T] (1 on completion tokens,
 per-sequence tensors are [B]. Names follow TRL's GRPO and CleanRL's PPO: logratio, ratio, the
 clipped term, approx KL (k3) and clip fraction; every diagnostic is returned for logging.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -29,8 +30,9 @@ def policy_gradient_loss(logp: torch.Tensor, advantages: torch.Tensor, mask: tor
     return -(advantages * (logp * mask).sum(-1)).mean()
 
 
-def ppo_clip_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-                  clip_eps: float = 0.2) -> tuple[torch.Tensor, dict[str, float]]:
+def ppo_clip_loss(
+    logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip_eps: float = 0.2
+) -> tuple[torch.Tensor, dict[str, float]]:
     """PPO's clipped surrogate per token. `old_logp` are the behaviour log-probs logged when the
     suggestion was served (possibly by an older model than the one learning)."""
     logratio = logp - old_logp
@@ -42,8 +44,12 @@ def ppo_clip_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.
     with torch.no_grad():
         approx_kl = masked_mean((ratio - 1) - logratio, mask)
         clipfrac = masked_mean(((ratio - 1).abs() > clip_eps).float(), mask)
-    return loss, {"logratio": masked_mean(logratio, mask).item(), "ratio": masked_mean(ratio, mask).item(),
-                  "approx_kl": approx_kl.item(), "clipfrac": clipfrac.item()}
+    return loss, {
+        "logratio": masked_mean(logratio, mask).item(),
+        "ratio": masked_mean(ratio, mask).item(),
+        "approx_kl": approx_kl.item(),
+        "clipfrac": clipfrac.item(),
+    }
 
 
 def kl_to_reference(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -52,8 +58,13 @@ def kl_to_reference(logp: torch.Tensor, ref_logp: torch.Tensor, mask: torch.Tens
     return masked_mean(torch.exp(d) - d - 1, mask)
 
 
-def dpo_loss(chosen: torch.Tensor, rejected: torch.Tensor, ref_chosen: torch.Tensor, ref_rejected: torch.Tensor,
-             beta: float = 0.1) -> torch.Tensor:
+def dpo_loss(
+    chosen: torch.Tensor,
+    rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float = 0.1,
+) -> torch.Tensor:
     """DPO on sequence log-probs [B] of preferred/dispreferred completions of one context."""
     margin = (chosen - ref_chosen) - (rejected - ref_rejected)
     return -F.logsigmoid(beta * margin).mean()
@@ -84,7 +95,9 @@ def silence_loss(logp_stop: torch.Tensor, reward: float) -> torch.Tensor:
     return -abs(reward) * log_continue
 
 
-def group_relative_advantages(rewards: Sequence[float], groups: Sequence[Hashable], eps: float = 1e-6) -> list[float | None]:
+def group_relative_advantages(
+    rewards: Sequence[float], groups: Sequence[Hashable], eps: float = 1e-6
+) -> list[float | None]:
     """GRPO: (r - mean of its group) / (std of its group + eps). None for singleton groups,
     which need another baseline."""
     members: dict[Hashable, list[int]] = defaultdict(list)

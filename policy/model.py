@@ -4,6 +4,7 @@ A model directory holds a transformers checkpoint (config.json, fp16 model.safet
 tokenizer.json (+ tokenizer config) and meta.json. It is the unit that gets trained, published,
 exported to ONNX and served. torch/transformers are imported lazily: the server never needs them.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,18 @@ def starter_config(vocab_size: int, **overrides: Any):
     from transformers import LlamaConfig
 
     kw = dict(
-        vocab_size=vocab_size, hidden_size=256, intermediate_size=688, num_hidden_layers=4,
-        num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=2048,
-        rope_theta=10000.0, tie_word_embeddings=True, bos_token_id=0, eos_token_id=0, pad_token_id=4,
+        vocab_size=vocab_size,
+        hidden_size=256,
+        intermediate_size=688,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        max_position_embeddings=2048,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=0,
+        eos_token_id=0,
+        pad_token_id=4,
     )
     kw.update(overrides)
     return LlamaConfig(**kw)
@@ -51,8 +61,9 @@ def load_torch(model_dir: str | Path, dtype=None):
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
-def save_model_dir(model, tokenizer, model_dir: str | Path, meta: dict, fp16: bool = True,
-                   tokenizer_from: str | Path | None = None) -> Path:
+def save_model_dir(
+    model, tokenizer, model_dir: str | Path, meta: dict, fp16: bool = True, tokenizer_from: str | Path | None = None
+) -> Path:
     """Write a complete model directory (weights in fp16 to keep the repo light). The tokenizer
     files are copied from `tokenizer_from` when given (a trained version keeps its parent's,
     special-token settings included), else written for rltab's own tokenizer."""

@@ -9,6 +9,7 @@ ONNX files built for directories that ship none (the starter model) are cached p
 $RLTAB_CACHE, else the platform's cache directory (Linux ~/.cache/rltab): onnx/<digest>/model.int8.onnx
 (and model.int8.lora.onnx, the same graph with LoRA inputs, for adapter versions).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -126,11 +127,17 @@ def build_onnx_file(model_path: Path, out_dir: Path) -> None:
 
         build_onnx(model_path, out_dir)
         return
-    done = subprocess.run([sys.executable, "-m", "rltab.policy.export", str(model_path), str(out_dir)],
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "rltab.policy.export", str(model_path), str(out_dir)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         tail = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
-        hint = " (building it needs torch, transformers and onnx: pip install rltab)" if "No module named" in tail else ""
+        hint = (
+            " (building it needs torch, transformers and onnx: pip install rltab)" if "No module named" in tail else ""
+        )
         raise OnnxBuildError(f"cannot build the int8 ONNX file of {model_path}: {tail}{hint}")
 
 
@@ -188,8 +195,13 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     shared = _BASES[key]
     if not (model_path / ADAPTER_ONNX).exists():
         raise FileNotFoundError(f"no adapter at {model_path} ({ADAPTER_ONNX} missing)")
-    return LoadedModel(version=version, path=model_path, engine=shared.engine.with_adapter(model_path / ADAPTER_ONNX),
-                       tokenizer=shared.tokenizer, template=shared.template)
+    return LoadedModel(
+        version=version,
+        path=model_path,
+        engine=shared.engine.with_adapter(model_path / ADAPTER_ONNX),
+        tokenizer=shared.tokenizer,
+        template=shared.template,
+    )
 
 
 def _load_full(model_path: Path, version: str, threads: int, lora: bool = False) -> LoadedModel:
@@ -202,8 +214,13 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
     config = json.loads((model_path / "config.json").read_text())
 
     def engine_for(path: Path) -> Engine:
-        return Engine(path, T.token_bytes(tok), stop_token_ids(tok, template), threads=threads,
-                      max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048)
+        return Engine(
+            path,
+            T.token_bytes(tok),
+            stop_token_ids(tok, template),
+            threads=threads,
+            max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048,
+        )
 
     path = onnx_path(model_path, lora)
     try:

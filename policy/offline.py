@@ -14,6 +14,7 @@ What each line stops, as measured here:
 - onnx names external-data files with uuid1(), which asks libuuid for the machine's MAC address
   through an AF_INET socket; a random node id (RFC 4122 §4.5) needs none.
 """
+
 from __future__ import annotations
 
 import os

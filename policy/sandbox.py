@@ -7,6 +7,7 @@ refuses writes outside that directory, any network use, new processes and native
 a refused action ends the run as a reported violation. This is a guard against accidents and
 runaway code, not a security boundary against a determined attacker (for that, use a VM).
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 VIOLATION = 86  # exit status the bootstrap uses for a refused action
 
-_BOOTSTRAP = r'''
+_BOOTSTRAP = r"""
 import os, sys
 root = os.path.realpath(os.getcwd())
 source = open("program.py", encoding="utf-8").read()
@@ -64,7 +65,7 @@ sys.addaudithook(hook)
 code = compile(source, "program.py", "exec")
 del source
 exec(code, {"__name__": "__main__"})
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ def _limits(cpu_s: int, memory_mb: int, file_mb: int):
         resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, memory_mb << 20))
         resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb << 20, file_mb << 20))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
     return apply
 
 
@@ -91,11 +93,22 @@ def run_program(program: str, timeout_s: float = 5.0, memory_mb: int = 512, file
     """Run `program`; "passed" when it exits 0 within the limits."""
     with tempfile.TemporaryDirectory(prefix="rltab-sandbox-") as tmp:
         Path(tmp, "program.py").write_text(program, encoding="utf-8")
-        env = {"PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
-               "HOME": tmp, "TMPDIR": tmp, "no_proxy": "*", "OMP_NUM_THREADS": "1"}
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "PYTHONHASHSEED": "0",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": tmp,
+            "TMPDIR": tmp,
+            "no_proxy": "*",
+            "OMP_NUM_THREADS": "1",
+        }
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", _BOOTSTRAP % {"violation": VIOLATION}], cwd=tmp, env=env,
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [sys.executable, "-I", "-S", "-c", _BOOTSTRAP % {"violation": VIOLATION}],
+            cwd=tmp,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             preexec_fn=_limits(max(1, int(timeout_s) + 1), memory_mb, file_mb),
         )
         try:

@@ -3,6 +3,7 @@
 The model is a transformers causal LM, possibly under a peft wrapper. Vocabulary logits are
 computed only at the positions that predict completion tokens (TRL's selective log-softmax).
 """
+
 from __future__ import annotations
 
 import torch

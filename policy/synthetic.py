@@ -1,6 +1,7 @@
 """A synthetic user for measuring learning without an editor: serve suggestions from the current
 model in fixed contexts, let a judge accept or reject each, and record everything in the ledger
 exactly as the server would. Used by the learning tests and bench/updater_terms.py."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,13 @@ from rltab.feedback.ledger import Ledger, SuggestionRecord
 from .model_store import load_model
 
 HEAD = "import os\n\n\ndef main(args):\n"
-QUOTE_CONTEXTS = ["    raise ValueError(", "    print(", "    logger.info(", "    if mode == ", "    parser.add_argument("]
+QUOTE_CONTEXTS = [
+    "    raise ValueError(",
+    "    print(",
+    "    logger.info(",
+    "    if mode == ",
+    "    parser.add_argument(",
+]
 
 
 def first_text_probs(model, context: str, predicate) -> float:
@@ -54,15 +61,33 @@ def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_li
     ledger = Ledger(home / "ledger.db")
     served = []
     for k, ctx in enumerate(contexts):
-        g = model.engine.generate(model.encode(HEAD + ctx), n=n, temperature=1.0, seed=seed * 100 + k,
-                                  max_new_tokens=12, single_line=single_line, heal=True)
+        g = model.engine.generate(
+            model.encode(HEAD + ctx),
+            n=n,
+            temperature=1.0,
+            seed=seed * 100 + k,
+            max_new_tokens=12,
+            single_line=single_line,
+            heal=True,
+        )
         served += [(g.prompt, c) for c in g.candidates]
     # A user moves between contexts: the ledger sees them interleaved, not one context at a time.
     for i in np.random.default_rng(seed).permutation(len(served)):
         prompt, c = served[i]
-        sid = ledger.record_suggestion(SuggestionRecord(
-            model.version, kind, len(c.text), 1.0, prompt_ids=prompt, completion_ids=c.token_ids,
-            logprobs=c.logprobs, completion_text=c.text, healed=c.healed, repo=repo or ""))
+        sid = ledger.record_suggestion(
+            SuggestionRecord(
+                model.version,
+                kind,
+                len(c.text),
+                1.0,
+                prompt_ids=prompt,
+                completion_ids=c.token_ids,
+                logprobs=c.logprobs,
+                completion_text=c.text,
+                healed=c.healed,
+                repo=repo or "",
+            )
+        )
         if c.text:  # an empty answer is silence: nothing shown, nothing judged (reward 0)
             ok = judge(c.text)
             ledger.record_outcome(sid, "accepted" if ok else "rejected", len(c.text) if ok else 0)

@@ -3,6 +3,7 @@
 The FIM token names follow Qwen2.5-Coder / StarCoder2 (`<|fim_prefix|>` ...), so imported
 models and the starter model share one prompt layout.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable

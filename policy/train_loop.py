@@ -4,6 +4,7 @@
 cycle whenever N new learnable events have arrived or T minutes have passed with some pending,
 and exits when the server that started it is gone. One updater per home: a lock file.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,8 +55,15 @@ def pending(home: Path) -> int:
         ledger.close()
 
 
-def run(home: Path, once: bool, every_events: int = 64, every_minutes: float = 30.0, parent_pid: int | None = None,
-        cfg: UpdaterConfig | None = None, poll_s: float = 5.0) -> int:
+def run(
+    home: Path,
+    once: bool,
+    every_events: int = 64,
+    every_minutes: float = 30.0,
+    parent_pid: int | None = None,
+    cfg: UpdaterConfig | None = None,
+    poll_s: float = 5.0,
+) -> int:
     cfg = cfg or UpdaterConfig()
     be_background()
     try:

@@ -8,6 +8,7 @@ Training is never finished: a run resumes from its own checkpoint (runs/starter/
 else starts from the shipped starter weights, or else from scratch (new tokenizer too).
 `--publish` replaces the shipped model only when the run's held-out loss beats it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -150,7 +151,11 @@ def train(cfg: TrainConfig) -> None:
         model = LlamaForCausalLM.from_pretrained(str(STARTER_DIR), dtype=torch.float32)
         meta = read_meta(STARTER_DIR)
         step = start_step = meta.get("step", 0)
-        best, tokens_seen, seconds = meta.get("heldout_loss", float("inf")), meta.get("tokens_seen", 0), meta.get("train_seconds", 0.0)
+        best, tokens_seen, seconds = (
+            meta.get("heldout_loss", float("inf")),
+            meta.get("tokens_seen", 0),
+            meta.get("train_seconds", 0.0),
+        )
         state = None
         print(f"continuing the shipped starter model from step {step} (held-out loss {best})")
     else:  # from scratch
@@ -167,7 +172,9 @@ def train(cfg: TrainConfig) -> None:
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr, betas=(0.9, 0.95), fused=False,
+        lr=cfg.lr,
+        betas=(0.9, 0.95),
+        fused=False,
     )
     if state is not None:
         opt.load_state_dict(state["optimizer"])
@@ -181,12 +188,20 @@ def train(cfg: TrainConfig) -> None:
     if cfg.tests_rate > 0:
         tests = corpus.read_sources(corpus.stdlib_files("tests"))
         print(f"{len(tests)} test files at rate {cfg.tests_rate}")
-        stream = mixed(stream, corpus.example_stream(tests, cfg.seed * 31 + step, encode, ids, cfg.fim_rate,
-                                                     cfg.spm_rate), cfg.tests_rate, cfg.seed * 17 + step)
+        stream = mixed(
+            stream,
+            corpus.example_stream(tests, cfg.seed * 31 + step, encode, ids, cfg.fim_rate, cfg.spm_rate),
+            cfg.tests_rate,
+            cfg.seed * 17 + step,
+        )
     if cfg.context_rate > 0:
         ctx, files = crossfile.stdlib_context("train")
-        stream = mixed(stream, crossfile.example_stream(ctx, files, cfg.seed * 7_919 + step, encode, ids),
-                       cfg.context_rate, cfg.seed + step)
+        stream = mixed(
+            stream,
+            crossfile.example_stream(ctx, files, cfg.seed * 7_919 + step, encode, ids),
+            cfg.context_rate,
+            cfg.seed + step,
+        )
     data = batches(stream, cfg.batch_size, cfg.seq_len)
     heldout = evaluate.heldout_rows(tok, 512)  # the model card's figure, whatever the training rows
 
@@ -195,11 +210,20 @@ def train(cfg: TrainConfig) -> None:
     last_loss = float("nan")
 
     def checkpoint() -> None:
-        _atomic_save({
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
-            "start_step": start_step, "best_loss": best, "best_score": score_name(cfg), "tokens_seen": tokens_seen,
-            "seconds": seconds + time.time() - t0, "config": dataclasses.asdict(cfg),
-        }, ckpt_path)
+        _atomic_save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "step": step,
+                "start_step": start_step,
+                "best_loss": best,
+                "best_score": score_name(cfg),
+                "tokens_seen": tokens_seen,
+                "seconds": seconds + time.time() - t0,
+                "config": dataclasses.asdict(cfg),
+            },
+            ckpt_path,
+        )
 
     while time.time() < deadline and (not cfg.max_steps or step < cfg.max_steps):
         batch = next(data).to(cfg.device)
@@ -222,19 +246,28 @@ def train(cfg: TrainConfig) -> None:
         if step % cfg.eval_every == 0:
             model.eval()
             h = evaluate.heldout_loss(model, heldout, cfg.device)
-            with_ctx = (crossfile.heldout_middle_loss(model, tok, cfg.context_eval_cases)
-                        if cfg.context_eval_cases else {})
+            with_ctx = (
+                crossfile.heldout_middle_loss(model, tok, cfg.context_eval_cases) if cfg.context_eval_cases else {}
+            )
             model.train()
             score = h + with_ctx.get("with_context", 0.0)
-            print(f"\nstep {step}: train {last_loss:.3f} held-out {h:.4f} middles {with_ctx} "
-                  f"score {score:.4f} (best {best:.4f})", flush=True)
+            print(
+                f"\nstep {step}: train {last_loss:.3f} held-out {h:.4f} middles {with_ctx} "
+                f"score {score:.4f} (best {best:.4f})",
+                flush=True,
+            )
             if score < best:
                 best = score
                 meta = {
-                    "name": "starter", "step": step, "tokens_seen": tokens_seen, "heldout_loss": round(h, 4),
+                    "name": "starter",
+                    "step": step,
+                    "tokens_seen": tokens_seen,
+                    "heldout_loss": round(h, 4),
                     "heldout_middle_loss": with_ctx,
-                    "train_seconds": round(seconds + time.time() - t0, 1), "params": n_params,
-                    "device": cfg.device, "config": dataclasses.asdict(cfg),
+                    "train_seconds": round(seconds + time.time() - t0, 1),
+                    "params": n_params,
+                    "device": cfg.device,
+                    "config": dataclasses.asdict(cfg),
                 }
                 save_model_dir(model, tok, out / "best", meta)
             checkpoint()
@@ -254,18 +287,27 @@ def publish(cfg: TrainConfig) -> int:
         from .model import load_torch
 
         old["heldout_middle_loss"] = crossfile.heldout_middle_loss(
-            load_torch(STARTER_DIR), T.load_tokenizer(STARTER_DIR), cfg.context_eval_cases)
+            load_torch(STARTER_DIR), T.load_tokenizer(STARTER_DIR), cfg.context_eval_cases
+        )
     if old and (score_of(new) >= score_of(old) or new["heldout_loss"] >= old["heldout_loss"] * 1.01):
-        print(f"not published: held-out {new['heldout_loss']} + middles {new.get('heldout_middle_loss')} does not "
-              f"beat shipped {old['heldout_loss']} + {old.get('heldout_middle_loss')}")
+        print(
+            f"not published: held-out {new['heldout_loss']} + middles {new.get('heldout_middle_loss')} does not "
+            f"beat shipped {old['heldout_loss']} + {old.get('heldout_middle_loss')}"
+        )
         return 1
     import tempfile
 
     # Serve whichever prompt mode completes held-out code (click) better, FIM or left-to-right.
     figures = evaluate.model_card_figures(best, Path(tempfile.mkdtemp()))
     serve_fim = figures["click_exact_match_fim"] > figures["click_exact_match_left_to_right"]
-    figures.update({"serve_fim": serve_fim, "click_line_exact_match": figures[
-        "click_exact_match_fim" if serve_fim else "click_exact_match_left_to_right"]})
+    figures.update(
+        {
+            "serve_fim": serve_fim,
+            "click_line_exact_match": figures[
+                "click_exact_match_fim" if serve_fim else "click_exact_match_left_to_right"
+            ],
+        }
+    )
     new.update({"serve_fim": serve_fim, "eval": figures})
     STARTER_DIR.mkdir(exist_ok=True)
     for f in best.iterdir():

@@ -1,4 +1,5 @@
 """The updater's settings: one typed tree with a docstring per field (nanoGPT, CleanRL)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -11,6 +11,7 @@ published directory appear and `current` change. Nothing here imports from rltab
 The pieces: update_config (settings), examples (rows -> typed examples), scoring (log-probs),
 losses (the maths), adapters (LoRA versions over a shared base), guard, versions (publish).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -85,8 +86,15 @@ def example_terms(model, e: Example, cfg: UpdaterConfig, stops: StopSets) -> tup
 
 
 def term_weights(cfg: UpdaterConfig) -> dict[str, float]:
-    return {"pg": cfg.pg_coef, "kl_ref": cfg.kl_coef, "silence": cfg.silence_coef, "sft": cfg.sft_coef,
-            "dpo": cfg.dpo_coef, "rrhf": cfg.rrhf_coef, "ptx": cfg.ptx_coef}
+    return {
+        "pg": cfg.pg_coef,
+        "kl_ref": cfg.kl_coef,
+        "silence": cfg.silence_coef,
+        "sft": cfg.sft_coef,
+        "dpo": cfg.dpo_coef,
+        "rrhf": cfg.rrhf_coef,
+        "ptx": cfg.ptx_coef,
+    }
 
 
 def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print, repo: str | None = None) -> CycleResult:
@@ -191,7 +199,9 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                     sums["dpo"].append(dpo.item())
             if cfg.rrhf_coef:
                 for group in ranked_groups(chunk):
-                    scores = torch.stack([completion_logprobs(model, e.served_prompt, e.completion)[0].mean() for e in group])
+                    scores = torch.stack(
+                        [completion_logprobs(model, e.served_prompt, e.completion)[0].mean() for e in group]
+                    )
                     rrhf = L.rrhf_loss(scores, torch.tensor([e.reward for e in group]))
                     (cfg.rrhf_coef * rrhf).backward()
                     sums["rrhf"].append(rrhf.item())
@@ -211,14 +221,30 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     rewarded = [e.reward for e in train if e.rewarded]
     metrics["reward_mean"] = float(np.mean(rewarded)) if rewarded else 0.0
     metrics["demonstrations"] = sum(bool(e.demonstration) for e in train)
-    log(f"trained on {len(train)} events ({cfg.epochs} epochs): " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    log(
+        f"trained on {len(train)} events ({cfg.epochs} epochs): "
+        + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+    )
 
     # 4. Publish if the guard lets it through.
     version = next_version(home)
-    published, guard = publish(home, model, lora, parent, parent_dir, version, held, cfg, metrics, len(train),
-                               repo or None, parent_scores, guard_rows, log)
+    published, guard = publish(
+        home,
+        model,
+        lora,
+        parent,
+        parent_dir,
+        version,
+        held,
+        cfg,
+        metrics,
+        len(train),
+        repo or None,
+        parent_scores,
+        guard_rows,
+        log,
+    )
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)
-    return CycleResult(published, "published" if published else f"guard: {guard['reason']}", len(train),
-                       metrics=guard)
+    return CycleResult(published, "published" if published else f"guard: {guard['reason']}", len(train), metrics=guard)

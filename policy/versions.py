@@ -1,6 +1,7 @@
 """Published versions: name the next one, write a candidate (a LoRA adapter over the parent's
 base) beside the live ones, let the guard check it, then make it visible atomically (a version
 directory is complete or absent)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,14 +28,34 @@ def next_version(home: Path) -> str:
 
 
 def algorithm_name(cfg: UpdaterConfig) -> str:
-    terms = [("ppo-clip", cfg.pg_coef), ("kl", cfg.kl_coef), ("silence", cfg.silence_coef),
-             ("dpo", cfg.dpo_coef), ("rrhf", cfg.rrhf_coef), ("sft", cfg.sft_coef), ("ptx", cfg.ptx_coef)]
+    terms = [
+        ("ppo-clip", cfg.pg_coef),
+        ("kl", cfg.kl_coef),
+        ("silence", cfg.silence_coef),
+        ("dpo", cfg.dpo_coef),
+        ("rrhf", cfg.rrhf_coef),
+        ("sft", cfg.sft_coef),
+        ("ptx", cfg.ptx_coef),
+    ]
     return "lora+" + "+".join(n for n, w in terms if w)
 
 
-def publish(home: Path, policy, lora: dict, parent: str, parent_dir: Path, version: str, held: list[Example],
-            cfg: UpdaterConfig, metrics: dict, events_used: int, repo: str | None = None,
-            parent_scores: Scores | None = None, rows=None, log=print) -> tuple[str | None, dict]:
+def publish(
+    home: Path,
+    policy,
+    lora: dict,
+    parent: str,
+    parent_dir: Path,
+    version: str,
+    held: list[Example],
+    cfg: UpdaterConfig,
+    metrics: dict,
+    events_used: int,
+    repo: str | None = None,
+    parent_scores: Scores | None = None,
+    rows=None,
+    log=print,
+) -> tuple[str | None, dict]:
     """Write `policy`'s LoRA as an adapter version over the parent's base, let the guard check
     it, publish it into `repo`'s chain. Returns (the version or None, the guard's report)."""
     from . import adapters
@@ -47,17 +68,25 @@ def publish(home: Path, policy, lora: dict, parent: str, parent_dir: Path, versi
     try:
         parent_meta = read_meta(parent_dir)
         meta = {
-            "version": version, "parent": parent, "base": parent_meta.get("base") or parent, "repo": repo,
-            "lora": {"r": lora["r"], "alpha": lora["alpha"]}, "time": time.time(), "events_used": events_used,
-            "algorithm": algorithm_name(cfg), "train_metrics": metrics, "updater_config": dataclasses.asdict(cfg),
+            "version": version,
+            "parent": parent,
+            "base": parent_meta.get("base") or parent,
+            "repo": repo,
+            "lora": {"r": lora["r"], "alpha": lora["alpha"]},
+            "time": time.time(),
+            "events_used": events_used,
+            "algorithm": algorithm_name(cfg),
+            "train_metrics": metrics,
+            "updater_config": dataclasses.asdict(cfg),
             # Same provenance as the parent (prompt layout and tokenizer come from the base).
             **{k: parent_meta[k] for k in ("family", "imported_from") if k in parent_meta},
         }
         tmp.mkdir(parents=True)
         write_meta(tmp, meta)
         meta["adapter_bytes"] = adapters.save(policy, tmp, lora["r"], lora["alpha"])
-        guard = run_guard(tmp, parent_dir, home, held, cfg, candidate_model=policy, parent_scores=parent_scores,
-                          rows=rows)
+        guard = run_guard(
+            tmp, parent_dir, home, held, cfg, candidate_model=policy, parent_scores=parent_scores, rows=rows
+        )
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return None, guard

@@ -1,5 +1,6 @@
 """The composition root: builds the ledger, the model holder, the service and the LSP server,
 and wires them together. Nothing else constructs these."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,8 +31,13 @@ RETENTION_CHECK_EVERY_S = 1.0  # how often due retention checks and demonstratio
 
 class RltabServer(LanguageServer):
     def __init__(self, service: Service, home: Path, updater: UpdaterProcess):
-        super().__init__("rltab", VERSION, protocol_cls=RltabProtocol, converter_factory=strict_converter,
-                         text_document_sync_kind=types.TextDocumentSyncKind.Incremental)
+        super().__init__(
+            "rltab",
+            VERSION,
+            protocol_cls=RltabProtocol,
+            converter_factory=strict_converter,
+            text_document_sync_kind=types.TextDocumentSyncKind.Incremental,
+        )
         self.service = service
         self.home = home
         self.updater = updater
@@ -65,9 +71,16 @@ class RltabServer(LanguageServer):
             cancel.set()  # stop decoding at the next token
             raise
         served = svc.publish(req, suggestion)
-        log.info("complete %s@%d %d:%d -> %s", uri, req.version, position.line, position.character,
-                 "stale" if suggestion is not None and served is None and suggestion.kind != "none"
-                 else repr(served.text if served else None))
+        log.info(
+            "complete %s@%d %d:%d -> %s",
+            uri,
+            req.version,
+            position.line,
+            position.character,
+            "stale"
+            if suggestion is not None and served is None and suggestion.kind != "none"
+            else repr(served.text if served else None),
+        )
         return served
 
     def position_of(self, uri: str, served: Served) -> types.Position:
@@ -85,11 +98,13 @@ class RltabServer(LanguageServer):
 
     def show_message_threadsafe(self, message: str, kind=types.MessageType.Warning) -> None:
         """window/showMessage from any thread (model problems are found on the inference worker)."""
+
         def show():
             try:
                 self.window_show_message(types.ShowMessageParams(type=kind, message=message))
             except Exception:
                 log.exception("cannot show a message")
+
         if self._loop is not None:
             self._loop.call_soon_threadsafe(show)
 
@@ -122,8 +137,9 @@ class RltabServer(LanguageServer):
             await asyncio.get_running_loop().run_in_executor(self.service.executor, self.service.warm_up)
         except Exception as e:
             log.exception("cannot load the model")
-            self.window_show_message(types.ShowMessageParams(
-                type=types.MessageType.Error, message=f"rltab: cannot load the model: {e}"))
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Error, message=f"rltab: cannot load the model: {e}")
+            )
         self.send_status()
 
     async def _checks_loop(self) -> None:
@@ -138,9 +154,17 @@ class RltabServer(LanguageServer):
     async def _watch_workspace(self) -> None:
         watchers = [types.FileSystemWatcher(glob_pattern="**/*")]
         try:
-            await self.client_register_capability_async(types.RegistrationParams(registrations=[types.Registration(
-                id="rltab-watch", method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers))]))
+            await self.client_register_capability_async(
+                types.RegistrationParams(
+                    registrations=[
+                        types.Registration(
+                            id="rltab-watch",
+                            method=types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                            register_options=types.DidChangeWatchedFilesRegistrationOptions(watchers=watchers),
+                        )
+                    ]
+                )
+            )
         except Exception as e:  # the index still follows open documents
             log.warning("the client did not take file watchers (%s): the index follows open documents only", e)
 
@@ -150,13 +174,20 @@ class RltabServer(LanguageServer):
         task.add_done_callback(self._background.discard)
 
 
-def build_server(home: Path, model_path: Path | None = None, learn: bool | None = None,
-                 train_every_events: int = 64, train_every_minutes: float = 30.0) -> RltabServer:
+def build_server(
+    home: Path,
+    model_path: Path | None = None,
+    learn: bool | None = None,
+    train_every_events: int = 64,
+    train_every_minutes: float = 30.0,
+) -> RltabServer:
     home.mkdir(parents=True, exist_ok=True)
     model_store.make_private(home)  # also tightens a home made by an older rltab
     ledger = Ledger(home / "ledger.db")
-    tracker = OutcomeTracker(retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
-                             demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0])
+    tracker = OutcomeTracker(
+        retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
+        demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0],
+    )
     ledger.set_state("demonstration_window_s", tracker.demo_delay)  # the updater waits for demonstrations
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     models = ModelHolder(home, model_path)
@@ -172,8 +203,13 @@ def build_server(home: Path, model_path: Path | None = None, learn: bool | None 
         settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
         ls.service.configure(settings)
         ls._init_warnings = warnings  # shown once the client is ready for messages
-        ls._watch_files = bool(getattr(getattr(getattr(params.capabilities, "workspace", None),
-                                               "did_change_watched_files", None), "dynamic_registration", False))
+        ls._watch_files = bool(
+            getattr(
+                getattr(getattr(params.capabilities, "workspace", None), "did_change_watched_files", None),
+                "dynamic_registration",
+                False,
+            )
+        )
         folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or params.root_path or ""]
         ls.service.open_workspace([f for f in folders if f])  # indexed in the background
 

@@ -3,6 +3,7 @@
 Heavy imports (onnxruntime, torch) happen inside the commands that need them, so `rltab --help`
 and the server start fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,6 +30,7 @@ def _home(args) -> Path:
 
 def count(minimum: int):
     """An argparse type: an integer of at least `minimum`."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -37,6 +39,7 @@ def count(minimum: int):
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
         return value
+
     parse.__name__ = f"integer >= {minimum}"
     return parse
 
@@ -101,7 +104,9 @@ def cmd_complete(args) -> int:
     model = _load(args)
     s = Completer(model).complete(before, after, max_lines=args.max_lines)
     if args.json:
-        print(json.dumps({"completion": s.text, "latency_ms": round(s.latency_ms, 2), "model_version": s.model_version}))
+        print(
+            json.dumps({"completion": s.text, "latency_ms": round(s.latency_ms, 2), "model_version": s.model_version})
+        )
     else:
         print(s.text)
         print(f"# {s.kind} completion, {s.latency_ms:.1f} ms, model {s.model_version}", file=sys.stderr)
@@ -123,8 +128,11 @@ def cmd_serve(args) -> int:
 
     from rltab.server.app import build_server
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, stream=sys.stderr,
-                        format="rltab %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        stream=sys.stderr,
+        format="rltab %(levelname)s %(name)s: %(message)s",
+    )
     model_path = Path(args.model) if args.model else None
     if model_path is not None and not (model_path / "tokenizer.json").exists():
         raise UsageError(f"no model at {model_path} (tokenizer.json missing)")
@@ -172,12 +180,18 @@ def cmd_demo(args) -> int:
     ledger = Ledger(home / "ledger.db")
     r = summarize(session, ledger)
     ledger.close()
-    print(f"\n{r['shown']} suggestions shown at {session.requests} pauses: {r['accepted']} accepted, "
-          f"{r['partial']} partial, {r['rejected']} rejected")
-    print(f"accept rate {100 * r['accept_rate']:.1f}%, {r['chars_saved_per_100']:.1f} of every 100 characters "
-          f"came from suggestions")
-    print(f"latency p50 {r['latency_ms']['p50']:.1f} ms, p95 {r['latency_ms']['p95']:.1f} ms "
-          f"(client-side, over stdio); model {', '.join(r['model_versions'])}")
+    print(
+        f"\n{r['shown']} suggestions shown at {session.requests} pauses: {r['accepted']} accepted, "
+        f"{r['partial']} partial, {r['rejected']} rejected"
+    )
+    print(
+        f"accept rate {100 * r['accept_rate']:.1f}%, {r['chars_saved_per_100']:.1f} of every 100 characters "
+        f"came from suggestions"
+    )
+    print(
+        f"latency p50 {r['latency_ms']['p50']:.1f} ms, p95 {r['latency_ms']['p95']:.1f} ms "
+        f"(client-side, over stdio); model {', '.join(r['model_versions'])}"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
     return 0
@@ -198,10 +212,14 @@ def cmd_stats(args) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
-        print(f"{'model version':<24} {'shown':>6} {'acc':>5} {'part':>5} {'rej':>5} {'rate':>7} {'chars':>7} {'silent':>7}")
+        print(
+            f"{'model version':<24} {'shown':>6} {'acc':>5} {'part':>5} {'rej':>5} {'rate':>7} {'chars':>7} {'silent':>7}"
+        )
         for r in rows:
-            print(f"{r['model_version']:<24} {r['shown']:>6} {r['accepted']:>5} {r['partial']:>5} {r['rejected']:>5} "
-                  f"{100 * r['accept_rate']:>6.1f}% {r['chars_accepted']:>7} {r['silent']:>7}")
+            print(
+                f"{r['model_version']:<24} {r['shown']:>6} {r['accepted']:>5} {r['partial']:>5} {r['rejected']:>5} "
+                f"{100 * r['accept_rate']:>6.1f}% {r['chars_accepted']:>7} {r['silent']:>7}"
+            )
     if args.plot:
         plot_accept_rate(rows, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
@@ -232,8 +250,10 @@ def cmd_forget(args) -> int:
     if not args.all:
         removed = sorted(set(removed) | set(forget_repo_models(home, args.repo)))
     if removed:
-        print(f"deleted {len(removed)} model version(s) trained on them: {', '.join(removed)}; "
-              f"now serving {current_version(home, None if args.all else args.repo)}")
+        print(
+            f"deleted {len(removed)} model version(s) trained on them: {', '.join(removed)}; "
+            f"now serving {current_version(home, None if args.all else args.repo)}"
+        )
     return 0
 
 
@@ -267,7 +287,11 @@ def cmd_import_model(args) -> int:
         raise UsageError(f"cannot import {args.hf_dir}: {e}") from e
     except OSError as e:  # transformers' messages for missing or unreadable files
         raise UsageError(f"cannot read the checkpoint in {args.hf_dir}: {e}") from e
-    print(json.dumps({k: meta[k] for k in ("version", "family", "fim_style", "serve_fim", "parameters", "onnx_agreement")}))
+    print(
+        json.dumps(
+            {k: meta[k] for k in ("version", "family", "fim_style", "serve_fim", "parameters", "onnx_agreement")}
+        )
+    )
     if args.make_current:
         print(f"current: {meta['version']}", file=sys.stderr)
     else:
@@ -322,8 +346,14 @@ def cmd_train(args) -> int:
     from rltab.policy.update_config import UpdaterConfig
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
-    return run(_home(args), once=args.once, every_events=args.every_events, every_minutes=args.every_minutes,
-               parent_pid=args.parent_pid, cfg=cfg)
+    return run(
+        _home(args),
+        once=args.once,
+        every_events=args.every_events,
+        every_minutes=args.every_minutes,
+        parent_pid=args.parent_pid,
+        cfg=cfg,
+    )
 
 
 def cmd_replay(args) -> int:
@@ -353,8 +383,16 @@ def cmd_replay(args) -> int:
     except ValueError as e:
         raise UsageError(f"--settings is not valid JSON: {e}") from e
     try:
-        r = R.replay(args.paths, learn=args.learn, home=Path(args.home) if args.home else None, every=args.every,
-                     limit_chars=args.limit_chars, model=args.model, updater_config=config, settings=settings)
+        r = R.replay(
+            args.paths,
+            learn=args.learn,
+            home=Path(args.home) if args.home else None,
+            every=args.every,
+            limit_chars=args.limit_chars,
+            model=args.model,
+            updater_config=config,
+            settings=settings,
+        )
     except ValueError as e:
         raise UsageError(str(e)) from e
     print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "updates")}, indent=2))
@@ -380,15 +418,29 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name, fn, help):
         p = sub.add_parser(name, help=help, description=help)
         p.set_defaults(fn=fn)
-        p.add_argument("--home", help="rltab home directory (default: $RLTAB_HOME, else the platform's data directory, ~/.local/share/rltab on Linux)")
+        p.add_argument(
+            "--home",
+            help="rltab home directory (default: $RLTAB_HOME, else the platform's data directory, ~/.local/share/rltab on Linux)",
+        )
         return p
 
     p = add("serve", cmd_serve, "LSP over stdio (what editors launch)")
     p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
-    p.add_argument("--learn", action=argparse.BooleanOptionalAction, default=None,
-                   help="record prompts and learn from outcomes (default: off, or the client's setting)")
-    p.add_argument("--train-every-events", type=count(0), default=64, help="learning: update after this many new events (0: never start the updater)")
-    p.add_argument("--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending")
+    p.add_argument(
+        "--learn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="record prompts and learn from outcomes (default: off, or the client's setting)",
+    )
+    p.add_argument(
+        "--train-every-events",
+        type=count(0),
+        default=64,
+        help="learning: update after this many new events (0: never start the updater)",
+    )
+    p.add_argument(
+        "--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending"
+    )
     p.add_argument("--verbose", action="store_true", help="log to stderr")
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
@@ -400,7 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-lines", type=count(1), default=8)
 
     p = add("demo", cmd_demo, "type a real Python file through the real server and show what it suggests")
-    p.add_argument("file", nargs="?", help="a Python file (default: the standard library's textwrap.py, held out from training)")
+    p.add_argument(
+        "file", nargs="?", help="a Python file (default: the standard library's textwrap.py, held out from training)"
+    )
     p.add_argument("--lines", type=count(0), default=80, help="type only the first N lines (0: all)")
     p.add_argument("--model", help="model directory (default: the current version)")
     p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
@@ -420,7 +474,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-events", type=count(1), default=64, help="watch mode: train after this many new events")
     p.add_argument("--every-minutes", type=float, default=30.0, help="watch mode: or after this long with some pending")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
-    p.add_argument("--config", help='updater settings as JSON, e.g. \'{"lr": 0.001}\'')
+    p.add_argument("--config", help="updater settings as JSON, e.g. '{\"lr\": 0.001}'")
 
     p = add("replay", cmd_replay, "the typing-replay benchmark: type files through the server, learning or frozen")
     p.add_argument("paths", nargs="*", metavar="PATH")
@@ -434,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-chars", type=count(0), help="type only the first N characters of the corpus")
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
-    p.add_argument("--settings", help='server settings as JSON (initializationOptions), e.g. \'{"syntaxCheck": true}\'')
+    p.add_argument("--settings", help="server settings as JSON (initializationOptions), e.g. '{\"syntaxCheck\": true}'")
 
     p = add("import-model", cmd_import_model, "convert a local Hugging Face causal LM into an rltab model version")
     p.add_argument("hf_dir", metavar="HF_DIR")
@@ -446,7 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", metavar="VERSION", help="model version (default: the current one)")
     p.add_argument("--n", type=count(1), default=1, help="samples per task (1: greedy; more: temperature 0.8)")
     p.add_argument("--k", default="1", help="comma-separated k for pass@k (each <= n)")
-    p.add_argument("--subset", choices=["all", "guard"], default="all", help="all 1,033 tasks, or the updater guard's 100")
+    p.add_argument(
+        "--subset", choices=["all", "guard"], default="all", help="all 1,033 tasks, or the updater guard's 100"
+    )
     p.add_argument("--limit", type=count(1), help="only the first N tasks")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT")

@@ -5,6 +5,7 @@ LSP positions count UTF-16 code units by default (a client may negotiate utf-8 o
 Python strings count code points. Characters outside the Basic Multilingual Plane (most emoji)
 are two UTF-16 units.
 """
+
 from __future__ import annotations
 
 import re

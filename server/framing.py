@@ -10,6 +10,7 @@ answers again, and a huge length kills it. This reader recovers from every frami
 Every fault that could hide a request comes back as a `Fault` carrying the bytes read, so the
 protocol can answer the request's id (JSON-RPC -32700 / -32600). Pure: no I/O, no clock.
 """
+
 from __future__ import annotations
 
 import json
@@ -101,8 +102,13 @@ class Framer:
             return False
         start, length = frame
         if length is not None and length > self.max_bytes:
-            out.append(Fault(f"message of {length} bytes is over the {self.max_bytes}-byte limit",
-                             self._head(start), parse_error=False))
+            out.append(
+                Fault(
+                    f"message of {length} bytes is over the {self.max_bytes}-byte limit",
+                    self._head(start),
+                    parse_error=False,
+                )
+            )
             del self.buf[:start]  # the body is then dropped as stray bytes, up to the next header
             return True
         if length is not None:

@@ -1,5 +1,6 @@
 """The updater process, seen from the server: started when learning is on, stopped when it is
 off or the server exits. The server never imports torch; it only starts `rltab train`."""
+
 from __future__ import annotations
 
 import logging
@@ -36,8 +37,14 @@ class UpdaterProcess:
         if self.every_events <= 0:
             return
         if enabled and not self.running:
-            self.proc = self._spawn("--every-events", str(self.every_events), "--every-minutes",
-                                    str(self.every_minutes), "--parent-pid", str(os.getpid()))
+            self.proc = self._spawn(
+                "--every-events",
+                str(self.every_events),
+                "--every-minutes",
+                str(self.every_minutes),
+                "--parent-pid",
+                str(os.getpid()),
+            )
             log.info("updater started (pid %d)", self.proc.pid)
         elif not enabled and self.running:
             self.stop()

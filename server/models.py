@@ -10,6 +10,7 @@ A broken version (missing tokenizer, damaged ONNX file or meta.json, `current` n
 version) never stops serving: the holder falls back to its parent, else the starter model, and
 tells the user once per broken version through `on_problem` (the server shows it and logs it).
 """
+
 from __future__ import annotations
 
 import logging
@@ -27,9 +28,15 @@ class ModelHolder:
     """The live model of each repository (each learns its own chain; documents outside one are
     served the shared base). Repositories on the same version share one loaded model."""
 
-    def __init__(self, home: Path, model_path: Path | None = None, check_every_s: float = 0.0,
-                 loader: Callable[..., LoadedModel] = load_model, on_swap: Callable[[LoadedModel], None] | None = None,
-                 on_problem: Callable[[str], None] | None = None):
+    def __init__(
+        self,
+        home: Path,
+        model_path: Path | None = None,
+        check_every_s: float = 0.0,
+        loader: Callable[..., LoadedModel] = load_model,
+        on_swap: Callable[[LoadedModel], None] | None = None,
+        on_problem: Callable[[str], None] | None = None,
+    ):
         self.home = home
         self.fixed = model_path  # --model DIR: serve that directory, never swap
         self.check_every_s = check_every_s
@@ -99,8 +106,9 @@ class ModelHolder:
                     raise
                 continue
             if broken:  # told once per broken version
-                self._tell(f"rltab: cannot load model {broken[0]} ({self.failed[broken[0]]}); "
-                           f"serving {model.version} instead")
+                self._tell(
+                    f"rltab: cannot load model {broken[0]} ({self.failed[broken[0]]}); serving {model.version} instead"
+                )
             return model
         raise AssertionError("unreachable")
 

@@ -15,6 +15,7 @@ over whole decoded values, the envelope is checked first, and only then does pyg
   params of the wrong shape or type    -32602 Invalid params
   anything else that fails             -32603 Internal error, one line
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -53,6 +54,7 @@ def strict_converter():
             if type(value) is kind or (kind is float and type(value) is int):
                 return value
             raise TypeError(f"expected {kind.__name__}, got {type(value).__name__} {value!r}"[:120])
+
         return hook
 
     for kind in (int, str, bool, float):
@@ -71,7 +73,7 @@ def top_level_id(raw: bytes) -> int | str | None:
     """The `id` of the top-level object in `raw`, which may be cut short or unparseable, if one
     can be read (a request must get its answer even when its body is broken)."""
     depth, want = 0, 0  # want: 1 after a top-level "id" key, 2 after its colon
-    for m in _TOKEN.finditer(raw[:1 << 20]):
+    for m in _TOKEN.finditer(raw[: 1 << 20]):
         tok = m.group(0)
         if want == 2:
             if m.end() == len(raw) and not tok.startswith(b'"'):
@@ -166,8 +168,15 @@ class RltabProtocol(LanguageServerProtocol):
         for item in batch:
             problem, msg_id = envelope_problem(item)
             if problem or ("method" in item and "id" in item):
-                answers.append(ResponseErrorMessage(id=msg_id, error=ResponseError(
-                    code=INVALID_REQUEST, message=problem or "batches are not supported by the Language Server Protocol")))
+                answers.append(
+                    ResponseErrorMessage(
+                        id=msg_id,
+                        error=ResponseError(
+                            code=INVALID_REQUEST,
+                            message=problem or "batches are not supported by the Language Server Protocol",
+                        ),
+                    )
+                )
         if answers:
             self._send_data(answers)
 
@@ -183,7 +192,9 @@ class RltabProtocol(LanguageServerProtocol):
         except JsonRpcException as exc:
             if isinstance(data, dict) and "id" in data and "method" in data:
                 cause = exc.__cause__
-                why = "; ".join(transform_error(cause)) if isinstance(cause, ClassValidationError) else str(cause or exc)
+                why = (
+                    "; ".join(transform_error(cause)) if isinstance(cause, ClassValidationError) else str(cause or exc)
+                )
                 err = JsonRpcInvalidParams(f"invalid params for {data['method']}: {why}"[:500])
                 self._send_response(data["id"], error=err.to_response_error())
                 return _Answered()

@@ -3,6 +3,7 @@
 The LSP feature modules (server/features/) only translate messages into calls on this class.
 Inference runs on one worker thread; everything else runs on the event loop's thread.
 """
+
 from __future__ import annotations
 
 import logging
@@ -74,8 +75,13 @@ def find_repo(path: str) -> str:
 
 
 class Service:
-    def __init__(self, ledger: Ledger, models: ModelHolder, settings: Settings = Settings(),
-                 tracker: OutcomeTracker | None = None):
+    def __init__(
+        self,
+        ledger: Ledger,
+        models: ModelHolder,
+        settings: Settings = Settings(),
+        tracker: OutcomeTracker | None = None,
+    ):
         self.ledger = ledger
         self.models = models
         self.settings = settings
@@ -153,22 +159,36 @@ class Service:
         model = self.models.get(self.repo_of(req.uri))
         completer = self._completer(model)
         return completer.complete(
-            req.text[: req.offset], req.text[req.offset :], max_lines=self.settings.max_lines,
-            silence_threshold=self.settings.silence_threshold, cache_key=req.uri, cancelled=cancel.is_set,
-            syntax_check=self.settings.syntax_check, language=req.language,
+            req.text[: req.offset],
+            req.text[req.offset :],
+            max_lines=self.settings.max_lines,
+            silence_threshold=self.settings.silence_threshold,
+            cache_key=req.uri,
+            cancelled=cancel.is_set,
+            syntax_check=self.settings.syntax_check,
+            language=req.language,
             context=self._context_source(req, model) if self.settings.context else None,
         )
 
     def _context_source(self, req: Request, model: LoadedModel) -> RequestContext:
         path = uri_to_path(req.uri)
-        return RequestContext(self, path, req.text, req.text.count("\n", 0, req.offset), req.language,
-                              Path(self.repo_of(req.uri)).name, self._workspace_repeats(model))
+        return RequestContext(
+            self,
+            path,
+            req.text,
+            req.text.count("\n", 0, req.offset),
+            req.language,
+            Path(self.repo_of(req.uri)).name,
+            self._workspace_repeats(model),
+        )
 
     def _workspace_repeats(self, model: LoadedModel) -> WorkspaceRepeats:
         key = id(model.tokenizer)
         r = self._repeats.get(key)
         if r is None:  # one table per tokenizer in use (adapter versions share their base's)
-            self._repeats = {k: v for k, v in self._repeats.items() if k in {id(m.tokenizer) for m in self.models.live()}}
+            self._repeats = {
+                k: v for k, v in self._repeats.items() if k in {id(m.tokenizer) for m in self.models.live()}
+            }
             r = self._repeats[key] = WorkspaceRepeats(self.index, model.encode, model.tokenizer.get_vocab_size())
         return r
 
@@ -203,15 +223,28 @@ class Service:
         doc = self.documents.get(req.uri)
         # (Repository snippets never hold a secret: workspace/repo_context.py leaves such ones out.)
         keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
-        return self.ledger.record_suggestion(SuggestionRecord(
-            model_version=s.model_version, kind=s.kind, completion_chars=len(s.text), latency_ms=s.latency_ms,
-            confidence=round(s.confidence, 5), repo=repo, file=path, language=doc.language if doc else "",
-            prompt_ids=s.prompt_ids if keep else None, completion_ids=s.token_ids if keep else None,
-            logprobs=s.logprobs if keep else None, prefix_text=s.window_before if keep else None,
-            suffix_text=s.window_after if keep else None, completion_text=s.text if keep else None,
-            prompt_tokens=s.prompt_tokens, prefill_tokens=s.prefill_tokens, healed=s.healed,
-            syntax_error=s.syntax_error,
-        ))
+        return self.ledger.record_suggestion(
+            SuggestionRecord(
+                model_version=s.model_version,
+                kind=s.kind,
+                completion_chars=len(s.text),
+                latency_ms=s.latency_ms,
+                confidence=round(s.confidence, 5),
+                repo=repo,
+                file=path,
+                language=doc.language if doc else "",
+                prompt_ids=s.prompt_ids if keep else None,
+                completion_ids=s.token_ids if keep else None,
+                logprobs=s.logprobs if keep else None,
+                prefix_text=s.window_before if keep else None,
+                suffix_text=s.window_after if keep else None,
+                completion_text=s.text if keep else None,
+                prompt_tokens=s.prompt_tokens,
+                prefill_tokens=s.prefill_tokens,
+                healed=s.healed,
+                syntax_error=s.syntax_error,
+            )
+        )
 
     @staticmethod
     def _storable(path: str, *texts: str) -> bool:
@@ -242,6 +275,7 @@ class Service:
 
     def run_due_checks(self) -> int:
         """Retention checks and demonstrations whose time has come. Returns how many ran."""
+
         def text_of(uri):
             doc = self.documents.get(uri)
             return doc.text if doc else None
@@ -250,8 +284,12 @@ class Service:
         for item in self.tracker.due(text_of):
             row = self.ledger.suggestion(item.suggestion_id)
             # Only beside a prompt that was itself kept: text next to a secret stays unrecorded.
-            keep = (row is not None and row["prompt_ids"] is not None and self.settings.learning_enabled
-                    and self._storable(row["file"] or "", item.text))
+            keep = (
+                row is not None
+                and row["prompt_ids"] is not None
+                and self.settings.learning_enabled
+                and self._storable(row["file"] or "", item.text)
+            )
             if isinstance(item, RetentionCheck):
                 self.ledger.record_retention(item.suggestion_id, item.retention, item.text if keep else None)
             elif isinstance(item, Demonstration) and keep and item.text.strip():
@@ -268,8 +306,12 @@ class Service:
         """The `rltab/status` figures, from the ledger's running counts (no scan per edit)."""
         version = self.models.version
         rate, pending = self.ledger.status_counts(version)
-        return {"modelVersion": version, "learning": self.settings.learning_enabled,
-                "acceptRate": rate, "pendingEvents": pending}
+        return {
+            "modelVersion": version,
+            "learning": self.settings.learning_enabled,
+            "acceptRate": rate,
+            "pendingEvents": pending,
+        }
 
     def model_swapped(self) -> None:
         """A new version is live: the updater (another process) has marked rows as used."""

@@ -3,6 +3,7 @@
 Invalid values fall back to the default and produce a warning the server shows to the user
 (window/showMessage), never an error.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
@@ -35,9 +36,18 @@ class Settings:
 
 REWARD_SCHEMES = ("chars", "cursor")
 _SWITCHES = {"syntaxCheck": "syntax_check", "context": "context"}
-_WIRE = {"silenceThreshold": "silence_threshold", "maxLines": "max_lines", "debounceMs": "debounce_ms",
-         "readCostChars": "read_cost_chars"}
-_RANGES = {"silence_threshold": (0.0, 1.0), "max_lines": (1, 64), "debounce_ms": (0, 2000), "read_cost_chars": (0.0, 40.0)}
+_WIRE = {
+    "silenceThreshold": "silence_threshold",
+    "maxLines": "max_lines",
+    "debounceMs": "debounce_ms",
+    "readCostChars": "read_cost_chars",
+}
+_RANGES = {
+    "silence_threshold": (0.0, 1.0),
+    "max_lines": (1, 64),
+    "debounce_ms": (0, 2000),
+    "read_cost_chars": (0.0, 40.0),
+}
 
 
 def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, list[str]]:
@@ -55,7 +65,9 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         if isinstance(enabled, bool):
             changes["learning_enabled"] = enabled
         else:
-            warnings.append(f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}")
+            warnings.append(
+                f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}"
+            )
     for wire, name in _SWITCHES.items():
         value = raw.get(wire)
         if value is None:
@@ -69,8 +81,10 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         if scheme in REWARD_SCHEMES:
             changes["reward_scheme"] = scheme
         else:
-            warnings.append(f"rltab: rewardScheme must be one of {', '.join(REWARD_SCHEMES)}, got {scheme!r}; "
-                            f"keeping {base.reward_scheme}")
+            warnings.append(
+                f"rltab: rewardScheme must be one of {', '.join(REWARD_SCHEMES)}, got {scheme!r}; "
+                f"keeping {base.reward_scheme}"
+            )
     kinds = {f.name: type(f.default) for f in fields(Settings)}
     for wire, name in _WIRE.items():
         if wire not in raw:
@@ -83,5 +97,7 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         if ok and lo <= value <= hi:
             changes[name] = kind(value)
         else:
-            warnings.append(f"rltab: {wire} must be a number in [{lo}, {hi}], got {value!r}; keeping {getattr(base, name)}")
+            warnings.append(
+                f"rltab: {wire} must be a number in [{lo}, {hi}], got {value!r}; keeping {getattr(base, name)}"
+            )
     return replace(base, **changes), warnings

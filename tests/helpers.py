@@ -1,5 +1,6 @@
 """Tiny models built inside the tests: a real tokenizer and a real (small) Llama, trained for a
 few steps on stdlib text so that greedy decoding says something code-like."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,14 @@ from rltab.policy import corpus
 from rltab.policy import tokenizer as T
 from rltab.policy.model import save_model_dir, starter_config
 
-TINY = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
-            num_key_value_heads=2, max_position_embeddings=1024)
+TINY = dict(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=2,
+    num_key_value_heads=2,
+    max_position_embeddings=1024,
+)
 
 
 def tiny_texts(n_files: int = 30) -> list[str]:
@@ -68,10 +75,19 @@ def completable_doc(model) -> tuple[str, tuple[int, int]]:
 # carries that family's special tokens (the real tokenizers' names), saved the way
 # transformers saves real checkpoints.
 FAMILY_TOKENS = {
-    "llama": dict(bos="<｜begin▁of▁sentence｜>", eos="<｜end▁of▁sentence｜>",  # DeepSeek-Coder
-                  extra=["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"]),
-    "qwen2": dict(bos=None, eos="<|endoftext|>", extra=["<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|file_sep|>"]),
-    "starcoder2": dict(bos=None, eos="<|endoftext|>", extra=["<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<file_sep>"]),
+    "llama": dict(
+        bos="<｜begin▁of▁sentence｜>",
+        eos="<｜end▁of▁sentence｜>",  # DeepSeek-Coder
+        extra=["<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"],
+    ),
+    "qwen2": dict(
+        bos=None,
+        eos="<|endoftext|>",
+        extra=["<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>", "<|file_sep|>"],
+    ),
+    "starcoder2": dict(
+        bos=None, eos="<|endoftext|>", extra=["<fim_prefix>", "<fim_middle>", "<fim_suffix>", "<fim_pad>", "<file_sep>"]
+    ),
     "gpt2": dict(bos=None, eos="<|endoftext|>", extra=[]),
 }
 
@@ -97,24 +113,59 @@ def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0, pad_
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
     tok.post_processor = processors.ByteLevel(trim_offsets=False)
-    tok.train_from_iterator(tiny_texts(10), trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=spec["eos"], bos_token=spec["bos"],
-                                   additional_special_tokens=spec["extra"])
+    tok.train_from_iterator(
+        tiny_texts(10),
+        trainers.BpeTrainer(
+            vocab_size=400,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
+        ),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=spec["eos"], bos_token=spec["bos"], additional_special_tokens=spec["extra"]
+    )
     v = tok.get_vocab_size() + pad_vocab
     eos, bos = tok.token_to_id(spec["eos"]), tok.token_to_id(spec["bos"] or spec["eos"])
     common = dict(vocab_size=v, bos_token_id=bos, eos_token_id=eos)
     torch.manual_seed(seed)
     if model_type == "llama":
-        model = LlamaForCausalLM(LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                             num_key_value_heads=2, max_position_embeddings=512, **common))
+        model = LlamaForCausalLM(
+            LlamaConfig(
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=512,
+                **common,
+            )
+        )
     elif model_type == "qwen2":
-        model = Qwen2ForCausalLM(Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                             num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=True, **common))
+        model = Qwen2ForCausalLM(
+            Qwen2Config(
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=512,
+                tie_word_embeddings=True,
+                **common,
+            )
+        )
     elif model_type == "starcoder2":
-        model = Starcoder2ForCausalLM(Starcoder2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                                                       num_attention_heads=4, num_key_value_heads=2,
-                                                       max_position_embeddings=512, **common))
+        model = Starcoder2ForCausalLM(
+            Starcoder2Config(
+                hidden_size=64,
+                intermediate_size=128,
+                num_hidden_layers=2,
+                num_attention_heads=4,
+                num_key_value_heads=2,
+                max_position_embeddings=512,
+                **common,
+            )
+        )
     else:
         model = GPT2LMHeadModel(GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512, **common))
     model.eval().save_pretrained(str(directory), safe_serialization=True)

@@ -1,4 +1,5 @@
 """Start `rltab serve` over stdio and drive it with pytest-lsp's real LSP client."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,8 +15,14 @@ from pytest_lsp.client import make_test_lsp_client
 
 
 @asynccontextmanager
-async def lsp_session(home: Path, model: Path | None = None, init_options: dict | None = None,
-                      env: dict | None = None, caps: str = "visual-studio-code", extra_args=()):
+async def lsp_session(
+    home: Path,
+    model: Path | None = None,
+    init_options: dict | None = None,
+    env: dict | None = None,
+    caps: str = "visual-studio-code",
+    extra_args=(),
+):
     client = make_test_lsp_client()
     statuses: list[dict] = []
 
@@ -26,11 +33,15 @@ async def lsp_session(home: Path, model: Path | None = None, init_options: dict 
     args = [sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args]
     if model is not None:
         args += ["--model", str(model)]
-    await client.start_io(*args, env={**os.environ, "RLTAB_RETENTION_DELAYS": "0.4,0.8",
-                                      "RLTAB_DEMONSTRATION_DELAY": "0.4", **(env or {})})
-    result = await client.initialize_session(types.InitializeParams(
-        capabilities=client_capabilities(caps), initialization_options=init_options or {},
-        workspace_folders=[]))
+    await client.start_io(
+        *args,
+        env={**os.environ, "RLTAB_RETENTION_DELAYS": "0.4,0.8", "RLTAB_DEMONSTRATION_DELAY": "0.4", **(env or {})},
+    )
+    result = await client.initialize_session(
+        types.InitializeParams(
+            capabilities=client_capabilities(caps), initialization_options=init_options or {}, workspace_folders=[]
+        )
+    )
     client.init_result = result
     client.statuses = statuses
     try:
@@ -43,21 +54,34 @@ async def lsp_session(home: Path, model: Path | None = None, init_options: dict 
 
 
 def open_doc(client, uri: str, text: str, version: int = 1, language: str = "python") -> None:
-    client.text_document_did_open(types.DidOpenTextDocumentParams(
-        text_document=types.TextDocumentItem(uri=uri, language_id=language, version=version, text=text)))
+    client.text_document_did_open(
+        types.DidOpenTextDocumentParams(
+            text_document=types.TextDocumentItem(uri=uri, language_id=language, version=version, text=text)
+        )
+    )
 
 
 def edit(client, uri: str, version: int, start: tuple[int, int], end: tuple[int, int], text: str) -> None:
-    client.text_document_did_change(types.DidChangeTextDocumentParams(
-        text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-        content_changes=[types.TextDocumentContentChangePartial(
-            range=types.Range(start=types.Position(*start), end=types.Position(*end)), text=text)]))
+    client.text_document_did_change(
+        types.DidChangeTextDocumentParams(
+            text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+            content_changes=[
+                types.TextDocumentContentChangePartial(
+                    range=types.Range(start=types.Position(*start), end=types.Position(*end)), text=text
+                )
+            ],
+        )
+    )
 
 
 async def inline(client, uri: str, line: int, character: int):
-    return await client.text_document_inline_completion_async(types.InlineCompletionParams(
-        text_document=types.TextDocumentIdentifier(uri=uri), position=types.Position(line=line, character=character),
-        context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)))
+    return await client.text_document_inline_completion_async(
+        types.InlineCompletionParams(
+            text_document=types.TextDocumentIdentifier(uri=uri),
+            position=types.Position(line=line, character=character),
+            context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+        )
+    )
 
 
 def ledger_rows(home: Path, sql: str, args=()) -> list[sqlite3.Row]:

@@ -1,5 +1,6 @@
 """A raw byte-level client for `rltab serve`: writes any bytes (broken frames, batches, bad
 envelopes) and collects every response by id, so tests can count answers per request."""
+
 from __future__ import annotations
 
 import json
@@ -23,7 +24,11 @@ class RawServer:
         self.stderr = open(self.stderr_path, "wb")  # noqa: SIM115 (open while the server runs)
         self.proc = subprocess.Popen(
             [*prefix, sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, env={**os.environ, **(env or {})})
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.stderr,
+            env={**os.environ, **(env or {})},
+        )
         self.by_id: dict = defaultdict(list)  # id (as JSON text) -> responses
         self.null_errors: list[dict] = []
         self.notifications: list[dict] = []
@@ -87,20 +92,34 @@ class RawServer:
         self.send({"jsonrpc": "2.0", "method": method, "params": params})
 
     def initialize(self, options=None) -> dict:
-        r = self.request("init", "initialize", {"processId": None, "rootUri": None,
-                                                "capabilities": {"textDocument": {"inlineCompletion": {}}},
-                                                "initializationOptions": options or {}})
+        r = self.request(
+            "init",
+            "initialize",
+            {
+                "processId": None,
+                "rootUri": None,
+                "capabilities": {"textDocument": {"inlineCompletion": {}}},
+                "initializationOptions": options or {},
+            },
+        )
         self.notify("initialized", {})
         return r
 
     def open(self, uri: str, text: str) -> None:
-        self.notify("textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1,
-                                                              "text": text}})
+        self.notify(
+            "textDocument/didOpen", {"textDocument": {"uri": uri, "languageId": "python", "version": 1, "text": text}}
+        )
 
     def inline(self, msg_id, uri: str, line: int, character: int) -> dict:
-        return self.request(msg_id, "textDocument/inlineCompletion", {
-            "textDocument": {"uri": uri}, "position": {"line": line, "character": character},
-            "context": {"triggerKind": 2}})
+        return self.request(
+            msg_id,
+            "textDocument/inlineCompletion",
+            {
+                "textDocument": {"uri": uri},
+                "position": {"line": line, "character": character},
+                "context": {"triggerKind": 2},
+            },
+        )
 
     def stderr_text(self) -> str:
         if not self.stderr.closed:

@@ -2,6 +2,7 @@
 optional LoRA inputs) serves any adapter file through onnxruntime's adapter API, as the torch
 model with that LoRA would; each adapter keeps its own prefix KV cache; an update writes only
 the adapter."""
+
 import numpy as np
 import torch
 
@@ -9,8 +10,12 @@ from rltab.policy import adapters as A
 from rltab.policy.model import STARTER_DIR, load_torch, read_meta, write_meta
 from rltab.policy.model_store import ADAPTER_ONNX, load_model
 
-PREFIXES = ["import os\n\n\ndef main(args):\n    return ", "class Point:\n    def __init__(self, x, y):\n        self.",
-            "for i in range(len(items)):\n    if items[i] ", "with open(path) as f:\n    data = json."]
+PREFIXES = [
+    "import os\n\n\ndef main(args):\n    return ",
+    "class Point:\n    def __init__(self, x, y):\n        self.",
+    "for i in range(len(items)):\n    if items[i] ",
+    "with open(path) as f:\n    data = json.",
+]
 
 
 def random_adapter(home, name, seed, scale=0.3):

@@ -1,5 +1,6 @@
 """The layers (docs/architecture.md): what may import what, checked on the source, and a real
 serving process that never loads the learning stack."""
+
 import ast
 import json
 import os
@@ -8,7 +9,12 @@ from pathlib import Path
 from rltab.harness.stdio_client import StdioClient
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = {"server": "rltab.server", "policy": "rltab.policy", "feedback": "rltab.feedback", "harness": "rltab.harness"}
+PACKAGES = {
+    "server": "rltab.server",
+    "policy": "rltab.policy",
+    "feedback": "rltab.feedback",
+    "harness": "rltab.harness",
+}
 LEARNING_STACK = ("torch", "transformers", "peft", "onnx")
 
 
@@ -33,7 +39,9 @@ def sources(folder: str) -> list[Path]:
 
 
 def offenders(folders, rule) -> list[str]:
-    return [f"{p.relative_to(ROOT)}: {m}" for f in folders for p in sources(f) for m in sorted(imports(p)) if rule(p, m)]
+    return [
+        f"{p.relative_to(ROOT)}: {m}" for f in folders for p in sources(f) for m in sorted(imports(p)) if rule(p, m)
+    ]
 
 
 def test_policy_and_feedback_never_import_the_server_or_the_harness():
@@ -42,8 +50,9 @@ def test_policy_and_feedback_never_import_the_server_or_the_harness():
 
 def test_only_the_cli_imports_the_harness():
     allowed = {ROOT / "server" / "cli.py"}
-    assert not offenders(["server", "policy", "feedback"],
-                         lambda p, m: m.startswith("rltab.harness") and p not in allowed)
+    assert not offenders(
+        ["server", "policy", "feedback"], lambda p, m: m.startswith("rltab.harness") and p not in allowed
+    )
 
 
 def test_the_server_package_never_imports_the_learning_stack():
@@ -58,10 +67,14 @@ def test_serving_a_completion_never_loads_the_learning_stack(tmp_path):
     # The server runs unmodified; this only reports its modules when it exits.
     (hook / "sitecustomize.py").write_text(
         "import atexit, json, os, sys\n"
-        "atexit.register(lambda: open(os.environ['RLTAB_TEST_MODULES'], 'w').write(json.dumps(sorted(sys.modules))))\n")
+        "atexit.register(lambda: open(os.environ['RLTAB_TEST_MODULES'], 'w').write(json.dumps(sorted(sys.modules))))\n"
+    )
     out = tmp_path / "modules.json"
-    env = {"PYTHONPATH": os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
-           "RLTAB_TEST_MODULES": str(out), "RLTAB_CACHE": str(tmp_path / "cache")}
+    env = {
+        "PYTHONPATH": os.pathsep.join([str(hook), *filter(None, [os.environ.get("PYTHONPATH")])]),
+        "RLTAB_TEST_MODULES": str(out),
+        "RLTAB_CACHE": str(tmp_path / "cache"),
+    }
     client = StdioClient(tmp_path / "home", env=env)
     try:
         client.initialize({}, [])

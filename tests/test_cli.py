@@ -6,8 +6,12 @@ import pytest
 
 
 def rltab(*args, home, timeout=300):
-    return subprocess.run([sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture
@@ -18,17 +22,31 @@ def source(tmp_path):
 
 
 def test_complete_json_contract(tiny_model_dir, session_home, source):
-    r = rltab("complete", str(source), "--line", "3", "--col", "19", "--json", "--model", str(tiny_model_dir), home=session_home)
+    r = rltab(
+        "complete",
+        str(source),
+        "--line",
+        "3",
+        "--col",
+        "19",
+        "--json",
+        "--model",
+        str(tiny_model_dir),
+        home=session_home,
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert set(out) == {"completion", "latency_ms", "model_version"}
     assert isinstance(out["completion"], str) and out["latency_ms"] > 0 and out["model_version"] == "tiny"
 
 
-@pytest.mark.parametrize("args,msg", [
-    (["--line", "99", "--col", "1"], "outside the file"),
-    (["--line", "1", "--col", "200"], "outside line 1"),
-])
+@pytest.mark.parametrize(
+    "args,msg",
+    [
+        (["--line", "99", "--col", "1"], "outside the file"),
+        (["--line", "1", "--col", "200"], "outside line 1"),
+    ],
+)
 def test_complete_bad_position_exits_2(tiny_model_dir, session_home, source, args, msg):
     r = rltab("complete", str(source), *args, "--model", str(tiny_model_dir), home=session_home)
     assert r.returncode == 2 and msg in r.stderr

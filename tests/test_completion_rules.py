@@ -1,4 +1,5 @@
 """Golden cases for the pure completion rules: context kind and each post-processing filter."""
+
 import pytest
 
 from rltab.policy.completion.context import BLOCK, LINE, NONE, cursor_context
@@ -12,28 +13,34 @@ from rltab.policy.completion.postprocess.limit_block import limit_block
 from rltab.policy.completion.postprocess.trim_whitespace import trim_whitespace
 
 
-@pytest.mark.parametrize("before,after,kind", [
-    ("x = fo", "\n", LINE),
-    ("def f(x):", "\n", BLOCK),
-    ("def f(x):\n    ", "\n", BLOCK),
-    ("def f(x):\n    return x\n", "", LINE),  # a new line at the same level: one line at a time
-    ("print(a, ", ")\n", LINE),  # mid-line
-    ("    # note:", "\n", LINE),  # a comment ending with ':' opens nothing
-    ("for i in range(3):\n    # body\n    ", "", BLOCK),
-    ("        self", ".x = x\n", NONE),  # before existing code: stay silent
-    ("    ", "def f():\n", NONE),
-    ('print("a', '")\n', LINE),
-])
+@pytest.mark.parametrize(
+    "before,after,kind",
+    [
+        ("x = fo", "\n", LINE),
+        ("def f(x):", "\n", BLOCK),
+        ("def f(x):\n    ", "\n", BLOCK),
+        ("def f(x):\n    return x\n", "", LINE),  # a new line at the same level: one line at a time
+        ("print(a, ", ")\n", LINE),  # mid-line
+        ("    # note:", "\n", LINE),  # a comment ending with ':' opens nothing
+        ("for i in range(3):\n    # body\n    ", "", BLOCK),
+        ("        self", ".x = x\n", NONE),  # before existing code: stay silent
+        ("    ", "def f():\n", NONE),
+        ('print("a', '")\n', LINE),
+    ],
+)
 def test_context_kind(before, after, kind):
     assert cursor_context(before, after).kind == kind
 
 
-@pytest.mark.parametrize("before,after,text,want", [
-    ("print(a, ", ")\n", "b)", "b"),  # the `)` already stands after the cursor
-    ("bar(", ")\n", "foo(a)", "foo(a)"),  # ... but here the completion needs its own `)`
-    ("if x", ":\n", " > 0:", " > 0"),
-    ("x = ", "\n", "1", "1"),
-])
+@pytest.mark.parametrize(
+    "before,after,text,want",
+    [
+        ("print(a, ", ")\n", "b)", "b"),  # the `)` already stands after the cursor
+        ("bar(", ")\n", "foo(a)", "foo(a)"),  # ... but here the completion needs its own `)`
+        ("if x", ":\n", " > 0:", " > 0"),
+        ("x = ", "\n", "1", "1"),
+    ],
+)
 def test_drop_suffix_overlap(before, after, text, want):
     assert drop_suffix_overlap(text, cursor_context(before, after)) == want
 
@@ -43,12 +50,15 @@ def test_drop_suffix_overlap_multiline_stops_at_existing_lines():
     assert drop_suffix_overlap("\n    y = x * 2\n    y = x + 1\n    return y", ctx) == "\n    y = x * 2"
 
 
-@pytest.mark.parametrize("prefix,text,want", [
-    ("foo(", "a, b)", "a, b)"),
-    ("x = ", "a) + 1", "a"),  # closes nothing: cut
-    ("x = ", "f(')')", "f(')')"),  # quotes are respected
-    ("d = {", "'a': [1, 2]}", "'a': [1, 2]}"),
-])
+@pytest.mark.parametrize(
+    "prefix,text,want",
+    [
+        ("foo(", "a, b)", "a, b)"),
+        ("x = ", "a) + 1", "a"),  # closes nothing: cut
+        ("x = ", "f(')')", "f(')')"),  # quotes are respected
+        ("d = {", "'a': [1, 2]}", "'a': [1, 2]}"),
+    ],
+)
 def test_balance_brackets(prefix, text, want):
     assert balance_brackets(text, cursor_context(prefix, "\n")) == want
 

@@ -1,4 +1,5 @@
 """The ledger survives kill -9 mid-write; a model swap under load fails no request."""
+
 import asyncio
 import random
 import shutil
@@ -38,8 +39,11 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
         threading.Thread(target=killer, daemon=True).start()
         try:
             while True:  # one acknowledged write after another until the kill lands
-                r = c.request("workspace/executeCommand",
-                              {"command": "rltab.partiallyAccepted", "arguments": [sid, 1 + n % 10]}, timeout=5)
+                r = c.request(
+                    "workspace/executeCommand",
+                    {"command": "rltab.partiallyAccepted", "arguments": [sid, 1 + n % 10]},
+                    timeout=5,
+                )
                 assert "result" in r, r
                 n += 1
         except (ConnectionError, BrokenPipeError, OSError, Exception):
@@ -50,7 +54,9 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
     conn = sqlite3.connect(home / "ledger.db")
     assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"
     for sid, n in acked.items():
-        stored = conn.execute("select count(*) from event where suggestion_id = ? and source = 'explicit'", [sid]).fetchone()[0]
+        stored = conn.execute(
+            "select count(*) from event where suggestion_id = ? and source = 'explicit'", [sid]
+        ).fetchone()[0]
         assert stored >= n, (sid, stored, n)
     assert sum(acked.values()) > rounds, "the kills should land after some writes"
     conn.close()

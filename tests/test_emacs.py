@@ -1,4 +1,5 @@
 """A second real client: Emacs' eglot (batch mode) against `rltab serve`."""
+
 import os
 import shutil
 import subprocess
@@ -19,15 +20,28 @@ def eglot_available() -> bool:
     return r.returncode == 0
 
 
-@pytest.mark.skipif(not eglot_available(), reason="emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)")
+@pytest.mark.skipif(
+    not eglot_available(), reason="emacs with eglot is not installed (apt-get install emacs-nox elpa-eglot)"
+)
 def test_eglot_completion_is_recorded(tmp_path, starter):
     home, src = tmp_path / "home", tmp_path / "point.py"
     text, (line, _) = completable_doc(starter)
     src.write_text(text)
-    env = {**os.environ, "RLTAB_REPO": str(REPO), "RLTAB_PYTHON": sys.executable, "RLTAB_HOME": str(home),
-           "RLTAB_FILE": str(src), "RLTAB_LINE": str(line)}
-    r = subprocess.run(["emacs", "--batch", "-l", str(REPO / "tests/emacs/complete_and_accept.el")],
-                       env=env, capture_output=True, text=True, timeout=180)
+    env = {
+        **os.environ,
+        "RLTAB_REPO": str(REPO),
+        "RLTAB_PYTHON": sys.executable,
+        "RLTAB_HOME": str(home),
+        "RLTAB_FILE": str(src),
+        "RLTAB_LINE": str(line),
+    }
+    r = subprocess.run(
+        ["emacs", "--batch", "-l", str(REPO / "tests/emacs/complete_and_accept.el")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     ids = [ln.split()[1] for ln in (r.stdout + r.stderr).splitlines() if ln.startswith("ID ")]
     assert r.returncode == 0 and ids, r.stderr[-2000:]
     rows = ledger_rows(home, "select outcome from suggestion where id = ?", ids)

@@ -1,5 +1,6 @@
 """Issue 8: pass@k, HumanEval single-line infilling run in the sandbox, compiler feedback as an
 automatic reward, the RRHF ranking term, and the pass@1 guard."""
+
 import json
 import math
 import subprocess
@@ -19,9 +20,17 @@ from rltab.policy.sandbox import run_program
 
 
 # -- pass@k ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("n,c,k,want", [
-    (1, 1, 1, 1.0), (5, 0, 1, 0.0), (5, 2, 1, 0.4), (5, 2, 5, 1.0), (10, 3, 5, 1 - 21 / 252), (4, 1, 2, 0.5),
-])
+@pytest.mark.parametrize(
+    "n,c,k,want",
+    [
+        (1, 1, 1, 1.0),
+        (5, 0, 1, 0.0),
+        (5, 2, 1, 0.4),
+        (5, 2, 5, 1.0),
+        (10, 3, 5, 1 - 21 / 252),
+        (4, 1, 2, 0.5),
+    ],
+)
 def test_pass_at_k_hand_computed(n, c, k, want):
     assert pass_at_k(n, c, k) == pytest.approx(want)
 
@@ -113,14 +122,37 @@ def test_evaluate_reports_pass_at_k(tiny_model):
 
 def test_cli_eval_writes_json(tmp_path, starter):
     out = tmp_path / "he.json"
-    r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "eval", "humaneval-infill", "--limit", "2",
-                        "--n", "2", "--k", "1,2", "--json", str(out), "--home", str(tmp_path / "h")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rltab.server.cli",
+            "eval",
+            "humaneval-infill",
+            "--limit",
+            "2",
+            "--n",
+            "2",
+            "--k",
+            "1,2",
+            "--json",
+            str(out),
+            "--home",
+            str(tmp_path / "h"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     data = json.loads(out.read_text())
     assert data["model_version"] == "starter" and data["tasks"] == 2 and {"pass@1", "pass@2"} <= set(data)
-    bad = subprocess.run([sys.executable, "-m", "rltab.server.cli", "eval", "humaneval-infill", "--k", "5"],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", "eval", "humaneval-infill", "--k", "5"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and "k <= n" in bad.stderr
 
 
@@ -129,22 +161,25 @@ def check(before, after, text):
     return check_syntax(text, cursor_context(before, after))
 
 
-@pytest.mark.parametrize("before,after,text,want", [
-    # the statement parsed before: keep what parses, drop what breaks it
-    ("def f(x):\n    return fo", "\n\nprint(1)\n", "o(x)", "o(x)"),
-    ("def f(x):\n    return fo", "\n\nprint(1)\n", "o(x", ""),
-    ("def f(x):\n    y = g(", ")\n    return y\n", "1, 2", "1, 2"),
-    ("def f(x):\n    y = g(", ")\n    return y\n", "1, 2)", ""),
-    # a multi-line suggestion is cut back to the lines that still parse (a repair)
-    ("def f(x):\n    y = 1\n", "\nz = 2\n", "    y += 1\n    return y\n    else:", "    y += 1\n    return y"),
-    # a valid beginning (more lines can complete it) counts as valid: opening a block is fine
-    ("class A:\n    x = 1\n", "", "    def m(self):", "    def m(self):"),
-    ("x = 1\n", "", '"""a docstring', '"""a docstring'),
-    ("def f(x):\n    s = \"\"\"text\n    ", "", '"""),', ""),  # closing a string it is inside, then junk
-    # already broken before: nothing to compare with, the text passes
-    ("def f(x):\n    if x:\n        ", "\n    return y\n", "pass\n    else:", "pass\n    else:"),
-    ("def f(x):", "\n", "\n    return x", "\n    return x"),
-])
+@pytest.mark.parametrize(
+    "before,after,text,want",
+    [
+        # the statement parsed before: keep what parses, drop what breaks it
+        ("def f(x):\n    return fo", "\n\nprint(1)\n", "o(x)", "o(x)"),
+        ("def f(x):\n    return fo", "\n\nprint(1)\n", "o(x", ""),
+        ("def f(x):\n    y = g(", ")\n    return y\n", "1, 2", "1, 2"),
+        ("def f(x):\n    y = g(", ")\n    return y\n", "1, 2)", ""),
+        # a multi-line suggestion is cut back to the lines that still parse (a repair)
+        ("def f(x):\n    y = 1\n", "\nz = 2\n", "    y += 1\n    return y\n    else:", "    y += 1\n    return y"),
+        # a valid beginning (more lines can complete it) counts as valid: opening a block is fine
+        ("class A:\n    x = 1\n", "", "    def m(self):", "    def m(self):"),
+        ("x = 1\n", "", '"""a docstring', '"""a docstring'),
+        ('def f(x):\n    s = """text\n    ', "", '"""),', ""),  # closing a string it is inside, then junk
+        # already broken before: nothing to compare with, the text passes
+        ("def f(x):\n    if x:\n        ", "\n    return y\n", "pass\n    else:", "pass\n    else:"),
+        ("def f(x):", "\n", "\n    return x", "\n    return x"),
+    ],
+)
 def test_check_syntax_golden(before, after, text, want):
     assert check(before, after, text) == want
 
@@ -157,8 +192,11 @@ def test_enclosing_statement_is_the_top_level_one():
 def test_a_syntax_error_is_logged_with_the_automatic_reward(tmp_path):
     assert R.reward(R.INVALID) < 0 and R.reward(R.INVALID, cfg=R.RewardConfig(scheme=R.CURSOR)) == -0.25
     ledger = Ledger(tmp_path / "ledger.db")
-    sid = ledger.record_suggestion(SuggestionRecord("v1", "line", 0, 1.0, prompt_ids=[1, 2], completion_ids=[3],
-                                                    logprobs=[-0.5], syntax_error=True))
+    sid = ledger.record_suggestion(
+        SuggestionRecord(
+            "v1", "line", 0, 1.0, prompt_ids=[1, 2], completion_ids=[3], logprobs=[-0.5], syntax_error=True
+        )
+    )
     row = ledger.suggestion(sid)
     assert row["outcome"] == "invalid" and row["reward"] == pytest.approx(R.reward(R.INVALID))
     assert ledger.pending_events() == 1  # the updater learns from it
@@ -241,7 +279,9 @@ def test_guard_refuses_a_version_that_loses_pass_at_1(tmp_path, starter):
     worse = run_guard(starter.path, parent, tmp_path / "home", [], cfg)
     assert not worse["passed"] and "HumanEval-infill pass@1" in worse["reason"]
     # One task fewer than a parent that solved one is within chance, and passes.
-    write_meta(parent, {**read_meta(parent), "guard": {"solved_tasks": same["solved_tasks"] + ["HumanEval/0/0"],
-                                                       "pass_tasks": 6}})
+    write_meta(
+        parent,
+        {**read_meta(parent), "guard": {"solved_tasks": same["solved_tasks"] + ["HumanEval/0/0"], "pass_tasks": 6}},
+    )
     noise = run_guard(starter.path, parent, tmp_path / "home", [], cfg)
     assert "pass@1" not in noise["reason"]

@@ -130,7 +130,7 @@ def test_token_healing_regenerates_the_last_token(tiny_model):
         assert c.text == "" and len(c.token_ids) == 1
         return
     assert eng.token_bytes[c.token_ids[0]].startswith(last)
-    shown = b"".join(eng.token_bytes[t] for t in c.token_ids)[len(last):].decode("utf-8", "replace")
+    shown = b"".join(eng.token_bytes[t] for t in c.token_ids)[len(last) :].decode("utf-8", "replace")
     assert shown.split("\n")[0] == c.text or c.finish == "eos"
     # a prompt ending in a newline token is not healed (the newline would end the line at once)
     nl = tiny_model.encode("x = 1\n")

@@ -1,4 +1,5 @@
 """Pure pieces of the learning signal: rewards, retention, secrets, settings, positions."""
+
 import pytest
 
 from rltab.feedback import rewards as R
@@ -9,15 +10,18 @@ from rltab.server.settings import Settings, parse_settings
 CURSOR = R.RewardConfig(scheme=R.CURSOR)
 
 
-@pytest.mark.parametrize("outcome,chars,n,ret,want", [
-    ("silent", 0, 0, None, 0.0),
-    ("rejected", 0, 10, None, -0.25),
-    ("accepted", 10, 10, None, 0.75),
-    ("accepted", 10, 10, 0.5, 0.25),
-    ("partial", 5, 10, None, 0.25),
-    ("partial", 5, 10, 0.5, 0.0),
-    ("partial", 20, 10, 1.0, 0.75),  # never more than the whole suggestion
-])
+@pytest.mark.parametrize(
+    "outcome,chars,n,ret,want",
+    [
+        ("silent", 0, 0, None, 0.0),
+        ("rejected", 0, 10, None, -0.25),
+        ("accepted", 10, 10, None, 0.75),
+        ("accepted", 10, 10, 0.5, 0.25),
+        ("partial", 5, 10, None, 0.25),
+        ("partial", 5, 10, 0.5, 0.0),
+        ("partial", 20, 10, 1.0, 0.75),  # never more than the whole suggestion
+    ],
+)
 def test_cursor_reward_table(outcome, chars, n, ret, want):
     assert R.reward(outcome, chars, n, ret, cfg=CURSOR) == pytest.approx(want)
 
@@ -33,15 +37,18 @@ def test_reward_config_is_honoured_and_unknown_outcomes_rejected():
 CHARS = R.RewardConfig(scheme=R.CHARS, read_cost_chars=2.0, chars_per_unit=10.0)
 
 
-@pytest.mark.parametrize("outcome,chars,n,ret,want", [
-    ("silent", 0, 0, None, 0.0),
-    ("rejected", 0, 17, None, -0.2),           # reading it cost 2 characters
-    ("invalid", 0, 17, None, -0.2),            # dropped by compiler feedback: as a rejection
-    ("accepted", 3, 3, None, 0.1),             # a 3-character accept saves 1 net character
-    ("accepted", 30, 30, 0.5, 1.3),            # half of it kept
-    ("partial", 4, 17, None, 0.2),             # the partials Cursor's scheme punished
-    ("partial", 40, 17, None, 1.5),            # never more than the whole suggestion
-])
+@pytest.mark.parametrize(
+    "outcome,chars,n,ret,want",
+    [
+        ("silent", 0, 0, None, 0.0),
+        ("rejected", 0, 17, None, -0.2),  # reading it cost 2 characters
+        ("invalid", 0, 17, None, -0.2),  # dropped by compiler feedback: as a rejection
+        ("accepted", 3, 3, None, 0.1),  # a 3-character accept saves 1 net character
+        ("accepted", 30, 30, 0.5, 1.3),  # half of it kept
+        ("partial", 4, 17, None, 0.2),  # the partials Cursor's scheme punished
+        ("partial", 40, 17, None, 1.5),  # never more than the whole suggestion
+    ],
+)
 def test_reward_in_characters(outcome, chars, n, ret, want):
     assert R.reward(outcome, chars, n, ret, cfg=CHARS) == pytest.approx(want)
 
@@ -73,10 +80,16 @@ def test_retention_is_one_minus_normalized_edit_distance():
     assert R.edit_distance("kitten", "sitting") == 3
 
 
-@pytest.mark.parametrize("text", [
-    "key = 'AKIAABCDEFGHIJKLMNOP'", "-----BEGIN RSA PRIVATE KEY-----", "t = 'ghp_" + "a" * 36 + "'",
-    'password = "hunter2hunter2"', "API_KEY: 'sk-" + "x" * 30 + "'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "key = 'AKIAABCDEFGHIJKLMNOP'",
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "t = 'ghp_" + "a" * 36 + "'",
+        'password = "hunter2hunter2"',
+        "API_KEY: 'sk-" + "x" * 30 + "'",
+    ],
+)
 def test_secrets_are_recognised(text):
     assert contains_secret(text)
 

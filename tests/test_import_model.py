@@ -1,5 +1,6 @@
 """`rltab import-model`: tiny random checkpoints of each supported family are imported, served,
 trained one step and swapped in, with the family's FIM template detected from its tokenizer."""
+
 import json
 import os
 
@@ -23,9 +24,14 @@ QUIET = dict(log=lambda m: None)
 
 
 class Silent:
-    def update(self, n=1): pass
-    def set_postfix_str(self, s): pass
-    def close(self): pass
+    def update(self, n=1):
+        pass
+
+    def set_postfix_str(self, s):
+        pass
+
+    def close(self):
+        pass
 
 
 @pytest.fixture(scope="module", params=sorted(EXPECTED_STYLE))
@@ -100,12 +106,22 @@ def test_one_update_publishes_and_swaps(imported):
     rng = np.random.default_rng(0)
     contexts = ["def add(a, b):\n    return ", "import os\n\n\ndef main():\n    print(", "x = [1, 2, 3]\ny = "]
     for k, ctx in enumerate(contexts * 4):
-        g = served.engine.generate(served.encode(ctx), n=2, temperature=1.0, seed=k, max_new_tokens=8,
-                                   single_line=True, min_new_tokens=1)
+        g = served.engine.generate(
+            served.encode(ctx), n=2, temperature=1.0, seed=k, max_new_tokens=8, single_line=True, min_new_tokens=1
+        )
         for c in g.candidates:
-            sid = ledger.record_suggestion(SuggestionRecord(
-                served.version, "line", len(c.text), 1.0, prompt_ids=g.prompt, completion_ids=c.token_ids,
-                logprobs=c.logprobs, completion_text=c.text))
+            sid = ledger.record_suggestion(
+                SuggestionRecord(
+                    served.version,
+                    "line",
+                    len(c.text),
+                    1.0,
+                    prompt_ids=g.prompt,
+                    completion_ids=c.token_ids,
+                    logprobs=c.logprobs,
+                    completion_text=c.text,
+                )
+            )
             if c.text:
                 ok = bool(rng.random() < 0.5)
                 ledger.record_outcome(sid, "accepted" if ok else "rejected", len(c.text) if ok else 0)
@@ -116,7 +132,10 @@ def test_one_update_publishes_and_swaps(imported):
     new = read_meta(home / "models" / r.published)
     assert new["parent"] == f"tiny-{model_type}" and new["family"] == model_type
     assert new["base"] == f"tiny-{model_type}" and set(os.listdir(home / "models" / r.published)) == {
-        "meta.json", "adapter.safetensors", "adapter.onnx_adapter"}  # an adapter: the prompt layout is the base's
+        "meta.json",
+        "adapter.safetensors",
+        "adapter.onnx_adapter",
+    }  # an adapter: the prompt layout is the base's
     swapped = load_model(home)
     assert swapped.version == r.published and swapped.template == served.template
     assert isinstance(Completer(swapped).complete("def add(a, b):\n    return ", "\n").text, str)
@@ -126,7 +145,9 @@ def test_detect_fim_for_real_tokenizer_names():
     cl = {"<s>", "</s>", "▁<PRE>", "▁<SUF>", "▁<MID>", "▁<EOT>"}
     name, t = detect_fim(cl, "</s>", "<s>")
     assert name == "codellama" and t.bos == "<s>" and t.stops == ("▁<EOT>",) and not t.spm
-    name, t = detect_fim({"<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"}, "<|endoftext|>")
+    name, t = detect_fim(
+        {"<|endoftext|>", "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>"}, "<|endoftext|>"
+    )
     assert name == "starcoder" and t.stop_tokens >= {"<file_sep>", "<|endoftext|>", "<fim_prefix>"}
     name, t = detect_fim({"<|endoftext|>", "hello"}, None)
     assert name == "none" and not t.has_fim and t.eos == "<|endoftext|>"
@@ -167,15 +188,50 @@ def test_cli_import_then_replay_learns_on_the_imported_model(tmp_path):
 
     src = make_family_checkpoint(tmp_path / "hf", "qwen2", seed=3)
     home = tmp_path / "home"
-    r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", "qwen-tiny",
-                        "--make-current", "--home", str(home)], capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rltab.server.cli",
+            "import-model",
+            str(src),
+            "--name",
+            "qwen-tiny",
+            "--make-current",
+            "--home",
+            str(home),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(r.stdout)["fim_style"] == "qwen"
     out = tmp_path / "learn.json"
     config = {"min_events": 4, "guard_min_held_back": 10**6}
-    r = subprocess.run([sys.executable, "-m", "rltab.server.cli", "replay", str(click_dir() / "termui.py"), "--learn",
-                        "--limit-chars", "1500", "--every", "24", "--home", str(home), "--json", str(out),
-                        "--config", json.dumps(config)], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rltab.server.cli",
+            "replay",
+            str(click_dir() / "termui.py"),
+            "--learn",
+            "--limit-chars",
+            "1500",
+            "--every",
+            "24",
+            "--home",
+            str(home),
+            "--json",
+            str(out),
+            "--config",
+            json.dumps(config),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     result = json.loads(out.read_text())
     assert result["model_versions"][0] == "qwen-tiny"
@@ -187,6 +243,13 @@ def test_embedding_rows_past_the_tokenizer_are_never_generated(tmp_path):
     meta = import_model(src, tmp_path / "home", name="padded", progress=Silent())
     served = load_model(tmp_path / "home", "padded")
     assert meta["parameters"] > 0 and len(served.engine.token_bytes) < 700
-    g = served.engine.generate(served.encode("def f(x):\n    return "), n=4, temperature=1.5, seed=0,
-                               max_new_tokens=24, min_new_tokens=24, single_line=False)
+    g = served.engine.generate(
+        served.encode("def f(x):\n    return "),
+        n=4,
+        temperature=1.5,
+        seed=0,
+        max_new_tokens=24,
+        min_new_tokens=24,
+        single_line=False,
+    )
     assert all(t < len(served.engine.token_bytes) for c in g.candidates for t in c.token_ids)

@@ -1,4 +1,5 @@
 """Learning happens: synthetic users, the real updater, the real publish path (starter model)."""
+
 import numpy as np
 import pytest
 
@@ -11,8 +12,12 @@ from rltab.policy.updater import UpdaterConfig, train_cycle
 # (update_config.py), which saves more characters on the replays and moves these behaviours slower.
 RL_TERMS = dict(min_events=8, lr=1e-3, pg_coef=1.0, silence_coef=0.2, sft_coef=0.1)
 
-NEUTRAL_CONTEXTS = ["    for item in args:\n        ", "    return os.path.", "    total = len(args) + ",
-                    "    with open(args[0]) as f:\n        "]
+NEUTRAL_CONTEXTS = [
+    "    for item in args:\n        ",
+    "    return os.path.",
+    "    total = len(args) + ",
+    "    with open(args[0]) as f:\n        ",
+]
 
 
 @pytest.fixture
@@ -42,7 +47,13 @@ def test_a_user_who_likes_single_quotes_teaches_them(home, starter):
 
 
 def test_a_user_who_rejects_everything_in_blocks_gets_silence_there(home, starter):
-    block_contexts = ["    for item in args:", "    if not args:", "    while True:", "    try:", "    with open(args[0]) as f:"]
+    block_contexts = [
+        "    for item in args:",
+        "    if not args:",
+        "    while True:",
+        "    try:",
+        "    with open(args[0]) as f:",
+    ]
     stop = set(starter.engine.stop_ids)
 
     def p_silent(model):
@@ -62,6 +73,8 @@ def test_a_user_who_rejects_everything_in_blocks_gets_silence_there(home, starte
     after = p_silent(served)
     assert after > before * 2 and after > before + 0.02, (before, after)
     # and the served model now answers nothing in most of those contexts
-    empty = sum(served.engine.generate(served.encode(HEAD + c), single_line=False, max_new_tokens=8).candidates[0].text == ""
-                for c in block_contexts)
+    empty = sum(
+        served.engine.generate(served.encode(HEAD + c), single_line=False, max_new_tokens=8).candidates[0].text == ""
+        for c in block_contexts
+    )
     assert empty >= 3, (before, after, empty)

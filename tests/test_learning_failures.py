@@ -1,5 +1,6 @@
 """Learning never hurts serving: bad updates are refused, broken models are not swapped in, a
 killed updater leaves nothing half-published; and the whole loop runs over LSP."""
+
 import json
 import shutil
 import signal
@@ -76,9 +77,21 @@ def test_killed_updater_leaves_no_half_version(tmp_path, starter):
     for k in range(3):
         serve_round(home, QUOTE_CONTEXTS, lambda t: "'" in t, seed=k)
     for delay in (2.0, 4.0, 6.0):
-        p = subprocess.Popen([sys.executable, "-m", "rltab.server.cli", "train", "--once", "--home", str(home),
-                              "--config", json.dumps({"min_events": 4})],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        p = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rltab.server.cli",
+                "train",
+                "--once",
+                "--home",
+                str(home),
+                "--config",
+                json.dumps({"min_events": 4}),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(delay)
         p.send_signal(signal.SIGKILL)
         p.wait()
@@ -105,23 +118,36 @@ async def test_learning_loop_over_lsp(tmp_path, starter):
         for ctx in QUOTE_CONTEXTS * 2:
             line = text.count("\n")
             version += 1
-            c.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line, 0), end=types.Position(line, 0)), text=ctx)]))
+            c.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(start=types.Position(line, 0), end=types.Position(line, 0)), text=ctx
+                        )
+                    ],
+                )
+            )
             text += ctx
             r = await inline(c, uri, line, len(ctx))
             if r.items:
                 shown += 1
                 cmd = "rltab.accepted" if r.items[0].insert_text.lstrip().startswith("'") else "rltab.rejected"
-                await c.workspace_execute_command_async(types.ExecuteCommandParams(
-                    command=cmd, arguments=list(r.items[0].command.arguments)))
+                await c.workspace_execute_command_async(
+                    types.ExecuteCommandParams(command=cmd, arguments=list(r.items[0].command.arguments))
+                )
             version += 1
-            c.text_document_did_change(types.DidChangeTextDocumentParams(
-                text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
-                content_changes=[types.TextDocumentContentChangePartial(
-                    range=types.Range(start=types.Position(line, len(ctx)), end=types.Position(line, len(ctx))),
-                    text="x)\n")]))
+            c.text_document_did_change(
+                types.DidChangeTextDocumentParams(
+                    text_document=types.VersionedTextDocumentIdentifier(uri=uri, version=version),
+                    content_changes=[
+                        types.TextDocumentContentChangePartial(
+                            range=types.Range(start=types.Position(line, len(ctx)), end=types.Position(line, len(ctx))),
+                            text="x)\n",
+                        )
+                    ],
+                )
+            )
             text += "x)\n"
         assert shown >= 4
         await wait_until(lambda: any(s["pendingEvents"] >= 4 for s in c.statuses))

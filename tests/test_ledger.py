@@ -32,8 +32,16 @@ def test_upgrading_an_old_schema_keeps_its_rows(tmp_path):
     path = tmp_path / "ledger.db"
     old = Database(path)
     migrations.apply(old, stop_before="m002_outcome_and_reward")  # a ledger from the first release
-    old["suggestion"].insert({"id": "old1", "time": 1.0, "model_version": "starter", "kind": "line",
-                              "completion_chars": 5, "latency_ms": 2.0})
+    old["suggestion"].insert(
+        {
+            "id": "old1",
+            "time": 1.0,
+            "model_version": "starter",
+            "kind": "line",
+            "completion_chars": 5,
+            "latency_ms": 2.0,
+        }
+    )
     old["event"].insert({"suggestion_id": "old1", "kind": "accepted", "accepted_chars": 5, "time": 2.0})
     old.conn.close()
     ledger = Ledger(path)
@@ -102,9 +110,16 @@ def test_status_counts_run_alongside_the_ledger(tmp_path):
         action = rng.random()
         if action < 0.35 or not ids:
             chars = rng.choice([0, 5, 10])
-            ids.append(L.record_suggestion(rec(model_version=rng.choice(["v1", "v2"]), completion_chars=chars,
-                                               syntax_error=rng.random() < 0.1,
-                                               prompt_ids=[1] if rng.random() < 0.7 else None)))
+            ids.append(
+                L.record_suggestion(
+                    rec(
+                        model_version=rng.choice(["v1", "v2"]),
+                        completion_chars=chars,
+                        syntax_error=rng.random() < 0.1,
+                        prompt_ids=[1] if rng.random() < 0.7 else None,
+                    )
+                )
+            )
         elif action < 0.95:
             kind = rng.choice(["accepted", "partial", "rejected"])
             L.record_outcome(rng.choice(ids), kind, rng.randrange(6), source=rng.choice(["inferred", "explicit"]))
@@ -129,8 +144,12 @@ def test_forget_repo_and_all_leave_no_row(tmp_path):
 
 
 def _cli(*args, home):
-    return subprocess.run([sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_stats_and_forget_commands(tmp_path):

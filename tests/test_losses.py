@@ -1,4 +1,5 @@
 """The losses on hand-computed cases."""
+
 import math
 
 import pytest
@@ -96,8 +97,18 @@ def test_token_credit_follows_what_the_user_took():
     from rltab.policy.examples import Example
 
     def ex(outcome, taken, shown=9, ends=(2, 5, 7, 9, 12)):
-        e = Example("s", "line", [1], [10, 11, 12, 13, 14], [-1.0] * 5, 0.0, outcome, shown_chars=shown,
-                    taken_chars=taken, ends=list(ends))
+        e = Example(
+            "s",
+            "line",
+            [1],
+            [10, 11, 12, 13, 14],
+            [-1.0] * 5,
+            0.0,
+            outcome,
+            shown_chars=shown,
+            taken_chars=taken,
+            ends=list(ends),
+        )
         e.advantage = 0.5 if outcome != "rejected" else -0.3
         return e.token_advantages()
 

@@ -1,5 +1,6 @@
 """End-to-end: the real `rltab serve` over stdio, driven by pytest-lsp's client, the shipped
 starter model, and a real ledger file."""
+
 import asyncio
 
 import pytest
@@ -35,7 +36,9 @@ async def suggest(client, uri=URI, pos=None):
 
 
 def outcome(home, sid):
-    rows = ledger_rows(home, "select outcome, outcome_source, accepted_chars, reward from suggestion where id = ?", [sid])
+    rows = ledger_rows(
+        home, "select outcome, outcome_source, accepted_chars, reward from suggestion where id = ?", [sid]
+    )
     return tuple(rows[0]) if rows and rows[0][0] is not None else None
 
 
@@ -45,7 +48,12 @@ async def test_capabilities_and_status(home):
         assert caps.inline_completion_provider is not None
         assert caps.completion_provider is not None
         assert set(caps.execute_command_provider.commands) == {
-            "rltab.accepted", "rltab.partiallyAccepted", "rltab.rejected", "rltab.train", "rltab.rollback"}
+            "rltab.accepted",
+            "rltab.partiallyAccepted",
+            "rltab.rejected",
+            "rltab.train",
+            "rltab.rollback",
+        }
         status = await wait_until(lambda: [s for s in c.statuses if s["modelVersion"]])
         assert status[0] == {"modelVersion": "starter", "learning": False, "acceptRate": 0.0, "pendingEvents": 0}
 
@@ -55,7 +63,12 @@ async def test_accept_by_inserting_the_whole_text(home):
         open_doc(c, URI, SRC)
         text, sid = await suggest(c)
         edit(c, URI, 2, CURSOR, CURSOR, text)
-        assert await wait_until(lambda: outcome(home, sid)) == ("accepted", "inferred", len(text), R.reward("accepted", len(text), len(text)))
+        assert await wait_until(lambda: outcome(home, sid)) == (
+            "accepted",
+            "inferred",
+            len(text),
+            R.reward("accepted", len(text), len(text)),
+        )
         await wait_until(lambda: any(s["acceptRate"] == 1.0 for s in c.statuses))
 
 
@@ -96,10 +109,13 @@ async def test_explicit_commands_and_their_errors(home):
     async with lsp_session(home) as c:
         open_doc(c, URI, SRC)
         text, sid = await suggest(c)
-        r = await c.workspace_execute_command_async(types.ExecuteCommandParams(
-            command="rltab.partiallyAccepted", arguments=[sid, 2]))
+        r = await c.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="rltab.partiallyAccepted", arguments=[sid, 2])
+        )
         assert r["outcome"] == "partial"
-        r = await c.workspace_execute_command_async(types.ExecuteCommandParams(command="rltab.accepted", arguments=[sid]))
+        r = await c.workspace_execute_command_async(
+            types.ExecuteCommandParams(command="rltab.accepted", arguments=[sid])
+        )
         assert r["outcome"] == "accepted" and r["reward"] == R.reward("accepted", len(text), len(text))
         assert outcome(home, sid)[:2] == ("accepted", "explicit")
         # A rejection never undoes text the user accepted.
@@ -127,11 +143,17 @@ async def test_stale_request_is_answered_empty(home):
 async def test_cancelled_request_gets_an_answer(home):
     async with lsp_session(home, init_options={"debounceMs": 500}) as c:
         open_doc(c, URI, SRC)
-        fut = asyncio.ensure_future(c.protocol.send_request_async(
-            types.TEXT_DOCUMENT_INLINE_COMPLETION, types.InlineCompletionParams(
-                text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(*CURSOR),
-                context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic)),
-            msg_id="cancel-me"))
+        fut = asyncio.ensure_future(
+            c.protocol.send_request_async(
+                types.TEXT_DOCUMENT_INLINE_COMPLETION,
+                types.InlineCompletionParams(
+                    text_document=types.TextDocumentIdentifier(uri=URI),
+                    position=types.Position(*CURSOR),
+                    context=types.InlineCompletionContext(trigger_kind=types.InlineCompletionTriggerKind.Automatic),
+                ),
+                msg_id="cancel-me",
+            )
+        )
         await asyncio.sleep(0.05)
         c.protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id="cancel-me"))
         with pytest.raises(JsonRpcException) as err:
@@ -175,14 +197,23 @@ async def test_utf16_positions(home):
 async def test_completion_request_for_older_clients(home):
     async with lsp_session(home, caps="neovim") as c:
         open_doc(c, URI, SRC)
-        r = await c.text_document_completion_async(types.CompletionParams(
-            text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(*CURSOR)))
+        r = await c.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(*CURSOR)
+            )
+        )
         assert r.is_incomplete and len(r.items) == 1
         item = r.items[0]
         sid = item.data["rltab"]
         assert list(item.command.arguments) == [sid]
-        edit(c, URI, 2, (item.text_edit.range.start.line, item.text_edit.range.start.character), CURSOR,
-             item.text_edit.new_text)
+        edit(
+            c,
+            URI,
+            2,
+            (item.text_edit.range.start.line, item.text_edit.range.start.character),
+            CURSOR,
+            item.text_edit.new_text,
+        )
         assert (await wait_until(lambda: outcome(home, sid)))[0] == "accepted"
 
 
@@ -212,8 +243,11 @@ async def test_bad_settings_warn_and_fall_back(home):
     async with lsp_session(home, init_options={"maxLines": "many", "learning": {"enabled": "yes"}}) as c:
         await wait_until(lambda: len(c.messages) >= 2)
         assert all(m.type == types.MessageType.Warning for m in c.messages)
-        c.workspace_did_change_configuration(types.DidChangeConfigurationParams(
-            settings={"rltab": {"learning": {"enabled": True}, "silenceThreshold": 7}}))
+        c.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(
+                settings={"rltab": {"learning": {"enabled": True}, "silenceThreshold": 7}}
+            )
+        )
         await wait_until(lambda: any(s["learning"] for s in c.statuses))
         await wait_until(lambda: any("silenceThreshold" in m.message for m in c.messages))
 
@@ -229,8 +263,10 @@ async def test_retention_checks_and_demonstrations(home):
         last = (end[0], end[1] - 1)
         edit(c, URI, 3, last, end, "Z" if not text.endswith("Z") else "Y")
         # checks that fall due together are coalesced; wait for the final one
-        await wait_until(lambda: ledger_rows(
-            home, "select 1 from suggestion where id = ? and retention is not null", [sid]), timeout=15)
+        await wait_until(
+            lambda: ledger_rows(home, "select 1 from suggestion where id = ? and retention is not null", [sid]),
+            timeout=15,
+        )
         row = ledger_rows(home, "select reward, retention, demonstration from suggestion where id = ?", [sid])[0]
         want = 1 - 1 / len(text)
         assert abs(row["retention"] - want) < 1e-9
@@ -245,6 +281,9 @@ async def test_retention_checks_and_demonstrations(home):
             sid2 = r.items[0].command.arguments[0]
             mine = "abs(self.x)" if not r.items[0].insert_text.startswith("abs") else "max(self.x)"
             edit(c, URI, 5, (line4 + 1, 15), (line4 + 1, 15), mine)
-            demo = await wait_until(lambda: ledger_rows(
-                home, "select demonstration from suggestion where id = ? and demonstration is not null", [sid2]))
+            demo = await wait_until(
+                lambda: ledger_rows(
+                    home, "select demonstration from suggestion where id = ? and demonstration is not null", [sid2]
+                )
+            )
             assert demo[0][0].rstrip("\n") == mine

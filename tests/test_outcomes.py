@@ -1,4 +1,5 @@
 """The outcome state machine, driven by edits as an editor would send them (fake clock)."""
+
 from rltab.feedback.outcomes import Demonstration, OutcomeTracker, RetentionCheck
 
 

@@ -1,5 +1,6 @@
 """A regular (non-editable) install ships every package: each source directory with an
 __init__.py is listed in pyproject.toml (an editable install hides a missing one)."""
+
 from pathlib import Path
 
 import tomllib

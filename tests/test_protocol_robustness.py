@@ -1,6 +1,7 @@
 """A hostile editor: malformed JSON-RPC, broken framing and odd text through the real `rltab serve`
 over stdio. Every request gets exactly one response with the spec's code, no response carries a
 traceback, and the server answers a real completion afterwards (issue 12)."""
+
 import json
 
 import pytest
@@ -24,21 +25,28 @@ def decoded(data: bytes, stall: bool = False, max_bytes: int = 10_000):
     return [o.value if isinstance(o, Message) else type(o).__name__ for o in out]
 
 
-@pytest.mark.parametrize("name, data, want", [
-    ("well formed", frame(A) + frame(B), [A, B]),
-    ("length too short", frame(A, 10) + frame(B), [A, B]),
-    ("length too long", frame(A, 60) + frame(B), [A, B]),
-    ("length not a number", frame(A).replace(b"Length: 41", b"Length: x1") + frame(B), [A, B]),
-    ("negative length", frame(A).replace(b"Length: 41", b"Length: -41") + frame(B), [A, B]),
-    ("header in lower case", frame(A).lower().replace(b'"x"', b'"x"') + frame(B), [A, B]),
-    ("LF line ends", frame(A).replace(b"\r\n", b"\n") + frame(B), [A, B]),
-    ("Content-Type first", b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n" + frame(A) + frame(B), [A, B]),
-    ("bytes between messages", frame(A) + b"garbage\r\n" + frame(B), [A, B]),
-    ("body not JSON", frame(b"hello") + frame(B), ["Fault", B]),
-    ("body not UTF-8", frame(b"\xff\xfe{}") + frame(B), ["Fault", B]),
-    ("over the size cap", frame(A, 10**15) + frame(B), ["Fault", B]),
-    ("nested 5000 deep", frame(b"[" * 5000 + b"]" * 5000) + frame(B), ["Fault", B]),
-])
+@pytest.mark.parametrize(
+    "name, data, want",
+    [
+        ("well formed", frame(A) + frame(B), [A, B]),
+        ("length too short", frame(A, 10) + frame(B), [A, B]),
+        ("length too long", frame(A, 60) + frame(B), [A, B]),
+        ("length not a number", frame(A).replace(b"Length: 41", b"Length: x1") + frame(B), [A, B]),
+        ("negative length", frame(A).replace(b"Length: 41", b"Length: -41") + frame(B), [A, B]),
+        ("header in lower case", frame(A).lower().replace(b'"x"', b'"x"') + frame(B), [A, B]),
+        ("LF line ends", frame(A).replace(b"\r\n", b"\n") + frame(B), [A, B]),
+        (
+            "Content-Type first",
+            b"Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n" + frame(A) + frame(B),
+            [A, B],
+        ),
+        ("bytes between messages", frame(A) + b"garbage\r\n" + frame(B), [A, B]),
+        ("body not JSON", frame(b"hello") + frame(B), ["Fault", B]),
+        ("body not UTF-8", frame(b"\xff\xfe{}") + frame(B), ["Fault", B]),
+        ("over the size cap", frame(A, 10**15) + frame(B), ["Fault", B]),
+        ("nested 5000 deep", frame(b"[" * 5000 + b"]" * 5000) + frame(B), ["Fault", B]),
+    ],
+)
 def test_framer_recovers(name, data, want):
     assert decoded(data, max_bytes=100_000) == want, name
 
@@ -56,34 +64,40 @@ def test_framer_byte_by_byte():
     assert [o.value for o in out] == [A, A, B]
 
 
-@pytest.mark.parametrize("raw, want", [
-    (b'{"jsonrpc": "2.0", "id": 5, "method": "x", "params": {"id": 9}}', 5),
-    (b'{"params": {"id": 9}, "id": "abc", "method"', "abc"),
-    (b'{"jsonrpc": "2.0", "id": {"a": 1}}', None),
-    (b'{"jsonrpc": "2.0", "params": [[[[', None),
-    (b"[" * 3000 + b'{"id": 3}', None),
-    (b'{"jsonrpc": "2.0", "id": 12', None),  # maybe 123, cut short
-    (b'{"id": 1.5}', None),
-    (b'{"id": true, "x": 1}', None),
-])
+@pytest.mark.parametrize(
+    "raw, want",
+    [
+        (b'{"jsonrpc": "2.0", "id": 5, "method": "x", "params": {"id": 9}}', 5),
+        (b'{"params": {"id": 9}, "id": "abc", "method"', "abc"),
+        (b'{"jsonrpc": "2.0", "id": {"a": 1}}', None),
+        (b'{"jsonrpc": "2.0", "params": [[[[', None),
+        (b"[" * 3000 + b'{"id": 3}', None),
+        (b'{"jsonrpc": "2.0", "id": 12', None),  # maybe 123, cut short
+        (b'{"id": 1.5}', None),
+        (b'{"id": true, "x": 1}', None),
+    ],
+)
 def test_top_level_id(raw, want):
     assert top_level_id(raw) == want
 
 
-@pytest.mark.parametrize("msg, problem", [
-    ({"jsonrpc": "2.0", "id": 1, "method": "m"}, False),
-    ({"jsonrpc": "2.0", "method": "m", "params": None}, False),
-    ({"jsonrpc": "2.0", "id": 1, "result": None}, False),
-    ({"id": 1, "method": "m"}, True),
-    ({"jsonrpc": "1.0", "id": 1, "method": "m"}, True),
-    ({"jsonrpc": "2.0", "id": 1}, True),
-    ({"jsonrpc": "2.0", "id": [1], "method": "m"}, True),
-    ({"jsonrpc": "2.0", "id": True, "method": "m"}, True),
-    ({"jsonrpc": "2.0", "id": 1.5, "method": "m"}, True),
-    ({"jsonrpc": "2.0", "id": 1, "method": 5}, True),
-    ({"jsonrpc": "2.0", "id": 1, "method": "m", "params": 3}, True),
-    (5, True),
-])
+@pytest.mark.parametrize(
+    "msg, problem",
+    [
+        ({"jsonrpc": "2.0", "id": 1, "method": "m"}, False),
+        ({"jsonrpc": "2.0", "method": "m", "params": None}, False),
+        ({"jsonrpc": "2.0", "id": 1, "result": None}, False),
+        ({"id": 1, "method": "m"}, True),
+        ({"jsonrpc": "1.0", "id": 1, "method": "m"}, True),
+        ({"jsonrpc": "2.0", "id": 1}, True),
+        ({"jsonrpc": "2.0", "id": [1], "method": "m"}, True),
+        ({"jsonrpc": "2.0", "id": True, "method": "m"}, True),
+        ({"jsonrpc": "2.0", "id": 1.5, "method": "m"}, True),
+        ({"jsonrpc": "2.0", "id": 1, "method": 5}, True),
+        ({"jsonrpc": "2.0", "id": 1, "method": "m", "params": 3}, True),
+        (5, True),
+    ],
+)
 def test_envelope_problem(msg, problem):
     assert bool(envelope_problem(msg)[0]) == problem
 
@@ -137,8 +151,14 @@ def test_envelopes_ids_and_batches(server, doc):
     deep = b'{"jsonrpc": "2.0", "id": 14, "method": "x", "params": ' + b"[" * 5000 + b"]" * 5000 + b"}"
     server.write(frame(deep))
     assert code(server.wait(14)) == -32700
-    server.write(frame([{"jsonrpc": "2.0", "id": 15, "method": "shutdown"},
-                        {"jsonrpc": "2.0", "id": 16, "method": "textDocument/inlineCompletion"}]))
+    server.write(
+        frame(
+            [
+                {"jsonrpc": "2.0", "id": 15, "method": "shutdown"},
+                {"jsonrpc": "2.0", "id": 16, "method": "textDocument/inlineCompletion"},
+            ]
+        )
+    )
     assert code(server.wait(15)) == code(server.wait(16)) == -32600
     before = len(server.null_errors)
     server.write(frame({"jsonrpc": "2.0", "id": {"a": 1}, "method": "shutdown"}))  # object id
@@ -156,14 +176,25 @@ def test_envelopes_ids_and_batches(server, doc):
     assert_clean(server)
 
 
-@pytest.mark.parametrize("position", [{"line": "1", "character": 0}, {"line": 1.5, "character": 0},
-                                      {"line": True, "character": 0}, {"line": 0}, {"line": -1, "character": 0}])
+@pytest.mark.parametrize(
+    "position",
+    [
+        {"line": "1", "character": 0},
+        {"line": 1.5, "character": 0},
+        {"line": True, "character": 0},
+        {"line": 0},
+        {"line": -1, "character": 0},
+    ],
+)
 def test_positions_are_never_coerced(server, doc, position):
     src, cursor = doc
     server.initialize()
     server.open(URI, src)
-    r = server.request(1, "textDocument/inlineCompletion", {"textDocument": {"uri": URI}, "position": position,
-                                                            "context": {"triggerKind": 2}})
+    r = server.request(
+        1,
+        "textDocument/inlineCompletion",
+        {"textDocument": {"uri": URI}, "position": position, "context": {"triggerKind": 2}},
+    )
     assert code(r) == -32602, r
     assert server.inline(2, URI, *cursor)["result"]["items"]
     assert_clean(server)
@@ -176,16 +207,19 @@ def test_internal_errors_are_one_line(server, doc):
     assert_clean(server)
 
 
-@pytest.mark.parametrize("fault", [
-    frame(b'{"jsonrpc": "2.0", "method": "x"}', 5),                 # length too short
-    frame(b'{"jsonrpc": "2.0", "method": "x"}', 200),               # too long, then the next message
-    b"Content-Length: abc\r\n\r\n{}",                               # not a number
-    b"Content-Length: 1000000000000000\r\n\r\n{}",                  # would kill pygls
-    b"Content-Length 12\r\n\r\n{}",                                 # no colon
-    b"\r\n\r\n\r\n",                                                # blank lines
-    b"Content-Length: 2\r\n{}",                                     # no blank line
-    b"Content-Length: 4\r\n\r\n\xff\xfe\xfd\xfc",                   # not UTF-8
-])
+@pytest.mark.parametrize(
+    "fault",
+    [
+        frame(b'{"jsonrpc": "2.0", "method": "x"}', 5),  # length too short
+        frame(b'{"jsonrpc": "2.0", "method": "x"}', 200),  # too long, then the next message
+        b"Content-Length: abc\r\n\r\n{}",  # not a number
+        b"Content-Length: 1000000000000000\r\n\r\n{}",  # would kill pygls
+        b"Content-Length 12\r\n\r\n{}",  # no colon
+        b"\r\n\r\n\r\n",  # blank lines
+        b"Content-Length: 2\r\n{}",  # no blank line
+        b"Content-Length: 4\r\n\r\n\xff\xfe\xfd\xfc",  # not UTF-8
+    ],
+)
 def test_framing_faults_never_leave_it_deaf(server, doc, fault):
     src, cursor = doc
     server.initialize()
@@ -201,9 +235,18 @@ def test_a_long_promise_is_answered_after_a_pause(server, doc):
     src, cursor = doc
     server.initialize()
     server.open(URI, src)
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "textDocument/inlineCompletion", "params": {
-        "textDocument": {"uri": URI}, "position": {"line": cursor[0], "character": cursor[1]},
-        "context": {"triggerKind": 2}}}).encode()
+    body = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "textDocument/inlineCompletion",
+            "params": {
+                "textDocument": {"uri": URI},
+                "position": {"line": cursor[0], "character": cursor[1]},
+                "context": {"triggerKind": 2},
+            },
+        }
+    ).encode()
     server.write(frame(body, len(body) + 50))  # nothing follows: answered once the stream is quiet
     assert server.wait(1, timeout=20)["result"]["items"]
     assert_clean(server)
@@ -213,13 +256,18 @@ def test_lone_surrogate_and_position_past_line_end(server, doc):
     server.initialize()
     text = 'label = "\\ud800"\nimport os\nos.p'
     # json.dumps would escape the surrogate itself; write the escape by hand.
-    body = ('{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "%s", '  # noqa: UP031
-            '"languageId": "python", "version": 1, "text": "%s"}}}' % (URI, text.replace("\n", "\\n").replace('"', '\\"')))
-    body = body.replace('\\\\ud800', '\\ud800')
+    body = (
+        '{"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": {"uri": "%s", '  # noqa: UP031
+        '"languageId": "python", "version": 1, "text": "%s"}}}' % (URI, text.replace("\n", "\\n").replace('"', '\\"'))
+    )
+    body = body.replace("\\\\ud800", "\\ud800")
     server.write(frame(body.encode()))
     for msg_id in (1, 2):
-        r = server.request(msg_id, "textDocument/completion", {"textDocument": {"uri": URI},
-                                                               "position": {"line": 2, "character": 40 * msg_id}})
+        r = server.request(
+            msg_id,
+            "textDocument/completion",
+            {"textDocument": {"uri": URI}, "position": {"line": 2, "character": 40 * msg_id}},
+        )
         assert "result" in r, r
         for item in r["result"]["items"]:
             edit = item["textEdit"]
@@ -234,27 +282,56 @@ def test_lone_surrogate_and_position_past_line_end(server, doc):
 
 
 # -- fuzz ---------------------------------------------------------------------------------------
-json_leaf = st.one_of(st.none(), st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=False, allow_infinity=False),
-                      st.text(max_size=8))
-json_value = st.recursive(json_leaf, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
-                          max_leaves=6)
-position = st.fixed_dictionaries({"line": st.one_of(st.integers(-2, 50), json_leaf),
-                                  "character": st.one_of(st.integers(-2, 120), json_leaf)})
+json_leaf = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
+json_value = st.recursive(
+    json_leaf,
+    lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=5), kids, max_size=3),
+    max_leaves=6,
+)
+position = st.fixed_dictionaries(
+    {"line": st.one_of(st.integers(-2, 50), json_leaf), "character": st.one_of(st.integers(-2, 120), json_leaf)}
+)
 params = st.one_of(
     json_value,
-    st.fixed_dictionaries({"textDocument": st.one_of(st.just({"uri": URI}), json_value), "position": position,
-                           "context": st.just({"triggerKind": 2})}),
-    st.fixed_dictionaries({"command": st.sampled_from(["rltab.accepted", "rltab.rejected", "rltab.partiallyAccepted",
-                                                      "rltab.nope"]), "arguments": st.lists(json_value, max_size=3)}),
+    st.fixed_dictionaries(
+        {
+            "textDocument": st.one_of(st.just({"uri": URI}), json_value),
+            "position": position,
+            "context": st.just({"triggerKind": 2}),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "command": st.sampled_from(["rltab.accepted", "rltab.rejected", "rltab.partiallyAccepted", "rltab.nope"]),
+            "arguments": st.lists(json_value, max_size=3),
+        }
+    ),
 )
-METHODS = ["textDocument/inlineCompletion", "textDocument/completion", "workspace/executeCommand",
-           "textDocument/didChange", "textDocument/didOpen", "$/cancelRequest", "no/such", "$/x"]
-envelope = st.fixed_dictionaries({}, optional={
-    "jsonrpc": st.sampled_from(["2.0", "2.0", "2.0", "1.0", 2]),
-    "method": st.one_of(st.sampled_from(METHODS), json_leaf),
-    "params": params,
-    "result": json_value,
-})
+METHODS = [
+    "textDocument/inlineCompletion",
+    "textDocument/completion",
+    "workspace/executeCommand",
+    "textDocument/didChange",
+    "textDocument/didOpen",
+    "$/cancelRequest",
+    "no/such",
+    "$/x",
+]
+envelope = st.fixed_dictionaries(
+    {},
+    optional={
+        "jsonrpc": st.sampled_from(["2.0", "2.0", "2.0", "1.0", 2]),
+        "method": st.one_of(st.sampled_from(METHODS), json_leaf),
+        "params": params,
+        "result": json_value,
+    },
+)
 id_kind = st.sampled_from(["int", "str", "none", "bad", "bad-list"])
 mangle = st.sampled_from(["ok"] * 6 + ["short", "long", "cut", "junk"])
 
@@ -305,8 +382,11 @@ def test_fuzz_one_answer_per_id(fuzz_server, messages):
     s.write(data)
     s.next_id += 1
     ping = s.next_id
-    assert "result" in s.request(ping, "textDocument/inlineCompletion", {
-        "textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}, "context": {"triggerKind": 2}})
+    assert "result" in s.request(
+        ping,
+        "textDocument/inlineCompletion",
+        {"textDocument": {"uri": URI}, "position": {"line": 0, "character": 0}, "context": {"triggerKind": 2}},
+    )
     for msg_id in must_answer:
         s.wait(msg_id, timeout=30)
     assert_clean(s)

@@ -1,4 +1,5 @@
 """The typing-replay benchmark, short: both modes, the JSON contract, learning publishes."""
+
 import json
 import subprocess
 import sys
@@ -7,13 +8,25 @@ import pytest
 
 from rltab.policy.evaluate import click_dir
 
-FIELDS = {"chars_typed", "shown", "accepted", "partial", "rejected", "accept_rate", "chars_saved_per_100",
-          "latency_ms", "fresh_prefill_tokens", "thirds", "model_versions"}
+FIELDS = {
+    "chars_typed",
+    "shown",
+    "accepted",
+    "partial",
+    "rejected",
+    "accept_rate",
+    "chars_saved_per_100",
+    "latency_ms",
+    "fresh_prefill_tokens",
+    "thirds",
+    "model_versions",
+}
 
 
 def run(*args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "rltab.server.cli", "replay", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", "replay", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture(scope="module")
@@ -25,27 +38,53 @@ def test_frozen_and_learning_replays(tmp_path, corpus, starter):
     frozen, learn = tmp_path / "frozen.json", tmp_path / "learn.json"
     r = run(corpus, "--frozen", "--limit-chars", "2500", "--json", str(frozen), "--home", str(tmp_path / "h1"))
     assert r.returncode == 0, r.stderr[-2000:]
-    r = run(corpus, "--learn", "--limit-chars", "2500", "--every", "40", "--json", str(learn),
-            "--home", str(tmp_path / "h2"), "--config", json.dumps({"min_events": 8}))
+    r = run(
+        corpus,
+        "--learn",
+        "--limit-chars",
+        "2500",
+        "--every",
+        "40",
+        "--json",
+        str(learn),
+        "--home",
+        str(tmp_path / "h2"),
+        "--config",
+        json.dumps({"min_events": 8}),
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     frozen_out, learn_out = json.loads(frozen.read_text()), json.loads(learn.read_text())
     for out in (frozen_out, learn_out):
         assert set(out) >= FIELDS
         assert set(out["latency_ms"]) == {"p50", "p95"} and "median" in out["fresh_prefill_tokens"]
-        assert len(out["thirds"]) == 3 and all({"shown", "accept_rate", "chars_saved_per_100"} <= set(t) for t in out["thirds"])
+        assert len(out["thirds"]) == 3 and all(
+            {"shown", "accept_rate", "chars_saved_per_100"} <= set(t) for t in out["thirds"]
+        )
         assert out["shown"] == out["accepted"] + out["partial"] + out["rejected"] > 0
     assert frozen_out["model_versions"] == ["starter"]
     assert any(u["published"] for u in learn_out["updates"]), learn_out["updates"]
     # each third counts the versions published while it was typed
     assert sum(t["published"] for t in learn_out["thirds"]) == sum(1 for u in learn_out["updates"] if u["published"])
-    assert all(0 <= u["fraction"] <= 1 for u in learn_out["updates"]) and sum(t["published"] for t in frozen_out["thirds"]) == 0
+    assert (
+        all(0 <= u["fraction"] <= 1 for u in learn_out["updates"])
+        and sum(t["published"] for t in frozen_out["thirds"]) == 0
+    )
     assert len(learn_out["model_versions"]) >= 2 and learn_out["model_versions"][0] == "starter"
     # the same run again gives the same figures (deterministic)
     again = tmp_path / "frozen2.json"
-    assert run(corpus, "--frozen", "--limit-chars", "2500", "--json", str(again), "--home", str(tmp_path / "h3")).returncode == 0
+    assert (
+        run(
+            corpus, "--frozen", "--limit-chars", "2500", "--json", str(again), "--home", str(tmp_path / "h3")
+        ).returncode
+        == 0
+    )
     g = json.loads(again.read_text())
     assert (g["shown"], g["accepted"], g["partial"], g["chars_saved_per_100"]) == (
-        frozen_out["shown"], frozen_out["accepted"], frozen_out["partial"], frozen_out["chars_saved_per_100"])
+        frozen_out["shown"],
+        frozen_out["accepted"],
+        frozen_out["partial"],
+        frozen_out["chars_saved_per_100"],
+    )
     png = tmp_path / "cmp.png"
     assert run("--compare", str(frozen), str(learn), "--plot", str(png)).returncode == 0
     assert png.read_bytes()[:4] == b"\x89PNG"

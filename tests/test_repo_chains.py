@@ -2,6 +2,7 @@
 repository's own chain, the server serves each document its repository's version, and
 versions / rollback / stats / forget take --repo. And the guard's first question: the
 repository's own held-back demonstrations."""
+
 import json
 import shutil
 import subprocess
@@ -22,8 +23,12 @@ WHERE_ONLY = dict(min_events=8, guard_pass_tasks=0, guard_min_held_back=10_000)
 
 
 def cli(*args, home):
-    return subprocess.run([sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", *args, "--home", str(home)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_each_repository_learns_its_own_chain(tmp_path, starter):
@@ -86,13 +91,23 @@ def test_guard_refuses_an_update_that_explains_the_repository_worse(tmp_path, st
     wrote (the held-back demonstrations) worse than its parent, and is refused."""
     home = tmp_path / "home"
     ledger = Ledger(home / "ledger.db")
-    real = [("def add(a, b):\n    return ", "a + b\n"), ("for i in range(", "10):\n"), ("import ", "os\n"),
-            ("class Point:\n    def __init__(self, x, y):\n        self.x = ", "x\n"), ("if __name__ == ", "'__main__':\n"),
-            ("    raise ValueError(", "'bad value')\n"), ("with open(path) as ", "f:\n"), ("print(", "'hello')\n")]
+    real = [
+        ("def add(a, b):\n    return ", "a + b\n"),
+        ("for i in range(", "10):\n"),
+        ("import ", "os\n"),
+        ("class Point:\n    def __init__(self, x, y):\n        self.x = ", "x\n"),
+        ("if __name__ == ", "'__main__':\n"),
+        ("    raise ValueError(", "'bad value')\n"),
+        ("with open(path) as ", "f:\n"),
+        ("print(", "'hello')\n"),
+    ]
 
     def row(prefix, demo):
-        sid = ledger.record_suggestion(SuggestionRecord("starter", "line", 0, 1.0, repo="",
-                                                        prompt_ids=starter.encode(prefix), completion_ids=[], logprobs=[]))
+        sid = ledger.record_suggestion(
+            SuggestionRecord(
+                "starter", "line", 0, 1.0, repo="", prompt_ids=starter.encode(prefix), completion_ids=[], logprobs=[]
+            )
+        )
         ledger.record_demonstration(sid, demo)
 
     for k in range(32):  # what training sees: noise
@@ -100,7 +115,9 @@ def test_guard_refuses_an_update_that_explains_the_repository_worse(tmp_path, st
     for prefix, demo in real:  # the most recent, held back: the real thing
         row(prefix, demo)
     ledger.close()
-    r = train_cycle(home, UpdaterConfig(min_events=8, guard_pass_tasks=0, sft_coef=1.0, lr=1e-2, guard_min_held_back=8), **QUIET)
+    r = train_cycle(
+        home, UpdaterConfig(min_events=8, guard_pass_tasks=0, sft_coef=1.0, lr=1e-2, guard_min_held_back=8), **QUIET
+    )
     assert r.published is None and "demonstration loss on held-back events" in r.reason, r.reason
     assert r.metrics["demonstration_nll"] > r.metrics["parent_demonstration_nll"]
     assert current_version(home) == "starter"

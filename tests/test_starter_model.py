@@ -1,4 +1,5 @@
 """The shipped starter model: int8 agrees with fp32, and it writes plausible Python."""
+
 import ast
 
 import numpy as np
@@ -43,9 +44,13 @@ def test_int8_greedy_tokens_agree_with_fp32(starter, fp32_starter):
     assert same / total >= 0.95, f"int8 agrees with fp32 on {same}/{total} greedy steps"
 
 
-SIGNATURES = ["class Interval:\n    def __init__(self", "class Stack:\n    def push(self",
-              "class Point:\n    def __init__(self, x", "class Reader:\n    def read(self, path",
-              "class Config:\n    def get(self, key"]
+SIGNATURES = [
+    "class Interval:\n    def __init__(self",
+    "class Stack:\n    def push(self",
+    "class Point:\n    def __init__(self, x",
+    "class Reader:\n    def read(self, path",
+    "class Config:\n    def get(self, key",
+]
 
 
 def test_signature_completions_are_plausible_python(starter):
@@ -68,8 +73,14 @@ def test_signature_completions_are_plausible_python(starter):
 
 
 def test_block_completions_after_a_colon_are_indented_bodies_that_parse(starter):
-    heads = ["def area(width, height):", "class Stack:", "def main():", "for line in lines:",
-             "if __name__ == '__main__':", "def read(path):"]
+    heads = [
+        "def area(width, height):",
+        "class Stack:",
+        "def main():",
+        "for line in lines:",
+        "if __name__ == '__main__':",
+        "def read(path):",
+    ]
     answered = 0
     for before in heads:
         s = Completer(starter).complete(before, "\n")

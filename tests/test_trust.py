@@ -1,6 +1,7 @@
 """Issue 12's promises, each checked against the real thing: no network (strace), no stored
 secrets, forgetting that leaves no bytes behind, a private home, a server that survives broken
 models and concurrent starts, and a CLI that answers bad input in one line."""
+
 import json
 import os
 import re
@@ -25,13 +26,16 @@ from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
 from rltab.server.service import find_repo
 
 CLI = [sys.executable, "-m", "rltab.server.cli"]
-PEM_BODY = "\n".join("MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn" + f"{i:02d}" + "ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB" for i in range(40))
+PEM_BODY = "\n".join(
+    "MIIEpAIBAAKCAQEA0Z3VS5JJcds3xfn" + f"{i:02d}" + "ygWyF8PbnGy0AHB7MhgHcTz6sE2I2yPB" for i in range(40)
+)
 PEM = f"-----BEGIN RSA PRIVATE KEY-----\n{PEM_BODY}\n-----END RSA PRIVATE KEY-----\n"
 
 
 def rltab(*args, env=None, timeout=600):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [*CLI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 # -- no network ---------------------------------------------------------------------------------
@@ -39,7 +43,9 @@ def foreign_sockets(trace: Path) -> list[str]:
     """strace lines that create or use a socket that is not AF_UNIX."""
     bad = []
     for line in trace.read_text().splitlines():
-        if (re.search(r"\bsocket\(", line) and "AF_UNIX" not in line and "resumed" not in line) or (re.search(r"\b(connect|sendto)\(", line) and re.search(r"sa_family=AF_(INET|INET6|NETLINK|PACKET)", line)):
+        if (re.search(r"\bsocket\(", line) and "AF_UNIX" not in line and "resumed" not in line) or (
+            re.search(r"\b(connect|sendto)\(", line) and re.search(r"sa_family=AF_(INET|INET6|NETLINK|PACKET)", line)
+        ):
             bad.append(line)
     return bad
 
@@ -58,19 +64,45 @@ def test_serve_and_train_open_no_network_socket(tmp_path, strace, starter):
     home, cache = tmp_path / "home", tmp_path / "fresh-cache"
     env = {"RLTAB_CACHE": str(cache)}
     src, cursor = completable_doc(starter)
-    server = RawServer(home, env=env, prefix=[strace, "-f", "-qq", "-e", "trace=socket,connect,sendto",
-                                              "-o", str(tmp_path / "serve.trace")])
+    server = RawServer(
+        home,
+        env=env,
+        prefix=[strace, "-f", "-qq", "-e", "trace=socket,connect,sendto", "-o", str(tmp_path / "serve.trace")],
+    )
     server.initialize({"learning": {"enabled": True}})
     server.open("file:///w/point.py", src)
-    assert server.inline(1, "file:///w/point.py", *cursor, )["result"]["items"]
+    assert server.inline(
+        1,
+        "file:///w/point.py",
+        *cursor,
+    )["result"]["items"]
     server.close()
     assert list(cache.rglob("model.int8.onnx")), "the int8 model was built in this run"
 
     serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), seed=0)
     config = json.dumps({"min_events": 8, "guard_pass_tasks": 0})
-    r = subprocess.run([strace, "-f", "-qq", "-e", "trace=socket,connect,sendto", "-o", str(tmp_path / "train.trace"),
-                        *CLI, "train", "--once", "--home", str(home), "--config", config],
-                       capture_output=True, text=True, env={**os.environ, **env}, timeout=600)
+    r = subprocess.run(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            "trace=socket,connect,sendto",
+            "-o",
+            str(tmp_path / "train.trace"),
+            *CLI,
+            "train",
+            "--once",
+            "--home",
+            str(home),
+            "--config",
+            config,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     for trace in ("serve.trace", "train.trace"):
         assert (tmp_path / trace).exists()
@@ -80,8 +112,11 @@ def test_serve_and_train_open_no_network_socket(tmp_path, strace, starter):
 
 # -- a private home -----------------------------------------------------------------------------
 def check_private(home: Path) -> None:
-    wrong = [f"{p} {oct(p.stat().st_mode & 0o777)}" for p in [home, *home.rglob("*")] if not p.is_symlink()
-             and (p.stat().st_mode & 0o777) != (0o700 if p.is_dir() else 0o600)]
+    wrong = [
+        f"{p} {oct(p.stat().st_mode & 0o777)}"
+        for p in [home, *home.rglob("*")]
+        if not p.is_symlink() and (p.stat().st_mode & 0o777) != (0o700 if p.is_dir() else 0o600)
+    ]
     assert wrong == []
 
 
@@ -97,27 +132,50 @@ def test_make_private_tightens_copied_files(tmp_path):
 
 
 # -- secrets ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("text", [
-    "\n".join(PEM.splitlines()[5:]),  # the body and END line; BEGIN is outside the window
-    "\n".join(PEM.splitlines()[5:8]),  # body lines only
-    "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGR...",
-    "[default]\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
-    "export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
-    "export API_TOKEN=3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\n",
-    'password = "hunter2hunter2"\n',
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n".join(PEM.splitlines()[5:]),  # the body and END line; BEGIN is outside the window
+        "\n".join(PEM.splitlines()[5:8]),  # body lines only
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nlQOYBGR...",
+        "[default]\naws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\n",
+        "export GITHUB_TOKEN=ghp_abcdefghijklmnopqrstuvwxyz0123456789\n",
+        "export API_TOKEN=3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c\n",
+        'password = "hunter2hunter2"\n',
+    ],
+)
 def test_secrets_are_recognised(text):
     assert contains_secret(text, "settings.py")
 
 
-@pytest.mark.parametrize("text", ["    token = self._next_token()\n", "def add(a, b):\n    return a + b\n",
-                                  'url = "https://example.com/path?q=1"\n', "password = get_password_from_environment()\n"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "    token = self._next_token()\n",
+        "def add(a, b):\n    return a + b\n",
+        'url = "https://example.com/path?q=1"\n',
+        "password = get_password_from_environment()\n",
+    ],
+)
 def test_code_is_not_a_secret(text):
     assert not contains_secret(text, "code.py")
 
 
-@pytest.mark.parametrize("name", [".env", ".env.local", ".envrc", "a/server.pem", "id_rsa", "id_ed25519.pub", ".netrc",
-                                  "credentials", "credentials.json", "tls.key"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".env",
+        ".env.local",
+        ".envrc",
+        "a/server.pem",
+        "id_rsa",
+        "id_ed25519.pub",
+        ".netrc",
+        "credentials",
+        "credentials.json",
+        "tls.key",
+    ],
+)
 def test_secret_files(name):
     assert is_secret_file(f"/w/{name}")
 
@@ -154,11 +212,32 @@ def test_no_secret_reaches_the_ledger_with_learning_on(tmp_path, starter):
 def test_migration_scrubs_secrets_learned_before(tmp_path):
     db_path = tmp_path / "ledger.db"
     ledger = Ledger(db_path)
-    sid = ledger.record_suggestion(SuggestionRecord("starter", "line", 3, 1.0, prompt_ids=[1], completion_ids=[2],
-                                                    logprobs=[-0.1], prefix_text="x = 1\n" + PEM_BODY[:200],
-                                                    completion_text="abc"))
-    clean = ledger.record_suggestion(SuggestionRecord("starter", "line", 3, 1.0, prompt_ids=[1], completion_ids=[2],
-                                                      logprobs=[-0.1], prefix_text="x = 1\n", completion_text="abc"))
+    sid = ledger.record_suggestion(
+        SuggestionRecord(
+            "starter",
+            "line",
+            3,
+            1.0,
+            prompt_ids=[1],
+            completion_ids=[2],
+            logprobs=[-0.1],
+            prefix_text="x = 1\n" + PEM_BODY[:200],
+            completion_text="abc",
+        )
+    )
+    clean = ledger.record_suggestion(
+        SuggestionRecord(
+            "starter",
+            "line",
+            3,
+            1.0,
+            prompt_ids=[1],
+            completion_ids=[2],
+            logprobs=[-0.1],
+            prefix_text="x = 1\n",
+            completion_text="abc",
+        )
+    )
     ledger.db.execute("delete from _sqlite_migrations where name = 'm005_scrub_secrets'")
     ledger.close()
     ledger = Ledger(db_path)  # the migration runs again, as on an upgrade
@@ -169,8 +248,9 @@ def test_migration_scrubs_secrets_learned_before(tmp_path):
 
 # -- forgetting ---------------------------------------------------------------------------------
 def rec(repo, file, text="remember me"):
-    return SuggestionRecord("starter", "line", 3, 1.0, repo=repo, file=file, prompt_ids=[1], prefix_text=text,
-                            completion_text=text)
+    return SuggestionRecord(
+        "starter", "line", 3, 1.0, repo=repo, file=file, prompt_ids=[1], prefix_text=text, completion_text=text
+    )
 
 
 def test_forget_repo_through_a_symlink(tmp_path):

@@ -3,8 +3,20 @@ from rltab.harness.typing_sim import request_points, word_boundary_prefix
 
 def test_request_points_are_line_starts_and_word_boundaries():
     text = "def f(x):\n    return x + 1\n"
-    assert [text[p:p + 3] for p in request_points(text)] == [
-        "def", " f(", "f(x", "(x)", "x):", "):\n", "ret", " x ", "x +", " + ", "1\n", "\n"]
+    assert [text[p : p + 3] for p in request_points(text)] == [
+        "def",
+        " f(",
+        "f(x",
+        "(x)",
+        "x):",
+        "):\n",
+        "ret",
+        " x ",
+        "x +",
+        " + ",
+        "1\n",
+        "\n",
+    ]
 
 
 def test_partial_accepts_stop_at_word_boundaries():

@@ -1,6 +1,7 @@
 """The VS Code extension's own checks (client-vscode: strict tsc, ESLint, node unit tests and the
 protocol test that drives `rltab serve` with Microsoft's LSP client), run from the Python suite so
 one test command covers everything."""
+
 import os
 import shutil
 import subprocess

@@ -1,6 +1,7 @@
 """Issue 14: the workspace index (ignore rules, secrets, binaries, huge files, nothing outside the
 workspace, incremental updates), the context sources, the prompt layout per model family, and a
 real server putting a sibling file's code in front of the model."""
+
 import json
 import re
 import sqlite3
@@ -119,9 +120,13 @@ def test_index_stays_within_its_limits(tmp_path):
 def test_python_imports_resolve_inside_the_workspace(tmp_path):
     root = tmp_path / "proj"
     write(root, "pkg/__init__.py", "")
-    core = write(root, "pkg/core.py", "class Engine(Base):\n    def __init__(self, size: int,\n                 name: str = ''):\n"
-                                        "        pass\n    def start_engine(self):\n        pass\n    def _private(self):\n"
-                                        "        pass\n\n\ndef make_engine(size):\n    return Engine(size)\n\nLIMIT = 10\n")
+    core = write(
+        root,
+        "pkg/core.py",
+        "class Engine(Base):\n    def __init__(self, size: int,\n                 name: str = ''):\n"
+        "        pass\n    def start_engine(self):\n        pass\n    def _private(self):\n"
+        "        pass\n\n\ndef make_engine(size):\n    return Engine(size)\n\nLIMIT = 10\n",
+    )
     main = write(root, "pkg/cli.py", "")
     text = "import os\nfrom .core import (Engine,\n    make_engine)\nimport pkg.core as pc\n\ndef run(:\n    pc.LIMIT\n"
     imports = P.imports_of(text)  # the file does not parse: each import line is read alone
@@ -131,8 +136,9 @@ def test_python_imports_resolve_inside_the_workspace(tmp_path):
     assert P.resolve(imports[2], main, modules) == [(str(core), ())]
     assert P.resolve(imports[0], main, modules) == []  # not in the workspace
     defs = P.definitions(core.read_text())
-    assert defs["Engine"] == ("class Engine(Base):\n    def __init__(self, size: int, name: str = ''):\n"
-                              "    def start_engine(self):")
+    assert defs["Engine"] == (
+        "class Engine(Base):\n    def __init__(self, size: int, name: str = ''):\n    def start_engine(self):"
+    )
     assert defs["make_engine"] == "def make_engine(size):" and defs["LIMIT"] == "LIMIT = 10"
     assert P.used_attributes(text, "pc") == ["LIMIT"]
 
@@ -151,8 +157,9 @@ def test_context_sources_and_their_stability(tmp_path):
     write(root, "helpers.py", "def load_zorblax_settings(path, strict=False):\n    return {}\n")
     write(root, "net.py", SIBLING)
     body = "from helpers import load_zorblax_settings\n" + "\n".join(f"x{i} = {i}" for i in range(60)) + "\n"
-    index = WorkspaceIndex.of_texts(root, {str(root / "helpers.py"): (root / "helpers.py").read_text(),
-                                          str(root / "net.py"): SIBLING})
+    index = WorkspaceIndex.of_texts(
+        root, {str(root / "helpers.py"): (root / "helpers.py").read_text(), str(root / "net.py"): SIBLING}
+    )
     ctx = RepoContext(index)
     path = str(root / "main.py")
     text = body + "def open_conn(host, port):\n    client = Client(host, port)\n    client."
@@ -184,23 +191,40 @@ def test_prompt_layout_per_family():
     assert bytes(starter).decode() == "# lib/util.py\n# def helper():\nx = "
     assert commented(repo.snippets) == "# lib/util.py\n# def helper():\n"
     # Qwen2.5-Coder: <|repo_name|>, a <|file_sep|> per file, the current file's path, then FIM.
-    qwen = FimTemplate(prefix="<|fim_prefix|>", suffix="<|fim_suffix|>", middle="<|fim_middle|>", spm=False,
-                       stops=("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"))
+    qwen = FimTemplate(
+        prefix="<|fim_prefix|>",
+        suffix="<|fim_suffix|>",
+        middle="<|fim_middle|>",
+        spm=False,
+        stops=("<|fim_pad|>", "<|file_sep|>", "<|repo_name|>"),
+    )
     got = prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen, repo)
     assert got[0] == -10 and got.count(-11) == 2
     head = got[: got.index(-1)]  # up to the FIM prefix token
     assert bytes(t for t in head if t >= 0).decode() == "proj\nlib/util.py\ndef helper():\napp/main.py\n"
     # StarCoder2: the same with its own tokens.
-    star = FimTemplate(prefix="<fim_prefix>", suffix="<fim_suffix>", middle="<fim_middle>", spm=False,
-                       stops=("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"))
+    star = FimTemplate(
+        prefix="<fim_prefix>",
+        suffix="<fim_suffix>",
+        middle="<fim_middle>",
+        spm=False,
+        stops=("<fim_pad>", "<file_sep>", "<filename>", "<repo_name>"),
+    )
     got = prompt_ids("x = ", "\ny = 1\n", enc, tid, star, repo)
     assert got[0] == -20 and got.count(-21) == 2
     # A vocabulary with a file separator but no repository-name token: commented snippets.
-    partial = FimTemplate(prefix="<|fim_prefix|>", suffix="<|fim_suffix|>", middle="<|fim_middle|>", spm=False,
-                          stops=("<|fim_pad|>", "<|file_sep|>"))
+    partial = FimTemplate(
+        prefix="<|fim_prefix|>",
+        suffix="<|fim_suffix|>",
+        middle="<|fim_middle|>",
+        spm=False,
+        stops=("<|fim_pad|>", "<|file_sep|>"),
+    )
     assert partial.repo_tokens is None and -11 not in prompt_ids("x = ", "\ny = 1\n", enc, tid, partial, repo)
     # No context: exactly the prompt of before.
-    assert prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen) == prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen, RepoPrompt())
+    assert prompt_ids("x = ", "\ny = 1\n", enc, tid, qwen) == prompt_ids(
+        "x = ", "\ny = 1\n", enc, tid, qwen, RepoPrompt()
+    )
 
 
 def _decoded_prompts(home: Path) -> list[str]:
@@ -233,8 +257,12 @@ def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
     a sibling's code that holds a secret never goes into a prompt."""
     root = tmp_path / "proj"
     write(root, "net.py", SIBLING)
-    write(root, "keys.py", "def open_vault(host):\n    password = 'hunter2-correct-horse-battery'\n"
-                           "    aws_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n")
+    write(
+        root,
+        "keys.py",
+        "def open_vault(host):\n    password = 'hunter2-correct-horse-battery'\n"
+        "    aws_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n",
+    )
     home = tmp_path / "home"
     client = StdioClient(home)
     try:

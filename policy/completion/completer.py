@@ -1,4 +1,5 @@
 """From document text around the cursor to one suggestion (or silence)."""
+
 from __future__ import annotations
 
 import math
@@ -62,8 +63,9 @@ class Completer:
         self.prefix_tokens = prefix_tokens
         self.suffix_tokens = suffix_tokens
 
-    def prompt(self, before: str, after: str, context: ContextSource | None = None
-               ) -> tuple[list[int], Window, RepoPrompt]:
+    def prompt(
+        self, before: str, after: str, context: ContextSource | None = None
+    ) -> tuple[list[int], Window, RepoPrompt]:
         m = self.model
         win = cursor_window(before, after, m.encode, self.prefix_tokens, self.suffix_tokens)
         repo = context.prompt(win, m.encode) if context else RepoPrompt()
@@ -103,9 +105,15 @@ class Completer:
             return cut
 
         gen = self.model.engine.generate(
-            ids, max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48, single_line=not block,
-            cache_key=cache_key, stop=stop if block else None, cancelled=cancelled, heal=True,
-            copy_weight=COPY_WEIGHT, repeats=context.repeats(win) if context else None,
+            ids,
+            max_new_tokens=TOKENS_PER_LINE * max_lines if block else 48,
+            single_line=not block,
+            cache_key=cache_key,
+            stop=stop if block else None,
+            cancelled=cancelled,
+            heal=True,
+            copy_weight=COPY_WEIGHT,
+            repeats=context.repeats(win) if context else None,
         )
         cand = gen.candidates[0]
         text = postprocess(cand.text, ctx)
@@ -118,8 +126,19 @@ class Completer:
         if confidence < silence_threshold:
             text = ""
         return Suggestion(
-            text=text, kind=ctx.kind, model_version=self.model.version, prompt_ids=gen.prompt,
-            token_ids=cand.token_ids, logprobs=cand.logprobs, healed=cand.healed, raw_text=cand.text, confidence=confidence,
-            latency_ms=gen.latency_ms, prompt_tokens=gen.prompt_tokens, prefill_tokens=gen.prefill_tokens,
-            window_before=win.before, window_after=win.after, syntax_error=syntax_error,
+            text=text,
+            kind=ctx.kind,
+            model_version=self.model.version,
+            prompt_ids=gen.prompt,
+            token_ids=cand.token_ids,
+            logprobs=cand.logprobs,
+            healed=cand.healed,
+            raw_text=cand.text,
+            confidence=confidence,
+            latency_ms=gen.latency_ms,
+            prompt_tokens=gen.prompt_tokens,
+            prefill_tokens=gen.prefill_tokens,
+            window_before=win.before,
+            window_after=win.after,
+            syntax_error=syntax_error,
         )

@@ -1,4 +1,5 @@
 """Where the cursor is, and what kind of completion fits there (pure)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -1,5 +1,6 @@
 """Which workspace files the index may read: inside a workspace folder, not ignored by git,
 not a secret, not binary, not huge (the index never reads anything else)."""
+
 from __future__ import annotations
 
 import os
@@ -12,13 +13,66 @@ import pathspec
 from rltab.feedback.secrets import is_secret_file
 
 # Directories no one wants completions from, ignored even without a .gitignore.
-ALWAYS_SKIPPED = {".git", ".hg", ".svn", "node_modules", "__pycache__", ".venv", "venv", ".tox", ".mypy_cache",
-                  ".pytest_cache", ".ruff_cache", "dist", "build", ".idea", ".vscode", ".eggs"}
+ALWAYS_SKIPPED = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    "dist",
+    "build",
+    ".idea",
+    ".vscode",
+    ".eggs",
+}
 # Text a code model can use; everything else is skipped without being opened.
 SOURCE_SUFFIXES = {
-    ".py", ".pyi", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".go", ".rs", ".java", ".kt", ".c", ".h",
-    ".cc", ".cpp", ".hpp", ".cs", ".rb", ".php", ".swift", ".scala", ".lua", ".sh", ".sql", ".md", ".rst",
-    ".toml", ".yaml", ".yml", ".json", ".html", ".css", ".vue", ".svelte", ".ex", ".exs", ".hs", ".ml", ".zig",
+    ".py",
+    ".pyi",
+    ".js",
+    ".jsx",
+    ".ts",
+    ".tsx",
+    ".mjs",
+    ".cjs",
+    ".go",
+    ".rs",
+    ".java",
+    ".kt",
+    ".c",
+    ".h",
+    ".cc",
+    ".cpp",
+    ".hpp",
+    ".cs",
+    ".rb",
+    ".php",
+    ".swift",
+    ".scala",
+    ".lua",
+    ".sh",
+    ".sql",
+    ".md",
+    ".rst",
+    ".toml",
+    ".yaml",
+    ".yml",
+    ".json",
+    ".html",
+    ".css",
+    ".vue",
+    ".svelte",
+    ".ex",
+    ".exs",
+    ".hs",
+    ".ml",
+    ".zig",
 }
 
 

@@ -5,6 +5,7 @@ Built on a background thread at `initialize` and kept current from didOpen/didCh
 didChangeWatchedFiles by the same thread: a request only reads it (under a short lock) and never
 waits for indexing. Memory is bounded by `Limits`.
 """
+
 from __future__ import annotations
 
 import heapq
@@ -221,8 +222,9 @@ class WorkspaceIndex:
         with self._lock:
             self.generation += 1
             existed = self._remove_locked(entry.path)
-            if not entry.is_open and (len(self._files) >= self.limits.max_files
-                                      or self._bytes + len(entry.text) > self.limits.max_total_bytes):
+            if not entry.is_open and (
+                len(self._files) >= self.limits.max_files or self._bytes + len(entry.text) > self.limits.max_total_bytes
+            ):
                 self.paths_generation += existed
                 return
             self._files[entry.path] = entry
@@ -282,8 +284,13 @@ class WorkspaceIndex:
 
     def stats(self) -> dict:
         with self._lock:
-            return {"files": len(self._files), "bytes": self._bytes, "windows": len(self._windows) - self._dead,
-                    "identifiers": len(self._postings), "build_seconds": round(self.build_seconds, 3)}
+            return {
+                "files": len(self._files),
+                "bytes": self._bytes,
+                "windows": len(self._windows) - self._dead,
+                "identifiers": len(self._postings),
+                "build_seconds": round(self.build_seconds, 3),
+            }
 
     def similar(self, query: set[str], k: int, exclude_path: str = "", extra: list[Window] = ()) -> list[Match]:
         """The `k` windows most similar to `query` by identifier Jaccard (Copilot's measure), at
@@ -307,8 +314,10 @@ class WorkspaceIndex:
         out: list[Match] = []
         for m in scored:
             # Overlapping windows of one file say the same thing twice: keep the best.
-            if any(o.window.path == m.window.path and o.window.start < m.window.end and o.window.end > m.window.start
-                   for o in out):
+            if any(
+                o.window.path == m.window.path and o.window.start < m.window.end and o.window.end > m.window.start
+                for o in out
+            ):
                 continue
             out.append(m)
             if len(out) == k:

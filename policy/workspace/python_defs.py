@@ -1,5 +1,6 @@
 """Python, by imports: which workspace modules the current file imports, and the signatures of
 the names it takes from them (what Continue's import-definitions source shows its model)."""
+
 from __future__ import annotations
 
 import ast
@@ -80,7 +81,7 @@ def _signature(lines: list[str], node: ast.AST) -> list[str]:
     start = node.lineno - 1
     body = getattr(node, "body", None)
     end = body[0].lineno - 1 if body else start + 1
-    header = lines[start:max(start + 1, end)]
+    header = lines[start : max(start + 1, end)]
     for k, line in enumerate(header):  # stop at the line that opens the body
         if line.rstrip().endswith(":"):
             header = header[: k + 1]
@@ -109,7 +110,8 @@ def definitions(text: str) -> dict[str, str]:
             parts = _signature(lines, node)
             for item in node.body:
                 if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)) and (
-                        not item.name.startswith("_") or item.name == "__init__"):
+                    not item.name.startswith("_") or item.name == "__init__"
+                ):
                     parts += _signature(lines, item)
             out[node.name] = "\n".join(parts)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):

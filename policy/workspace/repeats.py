@@ -6,6 +6,7 @@ written out even when the context left them out.
 The table (copying.TokenTable) is rebuilt in the background when the index changes, re-encoding
 only files whose text changed; a request uses the last table built and never waits for one.
 """
+
 from __future__ import annotations
 
 import logging
@@ -37,8 +38,13 @@ HEAD_CHUNK_LINES = 64
 class WorkspaceRepeats:
     """The workspace's token table for one tokenizer, kept current in the background."""
 
-    def __init__(self, index: WorkspaceIndex, encode: Callable[[str], Sequence[int]], vocab_size: int,
-                 refresh_s: float = REFRESH_S):
+    def __init__(
+        self,
+        index: WorkspaceIndex,
+        encode: Callable[[str], Sequence[int]],
+        vocab_size: int,
+        refresh_s: float = REFRESH_S,
+    ):
         self.index = index
         self.refresh_s = refresh_s
         self.encode = encode
@@ -54,8 +60,9 @@ class WorkspaceRepeats:
 
     def table(self) -> TokenTable | None:
         """The last table built (None before the first); starts a rebuild when the index moved on."""
-        due = (time.monotonic() - self._last_build >= self.refresh_s
-               or (self.index.ready.is_set() and not self._built_ready))  # the first full index: at once
+        due = time.monotonic() - self._last_build >= self.refresh_s or (
+            self.index.ready.is_set() and not self._built_ready
+        )  # the first full index: at once
         if self.index.generation != self._built_generation and due and self._building.acquire(blocking=False):
             threading.Thread(target=self._rebuild, name="rltab-repeats", daemon=True).start()
         return self._table
@@ -104,7 +111,7 @@ class WorkspaceRepeats:
         encoded are reused, so typing at the end of a long file encodes one chunk."""
         parts, seen = [], set()
         for a in range(0, end_line, HEAD_CHUNK_LINES):
-            chunk = "\n".join(lines[a:min(end_line, a + HEAD_CHUNK_LINES)]) + "\n"
+            chunk = "\n".join(lines[a : min(end_line, a + HEAD_CHUNK_LINES)]) + "\n"
             key = (path, chunk)
             ids = self._heads.get(key)
             if ids is None:

@@ -7,6 +7,7 @@ KV cache keeps working while they type there).
    before the cursor, by identifier Jaccard (Copilot's neighbouring-tabs measure);
 3. this file's recently edited lines that lie outside the prompt's window.
 """
+
 from __future__ import annotations
 
 import threading
@@ -66,7 +67,7 @@ class Where:
     @cached_property
     def query(self) -> set[str]:
         """Identifiers of the lines just before the cursor (the similarity query)."""
-        return identifiers("\n".join(self.lines[max(0, self.cursor_line - QUERY_LINES): self.cursor_line + 1]))
+        return identifiers("\n".join(self.lines[max(0, self.cursor_line - QUERY_LINES) : self.cursor_line + 1]))
 
 
 class RepoContext:
@@ -196,7 +197,7 @@ class RepoContext:
                 lines = text.split("\n")
             else:
                 continue
-            body = "\n".join(lines[m.window.start:m.window.end])
+            body = "\n".join(lines[m.window.start : m.window.end])
             out.append(Snippet(self.display(m.window.path), body.strip("\n")))
         return out
 

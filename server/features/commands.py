@@ -1,4 +1,5 @@
 """workspace/executeCommand: outcomes reported by the client, training and rollback."""
+
 from rltab.feedback import rewards as R
 
 
@@ -8,6 +9,7 @@ def register(server) -> None:
             result = ls.user_call(ls.service.explicit, kind, list(args))
             ls.send_status()
             return result
+
         return handler
 
     server.command("rltab.accepted")(outcome(R.ACCEPTED))

@@ -1,5 +1,6 @@
 """textDocument/completion for clients without inline completion: the suggestion as one item
 that replaces the word being typed with that word plus the suggestion."""
+
 import re
 
 from lsprotocol import types
@@ -24,16 +25,25 @@ def register(server) -> None:
         start = types.Position(line=end.line, character=end.character - len(stem))
         first_line = served.text.split("\n", 1)[0]
         label = (stem + first_line).strip() or served.text.strip()
-        return types.CompletionList(is_incomplete=True, items=[types.CompletionItem(
-            label=label[:80],
-            kind=types.CompletionItemKind.Snippet if "\n" in served.text else types.CompletionItemKind.Text,
-            detail=f"rltab {served.model_version}",
-            documentation=types.MarkupContent(kind=types.MarkupKind.Markdown, value=f"```\n{stem}{served.text}\n```"),
-            filter_text=stem + first_line,
-            sort_text="0",
-            preselect=True,
-            insert_text_format=types.InsertTextFormat.PlainText,
-            text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=stem + served.text),
-            command=types.Command(title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]),
-            data={"rltab": served.suggestion_id},
-        )])
+        return types.CompletionList(
+            is_incomplete=True,
+            items=[
+                types.CompletionItem(
+                    label=label[:80],
+                    kind=types.CompletionItemKind.Snippet if "\n" in served.text else types.CompletionItemKind.Text,
+                    detail=f"rltab {served.model_version}",
+                    documentation=types.MarkupContent(
+                        kind=types.MarkupKind.Markdown, value=f"```\n{stem}{served.text}\n```"
+                    ),
+                    filter_text=stem + first_line,
+                    sort_text="0",
+                    preselect=True,
+                    insert_text_format=types.InsertTextFormat.PlainText,
+                    text_edit=types.TextEdit(range=types.Range(start=start, end=end), new_text=stem + served.text),
+                    command=types.Command(
+                        title="rltab: accepted", command=ACCEPT_COMMAND, arguments=[served.suggestion_id]
+                    ),
+                    data={"rltab": served.suggestion_id},
+                )
+            ],
+        )

@@ -1,4 +1,5 @@
 """Settings from initializationOptions and workspace/didChangeConfiguration (section `rltab`)."""
+
 from lsprotocol import types
 
 

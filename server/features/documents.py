@@ -1,6 +1,7 @@
 """textDocument/didOpen, didChange, didClose: keep our copy of each document and feed the edits
 to outcome inference (and to the workspace index); workspace/didChangeWatchedFiles: files that
 changed on disk."""
+
 from lsprotocol import types
 
 

@@ -1,4 +1,5 @@
 """textDocument/inlineCompletion (LSP 3.18): one ghost-text suggestion, or none."""
+
 from lsprotocol import types
 
 from ..service import Served

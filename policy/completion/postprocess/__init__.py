@@ -1,5 +1,6 @@
 """Post-processing filters, one per module, applied in order. Each is a pure function
 (completion text, cursor context) -> text; an empty result means silence."""
+
 from __future__ import annotations
 
 from ..context import CursorContext
@@ -11,7 +12,15 @@ from .drop_unfinished_tail import drop_unfinished_tail
 from .limit_block import limit_block
 from .trim_whitespace import trim_whitespace
 
-FILTERS = (limit_block, drop_repetition, drop_suffix_overlap, balance_brackets, drop_unfinished_tail, drop_repeated_line, trim_whitespace)
+FILTERS = (
+    limit_block,
+    drop_repetition,
+    drop_suffix_overlap,
+    balance_brackets,
+    drop_unfinished_tail,
+    drop_repeated_line,
+    trim_whitespace,
+)
 
 
 def postprocess(text: str, ctx: CursorContext) -> str:

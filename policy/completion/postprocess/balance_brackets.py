@@ -1,5 +1,6 @@
 """Cut a completion at a closing bracket that closes nothing (neither in the completion nor
 earlier on the line): past that point the model is writing someone else's code."""
+
 from ..context import CursorContext
 
 PAIRS = {")": "(", "]": "[", "}": "{"}

@@ -5,6 +5,7 @@ calls incomplete: `def f(x):` with no body yet, an open bracket). A breaking mul
 lines that stays valid (a repair); if none does, it is dropped, and the caller logs it with a
 negative automatic reward. Where the code was already broken there is nothing to compare with and
 the text passes."""
+
 import ast
 import codeop
 import warnings

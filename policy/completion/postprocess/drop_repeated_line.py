@@ -1,4 +1,5 @@
 """Small models like to repeat the line above; a completion that only does that is dropped."""
+
 from ..context import CursorContext
 
 

@@ -1,6 +1,7 @@
 """Small models loop (`other, other, other, ...`): where a short unit with a word in it repeats
 three or more times in a row, keep its first occurrence and cut the rest. Runs of punctuation
 (`'======'` separators) are code, not loops."""
+
 import re
 
 from ..context import CursorContext

@@ -1,5 +1,6 @@
 """Drop the end of a completion that repeats what already follows the cursor: `b)` typed inside
 `foo(a, |)` becomes `b`; lines that repeat the next document lines are cut."""
+
 from ..context import CursorContext
 from .balance_brackets import scan
 

@@ -1,6 +1,7 @@
 """A multi-line completion must not end half-way: drop trailing lines that open a block with no
 body (`if x:`), leave brackets open that nothing after the cursor closes, sit inside a
 triple-quoted string that the completion never closes, or hold only comments."""
+
 from ..context import BLOCK, CursorContext
 from .balance_brackets import scan
 

@@ -1,5 +1,6 @@
 """A multi-line completion ends where its block ends: at the first non-empty line indented less
 than the block body (or at the line limit the engine already applied)."""
+
 from ..context import BLOCK, CursorContext, indent_of
 
 

@@ -1,4 +1,5 @@
 """Trailing whitespace on any line, and trailing blank lines, are never worth a Tab."""
+
 from ..context import CursorContext
 
 
