@@ -210,7 +210,7 @@ class Ledger:
                     "source": "inferred",
                 }
             )
-            changes = {
+            changes: dict[str, Any] = {
                 "retention": retention,
                 "reward": R.reward(
                     row["outcome"], row["accepted_chars"] or 0, row["completion_chars"] or 0, retention, self.rewards
@@ -279,6 +279,7 @@ class Ledger:
         """The most recent `limit` learnable suggestions (of `repo`, else of any), oldest first.
         With `complete_before`, a row without its demonstration yet waits until it was recorded
         before that time: what the user writes at its place may still come."""
+        args: list[Any]
         where, args = (self.LEARNABLE, []) if repo is None else (f"{self.LEARNABLE} and repo = ?", [repo])
         if complete_before is not None:
             where, args = f"{where} and (demonstration is not null or time < ?)", [*args, complete_before]
@@ -308,8 +309,8 @@ class Ledger:
             if self._tally is None:
                 self._tally = Tally.load(self.db, self.LEARNABLE)
             t = self._tally
-            shown = t.shown.get(version, 0)
-            return (round(t.taken.get(version, 0) / shown, 4) if shown else 0.0), t.pending
+            shown = t.shown.get(version or "", 0)
+            return (round(t.taken.get(version or "", 0) / shown, 4) if shown else 0.0), t.pending
 
     def recount(self) -> None:
         with self._lock:

@@ -13,7 +13,7 @@ migrations = Migrations("rltab.ledger")
 
 @migrations()
 def m001_suggestions_and_events(db: Database) -> None:
-    db["suggestion"].create(
+    db.table("suggestion").create(
         {
             "id": str,
             "time": float,
@@ -34,7 +34,7 @@ def m001_suggestions_and_events(db: Database) -> None:
         },
         pk="id",
     )
-    db["event"].create(
+    db.table("event").create(
         {
             "id": int,
             "suggestion_id": str,
@@ -47,37 +47,37 @@ def m001_suggestions_and_events(db: Database) -> None:
         pk="id",
         foreign_keys=[("suggestion_id", "suggestion", "id")],
     )
-    db["event"].create_index(["suggestion_id"])
-    db["suggestion"].create_index(["model_version"])
+    db.table("event").create_index(["suggestion_id"])
+    db.table("suggestion").create_index(["model_version"])
 
 
 @migrations()
 def m002_outcome_and_reward(db: Database) -> None:
     """The settled fate of each suggestion, so stats and the updater need not replay events."""
-    db["suggestion"].add_column("outcome", str)
-    db["suggestion"].add_column("accepted_chars", int)
-    db["suggestion"].add_column("retention", float)
-    db["suggestion"].add_column("reward", float)
-    db["suggestion"].add_column("demonstration", str)
-    db["suggestion"].add_column("outcome_source", str)  # "explicit" (a command) or "inferred" (didChange)
-    db["suggestion"].create_index(["outcome"])
-    db["event"].add_column("source", str)
-    db["state"].create({"key": str, "value": str}, pk="key")
+    db.table("suggestion").add_column("outcome", str)
+    db.table("suggestion").add_column("accepted_chars", int)
+    db.table("suggestion").add_column("retention", float)
+    db.table("suggestion").add_column("reward", float)
+    db.table("suggestion").add_column("demonstration", str)
+    db.table("suggestion").add_column("outcome_source", str)  # "explicit" (a command) or "inferred" (didChange)
+    db.table("suggestion").create_index(["outcome"])
+    db.table("event").add_column("source", str)
+    db.table("state").create({"key": str, "value": str}, pk="key")
 
 
 @migrations()
 def m003_prompt_token_counts(db: Database) -> None:
     """How much of each prompt was prefilled fresh (the rest came from the KV cache)."""
-    db["suggestion"].add_column("prompt_tokens", int)
-    db["suggestion"].add_column("prefill_tokens", int)
+    db.table("suggestion").add_column("prompt_tokens", int)
+    db.table("suggestion").add_column("prefill_tokens", int)
 
 
 @migrations()
 def m004_trained_in(db: Database) -> None:
     """Which published version learned from a suggestion (null: not yet), and whether its
     first completion id replaced the prompt's last token (token healing)."""
-    db["suggestion"].add_column("trained_in", str)
-    db["suggestion"].add_column("healed", int)
+    db.table("suggestion").add_column("trained_in", str)
+    db.table("suggestion").add_column("healed", int)
 
 
 @migrations()

@@ -72,7 +72,7 @@ def _line_has_secret(line: str, suffix: str) -> bool:
     if any(p.search(line) for p in OWN_PATTERNS):
         return True
     m = UNQUOTED_ASSIGNMENT.search(line)
-    if m and _opaque(m.group(m.lastindex)):
+    if m and m.lastindex and _opaque(m.group(m.lastindex)):
         return True
     return bool(_detect_secrets(line, suffix))
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 class StdioClient:
-    def __init__(self, home, model=None, env=None, extra_args=()):
+    def __init__(self, home, model=None, env=None, extra_args=()) -> None:
         args = [sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args]
         if model:
             args += ["--model", str(model)]
@@ -53,8 +53,10 @@ class StdioClient:
 
     def send(self, msg: dict) -> None:
         body = json.dumps(msg).encode()
-        self.proc.stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-        self.proc.stdin.flush()
+        stdin = self.proc.stdin
+        assert stdin is not None  # opened with stdin=PIPE
+        stdin.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+        stdin.flush()
 
     def request(self, method: str, params, timeout: float = 60.0) -> dict:
         self._id += 1
@@ -71,7 +73,7 @@ class StdioClient:
 
     def initialize(self, options=None, folders: list[str] | None = None) -> dict:
         """`folders`: workspace folder paths (the server indexes them for repository context)."""
-        caps = {"textDocument": {"inlineCompletion": {}}}
+        caps: dict = {"textDocument": {"inlineCompletion": {}}}
         uris = [Path(f).resolve().as_uri() for f in folders or []]
         r = self.request(
             "initialize",

@@ -78,7 +78,7 @@ class Session:
     latencies: list[float] = field(default_factory=list)
 
 
-def _figures(shown: list[Shown], chars_total: int, chars_typed: int, latencies: list[float]) -> dict:
+def _figures(shown: list[Shown], chars_total: float, chars_typed: int, latencies: list[float]) -> dict:
     acc = sum(s.outcome == "accepted" for s in shown)
     part = sum(s.outcome == "partial" for s in shown)
     rej = sum(s.outcome == "rejected" for s in shown)

@@ -108,6 +108,7 @@ class Engine:
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
         self.run_options: ort.RunOptions | None = None  # with an active LoRA adapter, see with_adapter
         self.adapter: Path | None = None
+        self._adapter_handle: object | None = None  # the LoraAdapter the run options point at
         self.path = Path(onnx_path)
         self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
         shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_key_0")

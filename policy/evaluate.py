@@ -46,7 +46,7 @@ def line_cases(root: Path, n: int = 200, seed: int = 0) -> list[tuple[str, str, 
     rng = random.Random(seed)
     files = sorted(p for p in root.rglob("*.py") if "__pycache__" not in p.parts)
     texts = corpus.read_sources(files)
-    cases = []
+    cases: list[tuple[str, str, str]] = []
     while len(cases) < n:
         text = rng.choice(texts)
         lines = text.split("\n")

@@ -48,14 +48,18 @@ class Example:
         starts = [0, *self.ends[:-1]]
         for start, end in zip(starts, self.ends):
             if start >= self.shown_chars and start > 0:  # never shown
-                adv.append(0.0), mask.append(0.0)
+                adv.append(0.0)
+                mask.append(0.0)
             elif end <= self.taken_chars:  # taken: it saved its characters
-                adv.append(a), mask.append(1.0)
+                adv.append(a)
+                mask.append(1.0)
             elif not blamed:  # the first character the user did not take is in this token
                 blamed = True
-                adv.append(min(a, -abs(a))), mask.append(1.0)
+                adv.append(min(a, -abs(a)))
+                mask.append(1.0)
             else:  # after the divergence: never judged
-                adv.append(0.0), mask.append(0.0)
+                adv.append(0.0)
+                mask.append(0.0)
         return adv, mask
 
     @property
@@ -144,11 +148,12 @@ def chose_silence(e: Example, stops: StopSets) -> bool:
 def assign_advantages(examples: list[Example], baseline: RunningBaseline) -> None:
     """GRPO's group baseline where one context has several samples, else the running mean of
     that context kind (updated as we go, oldest first). Only rewarded examples take part."""
-    rewarded = [e for e in examples if e.rewarded]
-    grouped = group_relative_advantages([e.reward for e in rewarded], [hash(tuple(e.prompt)) for e in rewarded])
-    for e, g in zip(rewarded, grouped):
-        e.advantage = g if g is not None else e.reward - baseline(e.kind)
-        baseline.update(e.kind, e.reward)
+    rewarded = [e for e in examples if e.rewarded and e.reward is not None]
+    rewards = [float(e.reward or 0.0) for e in rewarded]
+    grouped = group_relative_advantages(rewards, [hash(tuple(e.prompt)) for e in rewarded])
+    for e, r, g in zip(rewarded, rewards, grouped):
+        e.advantage = g if g is not None else r - baseline(e.kind)
+        baseline.update(e.kind, r)
 
 
 def ranked_groups(examples: list[Example]) -> list[list[Example]]:
@@ -157,8 +162,8 @@ def ranked_groups(examples: list[Example]) -> list[list[Example]]:
     for e in examples:
         if e.rewarded:
             by_prompt[tuple(e.prompt)].append(e)
-    groups = [sorted(g, key=lambda e: e.reward) for g in by_prompt.values()]
-    return [g for g in groups if len(g) >= 2 and g[-1].reward > g[0].reward]
+    groups = [sorted(g, key=lambda e: e.reward or 0.0) for g in by_prompt.values()]
+    return [g for g in groups if len(g) >= 2 and (g[-1].reward or 0.0) > (g[0].reward or 0.0)]
 
 
 def dpo_pairs(examples: list[Example]) -> list[tuple[Example, Example]]:

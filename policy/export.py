@@ -56,7 +56,7 @@ class KVCacheLM(nn.Module):
         self.lora_targets = lora_targets(hf_model)
         for _, module in self.lora_targets:
             if not hasattr(module, "rltab_lora"):
-                module.rltab_lora = None
+                module.rltab_lora = None  # type: ignore[assignment]
                 module.register_forward_hook(_add_lora)
         self.gpt2 = cfg.model_type == "gpt2"
         base = hf_model.transformer if self.gpt2 else hf_model.model
@@ -181,7 +181,7 @@ def lora_shapes(hf_model, rank: int) -> dict[str, tuple[int, int]]:
     """Shape of each LoRA input at `rank`: A [r, in], B [out, r] (GPT-2's Conv1D stores [in, out])."""
     out = {}
     for name, m in lora_targets(hf_model):
-        w = m.weight.shape
+        w = tuple(int(d) for d in m.weight.shape)  # type: ignore[union-attr]
         d_in, d_out = (w[0], w[1]) if type(m).__name__ == "Conv1D" else (w[1], w[0])
         out[f"{name}.lora_A"], out[f"{name}.lora_B"] = (rank, d_in), (d_out, rank)
     return out
@@ -234,7 +234,8 @@ def without_lora(model) -> None:
     from onnx import helper
 
     names = {i.name for i in model.graph.input if i.name.endswith((".lora_A", ".lora_B"))}
-    tainted, rename, keep = set(names), {}, []
+    tainted, keep = set(names), []
+    rename: dict[str, str] = {}
     for node in model.graph.node:  # topologically sorted
         ins = [rename.get(i, i) for i in node.input]
         lora = [i in tainted for i in ins]

@@ -154,8 +154,8 @@ def prompt_ids(
     if context and repo_tokens:
         name, sep = (token_id(t) for t in repo_tokens)
         head = [name, *encode(f"{repo_prompt.repo or 'workspace'}\n")]
-        for s in context:
-            head += [sep, *encode(f"{s.path}\n{s.text}\n")]
+        for snip in context:
+            head += [sep, *encode(f"{snip.path}\n{snip.text}\n")]
         head += [sep, *encode(f"{repo_prompt.path or 'untitled'}\n")]
     elif context:
         before = commented(context) + before
@@ -164,6 +164,7 @@ def prompt_ids(
         # An empty document starts after end-of-text, as documents did in training.
         return bos + head + pre if head or pre else bos or [token_id(template.eos)]
     suf = list(encode(after)) if after else []
+    assert template.prefix and template.suffix and template.middle  # has_fim
     p, s, m = token_id(template.prefix), token_id(template.suffix), token_id(template.middle)
     if template.spm:
         return [*bos, *head, s, *suf, p, *pre, m]

@@ -98,10 +98,10 @@ def run_guard(
     new_rw, old_rw = new.reward_weighted_ll, old.reward_weighted_ll
     demos = sum(bool(e.demonstration) for e in held)
     demo_checked = demos >= cfg.guard_min_held_back
-    if demo_checked and not new_demo < old_demo:
+    if demo_checked and new_demo is not None and old_demo is not None and not new_demo < old_demo:
         reasons.append(f"demonstration loss on held-back events {new_demo:.4f} >= parent {old_demo:.4f}")
     rw_checked = sum(bool(e.rewarded and e.reward) for e in held) >= cfg.guard_min_held_back
-    if rw_checked and new_rw < old_rw:
+    if rw_checked and new_rw is not None and old_rw is not None and new_rw < old_rw:
         reasons.append(f"reward-weighted log-likelihood on held-back events {new_rw:.4f} < parent {old_rw:.4f}")
 
     # 2. General ability.
@@ -118,25 +118,25 @@ def run_guard(
     served = load_model(home, model_path=candidate, version="candidate")
     passes = {}
     if cfg.guard_pass_tasks:
-        new = humaneval_solved(served, cfg.guard_pass_tasks)
-        old = parent_guard.get("solved_tasks")
-        if old is None or parent_guard.get("pass_tasks") != cfg.guard_pass_tasks:
-            old = parent_solved(home, parent_dir, cfg.guard_pass_tasks)
-        base = parent_guard.get("base_solved_tasks", old)
+        solved = humaneval_solved(served, cfg.guard_pass_tasks)
+        parent_solved_tasks = parent_guard.get("solved_tasks")
+        if parent_solved_tasks is None or parent_guard.get("pass_tasks") != cfg.guard_pass_tasks:
+            parent_solved_tasks = parent_solved(home, parent_dir, cfg.guard_pass_tasks)
+        base = parent_guard.get("base_solved_tasks", parent_solved_tasks)
         n = cfg.guard_pass_tasks
-        for name, ref in (("parent", old), ("base", base)):
-            p = paired_loss_p_value(set(ref), set(new))
-            if len(new) < len(ref) * (1 - cfg.guard_pass_tolerance) and p < cfg.guard_pass_alpha:
+        for name, ref in (("parent", parent_solved_tasks), ("base", base)):
+            p = paired_loss_p_value(set(ref), set(solved))
+            if len(solved) < len(ref) * (1 - cfg.guard_pass_tolerance) and p < cfg.guard_pass_alpha:
                 reasons.append(
-                    f"HumanEval-infill pass@1 {len(new) / n:.3f} < {name} {len(ref) / n:.3f} "
+                    f"HumanEval-infill pass@1 {len(solved) / n:.3f} < {name} {len(ref) / n:.3f} "
                     f"- {100 * cfg.guard_pass_tolerance:.0f}% (paired p={p:.3f})"
                 )
         passes = {
-            "pass_at_1": len(new) / n,
-            "parent_pass_at_1": len(old) / n,
+            "pass_at_1": len(solved) / n,
+            "parent_pass_at_1": len(parent_solved_tasks) / n,
             "base_pass_at_1": len(base) / n,
             "pass_tasks": n,
-            "solved_tasks": new,
+            "solved_tasks": solved,
             "base_solved_tasks": base,
         }
 

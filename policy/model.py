@@ -18,7 +18,7 @@ def starter_config(vocab_size: int, **overrides: Any):
     """A ~5 M-parameter Llama: 4 layers, d=256; small enough for 1 ms/token decode on a laptop."""
     from transformers import LlamaConfig
 
-    kw = dict(
+    kw: dict[str, Any] = dict(
         vocab_size=vocab_size,
         hidden_size=256,
         intermediate_size=688,

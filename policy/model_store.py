@@ -19,12 +19,18 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import platformdirs
 
 from . import tokenizer as T
 from .fim import RLTAB_TEMPLATE, FimTemplate
 from .model import STARTER_DIR, read_meta
+
+if TYPE_CHECKING:  # the engine loads onnxruntime: imported when a model is loaded, not before
+    from tokenizers import Tokenizer
+
+    from .engine import Engine
 
 STARTER_VERSION = "starter"
 
@@ -159,15 +165,18 @@ class LoadedModel:
 
     version: str
     path: Path
-    engine: object
-    tokenizer: object
+    engine: Engine
+    tokenizer: Tokenizer
     template: FimTemplate
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids  # prompts add their own BOS
 
     def token_id(self, token: str) -> int:
-        return self.tokenizer.token_to_id(token)
+        tid = self.tokenizer.token_to_id(token)
+        if tid is None:
+            raise KeyError(f"{token!r} is not in the tokenizer of {self.version}")
+        return tid
 
 
 ADAPTER_ONNX = "adapter.onnx_adapter"  # a LoRA adapter version's files (adapters.py)

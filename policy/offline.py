@@ -38,8 +38,8 @@ def seal() -> None:
     """Make this process (and the processes it starts, through the environment) offline."""
     os.environ.update(OFFLINE_ENV)
     for name in NEVER_IMPORTED:
-        sys.modules.setdefault(name, None)  # `import boto3` now fails; find_spec() says absent
-    socket.has_ipv6 = False  # type: ignore[misc]
+        sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # `import boto3` now fails; find_spec() says absent
+    socket.has_ipv6 = False
     if getattr(uuid, "_generate_time_safe", None) is not None:
         uuid._generate_time_safe = None  # type: ignore[attr-defined]
     uuid._node = secrets.randbits(48) | (1 << 40)  # type: ignore[attr-defined]  # multicast bit: not a MAC

@@ -40,6 +40,14 @@ def load_tokenizer(path: str | Path) -> Tokenizer:
     return Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path))
 
 
+def token_id(tok: Tokenizer, token: str) -> int:
+    """The id of a token the tokenizer must have (its special tokens)."""
+    tid = tok.token_to_id(token)
+    if tid is None:
+        raise KeyError(f"{token!r} is not in the tokenizer")
+    return tid
+
+
 def save_for_transformers(tok: Tokenizer, directory: str | Path, model_max_length: int = 2048) -> None:
     """Write tokenizer.json plus the config files transformers' AutoTokenizer expects."""
     from transformers import PreTrainedTokenizerFast

@@ -167,7 +167,7 @@ def train(cfg: TrainConfig) -> None:
         best, seconds, state = float("inf"), 0.0, None
         print("training from scratch")
 
-    model.to(cfg.device).train()
+    model.to(cfg.device).train()  # type: ignore[arg-type]
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
     opt = torch.optim.AdamW(
@@ -181,7 +181,7 @@ def train(cfg: TrainConfig) -> None:
     n_params = sum(p.numel() for p in model.parameters())
     print(f"{n_params / 1e6:.2f} M parameters, {len(texts)} training files")
 
-    ids = {s: tok.token_to_id(s) for s in T.SPECIAL_TOKENS}
+    ids = {s: T.token_id(tok, s) for s in T.SPECIAL_TOKENS}
     encode = lambda s: tok.encode(s).ids
     # Seed by step so a resumed run sees new data rather than repeating the first batches.
     stream = corpus.example_stream(texts, cfg.seed * 1_000_003 + step, encode, ids, cfg.fim_rate, cfg.spm_rate)

@@ -75,6 +75,7 @@ def example_terms(model, e: Example, cfg: UpdaterConfig, stops: StopSets) -> tup
             terms["pg"], diag = L.ppo_clip_loss(logp[None], old, adv, credited, cfg.clip_eps)
         else:
             terms["pg"], diag = L.ppo_clip_loss(logp[None], old, torch.tensor([e.advantage]), mask, cfg.clip_eps)
+        assert e.ref_logp is not None  # set for every example before the first step
         terms["kl_ref"] = L.kl_to_reference(logp[None], e.ref_logp[None], mask)
         if cfg.silence_coef and e.reward:
             first = next_logits(model, e.prompt) if e.healed else first  # the engine's real first choice
@@ -182,7 +183,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                 terms, diag = example_terms(model, e, cfg, stops)
                 if not terms:
                     continue
-                loss = sum(w[k] * v for k, v in terms.items())
+                loss = sum((w[k] * v for k, v in terms.items()), torch.zeros(()))
                 if not torch.isfinite(loss):
                     return CycleResult(None, "non-finite loss", len(train), metrics={"epoch": epoch})
                 (loss / len(chunk)).backward()
@@ -191,6 +192,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                     sums[k].append(v)
             if cfg.dpo_coef:
                 for good, bad in dpo_pairs(chunk):
+                    assert good.ref_logp is not None and bad.ref_logp is not None
                     rg, rb = good.ref_logp.sum(), bad.ref_logp.sum()
                     lg = completion_logprobs(model, good.served_prompt, good.completion)[0].sum()
                     lb = completion_logprobs(model, bad.served_prompt, bad.completion)[0].sum()
@@ -218,7 +220,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
             log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()))
     model.eval()
     metrics = {k: float(np.mean([h[k] for h in history if k in h])) for k in sorted({k for h in history for k in h})}
-    rewarded = [e.reward for e in train if e.rewarded]
+    rewarded = [e.reward for e in train if e.rewarded and e.reward is not None]
     metrics["reward_mean"] = float(np.mean(rewarded)) if rewarded else 0.0
     metrics["demonstrations"] = sum(bool(e.demonstration) for e in train)
     log(

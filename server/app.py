@@ -87,6 +87,8 @@ class RltabServer(LanguageServer):
         """The LSP position of a served suggestion: the client's position clamped into the document
         (the spec: a character past the end of a line means the end of the line)."""
         doc = self.service.documents.get(uri)
+        if doc is None:  # closed meanwhile: the position the suggestion was made at
+            return types.Position(line=0, character=0)
         line, character = self.service.documents.position(doc, served.offset)
         return types.Position(line=line, character=character)
 
@@ -194,7 +196,12 @@ def build_server(
     service = Service(ledger, models, settings, tracker)
     service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
-    models.on_swap = lambda model: (service.model_swapped(), server.send_status_threadsafe())
+
+    def swapped(model: model_store.LoadedModel) -> None:
+        service.model_swapped()
+        server.send_status_threadsafe()
+
+    models.on_swap = swapped
     models.on_problem = server.show_message_threadsafe
 
     @server.feature(types.INITIALIZE)

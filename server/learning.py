@@ -58,10 +58,10 @@ class UpdaterProcess:
         return {"started": True, "how": "a one-off updater"}
 
     def stop(self) -> None:
-        if self.running:
-            self.proc.terminate()
+        proc, self.proc = self.proc, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
             try:
-                self.proc.wait(timeout=5)
+                proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.proc = None
+                proc.kill()

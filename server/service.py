@@ -124,7 +124,9 @@ class Service:
         for before, s, e, new in self.documents.change(uri, version, changes):
             settled += self._settle(self.tracker.changed(uri, before, s, e, new))
             self.context.edited(path, before.count("\n", 0, s))
-        self.index.document(path, self.documents.get(uri).text)
+        doc = self.documents.get(uri)
+        if doc is not None:
+            self.index.document(path, doc.text)
         return settled
 
     def close(self, uri: str) -> None:
@@ -270,8 +272,8 @@ class Service:
             self.tracker.rejected(sid)
         if not self.ledger.record_outcome(sid, kind, chars, source="explicit"):
             raise UserError(f"unknown suggestion id {sid!r}")
-        row = self.ledger.suggestion(sid)
-        return {"id": sid, "outcome": row["outcome"], "reward": row["reward"]}
+        row = self.ledger.suggestion(sid) or {}
+        return {"id": sid, "outcome": row.get("outcome"), "reward": row.get("reward")}
 
     def run_due_checks(self) -> int:
         """Retention checks and demonstrations whose time has come. Returns how many ran."""

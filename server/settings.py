@@ -85,7 +85,7 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
                 f"rltab: rewardScheme must be one of {', '.join(REWARD_SCHEMES)}, got {scheme!r}; "
                 f"keeping {base.reward_scheme}"
             )
-    kinds = {f.name: type(f.default) for f in fields(Settings)}
+    kinds: dict[str, type] = {f.name: type(f.default) for f in fields(Settings)}
     for wire, name in _WIRE.items():
         if wire not in raw:
             continue

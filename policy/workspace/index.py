@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -292,7 +293,7 @@ class WorkspaceIndex:
                 "build_seconds": round(self.build_seconds, 3),
             }
 
-    def similar(self, query: set[str], k: int, exclude_path: str = "", extra: list[Window] = ()) -> list[Match]:
+    def similar(self, query: set[str], k: int, exclude_path: str = "", extra: Sequence[Window] = ()) -> list[Match]:
         """The `k` windows most similar to `query` by identifier Jaccard (Copilot's measure), at
         most one per file region: the index's, less those of `exclude_path`, and `extra` ones
         (the current document's, cut from the request's own text)."""

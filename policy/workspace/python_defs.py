@@ -75,7 +75,7 @@ def resolve(imp: Imported, current: Path, modules: dict[str, str]) -> list[tuple
     return out
 
 
-def _signature(lines: list[str], node: ast.AST) -> list[str]:
+def _signature(lines: list[str], node: ast.stmt) -> list[str]:
     """A def/class header on one line (a signature spread over lines costs tokens for its
     indentation), keeping the header's own indentation."""
     start = node.lineno - 1

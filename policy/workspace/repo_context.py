@@ -167,10 +167,11 @@ class RepoContext:
                 if path != where.path:
                     wanted.setdefault(path, []).extend(names or P.used_attributes(where.text, imp.alias))
         out = []
-        for path, names in wanted.items():
+        for path, wanted_names in wanted.items():
             defs = self._definitions(path)
             # Names used near the cursor first: those are the ones about to be typed again.
-            parts = [defs[n] for n in sorted(dict.fromkeys(names), key=lambda n: n not in near) if n in defs]
+            ordered = sorted(dict.fromkeys(wanted_names), key=lambda n: n not in near)
+            parts = [defs[n] for n in ordered if n in defs]
             if parts:
                 out.append(Snippet(self.display(path), "\n".join(parts)))
         return out

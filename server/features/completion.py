@@ -17,8 +17,11 @@ def register(server) -> None:
         if served is None or not served.text:  # silence is recorded, never shown
             return types.CompletionList(is_incomplete=True, items=[])
         doc = ls.service.documents.get(params.text_document.uri)
+        if doc is None:  # closed meanwhile
+            return types.CompletionList(is_incomplete=True, items=[])
         line_start = doc.text.rfind("\n", 0, served.offset) + 1
-        stem = WORD_TAIL.search(doc.text[line_start : served.offset]).group(0)
+        stem_match = WORD_TAIL.search(doc.text[line_start : served.offset])
+        stem = stem_match.group(0) if stem_match else ""
         # Where the suggestion was made (a position past the end of a line means its end), less the
         # stem, which is ASCII and so the same length in every position encoding.
         end = ls.position_of(params.text_document.uri, served)
