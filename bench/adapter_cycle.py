@@ -112,10 +112,10 @@ def measure(name: str, work: Path) -> dict:
 def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 20) -> dict:
     """Completions through `rltab serve` on a document of the repository while its pointer flips
     between two adapter versions every `every` requests: failed requests, swaps seen."""
-    from rltab.harness.stdio_client import StdioClient
+    from rltab.harness.lsp_client import ServerSession
     from rltab.policy.model_store import set_current
 
-    client = StdioClient(home)
+    client = ServerSession(home)
     client.initialize({})
     uri, text = "file:///bench/repo/probe.py", "import os\n\n\ndef main(args):\n    return os."
     client.open(uri, text)

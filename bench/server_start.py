@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from rltab.harness.stdio_client import StdioClient
+from rltab.harness.lsp_client import ServerSession
 
 HERE = Path(__file__).parent
 TEXT = "import os\nimport "
@@ -37,7 +37,7 @@ def one_start(cold: bool) -> dict:
     home = Path(tempfile.mkdtemp(prefix="rltab-start-"))
     env = {"RLTAB_CACHE": str(home / "cache")} if cold else {}
     t0 = time.perf_counter()
-    client = StdioClient(home, env=env)
+    client = ServerSession(home, env=env)
     try:
         client.initialize({}, [])
         uri = (home / "a.py").as_uri()

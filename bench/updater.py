@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
-from rltab.harness.stdio_client import StdioClient
+from rltab.harness.lsp_client import ServerSession
 from rltab.harness.typing_sim import Typist, percentile
 from rltab.policy import corpus
 
@@ -63,7 +63,7 @@ def main() -> int:
     # 1. Real events: type a held-out file with learning on (no automatic updates yet).
     # A 1 s demonstration window (the typist types a line in far less than the editor's 30 s):
     # rows become learnable once what was typed at their place is in.
-    client = StdioClient(
+    client = ServerSession(
         home,
         extra_args=["--train-every-events", "1000000", "--train-every-minutes", "100000"],
         env={"RLTAB_DEMONSTRATION_DELAY": "1"},

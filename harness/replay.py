@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
 
-from .stdio_client import StdioClient
+from .lsp_client import ServerSession
 from .typing_sim import Shown, Typist, summarize
 
 DEMONSTRATION_DELAY_S = 1.0
@@ -98,8 +98,13 @@ def replay(
     extra = ["--train-every-events", "0"]  # this function runs the updater itself, in order
     # The simulated developer types a line in well under a second, not in thirty: the server
     # takes what was typed at a request's place after DEMONSTRATION_DELAY_S, not the editor's 30 s.
-    client = StdioClient(
-        home, model=model, extra_args=extra, env={"RLTAB_DEMONSTRATION_DELAY": str(DEMONSTRATION_DELAY_S)}
+    client = ServerSession(
+        home,
+        model=model,
+        extra_args=extra,
+        # A settled workspace: the first completion waits for the index and its token table, so
+        # the same corpus gives the same figures however fast the machine builds them.
+        env={"RLTAB_DEMONSTRATION_DELAY": str(DEMONSTRATION_DELAY_S), "RLTAB_SETTLED_WORKSPACE": "1"},
     )
     updates: list[dict] = []
     state = {"since": 0, "fraction": 0.0}

@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
+from rltab.server.documents import position_at
 
-from .documents import position_at
-from .stdio_client import StdioClient
+from .lsp_client import ServerSession
 
 
 def _is_word(ch: str) -> bool:
@@ -133,7 +133,7 @@ class Typist:
 
     def __init__(
         self,
-        client: StdioClient,
+        client: ServerSession,
         on_shown: Callable[[Shown], None] | None = None,
         after_each: Callable[[], None] | None = None,
     ):
@@ -206,4 +206,4 @@ class Typist:
         if pos < len(text):
             insert(text[pos:])
             session.chars_typed += len(text) - pos
-        c.notify("textDocument/didClose", {"textDocument": {"uri": uri}})
+        c.close_document(uri)

@@ -149,7 +149,7 @@ def cmd_demo(args) -> int:
     import tempfile
 
     from rltab.feedback.ledger import Ledger
-    from rltab.harness.stdio_client import StdioClient
+    from rltab.harness.lsp_client import ServerSession
     from rltab.harness.typing_sim import Typist, summarize
     from rltab.policy import corpus
 
@@ -171,7 +171,7 @@ def cmd_demo(args) -> int:
 
     print(f"rltab demo: typing {path} ({len(text.splitlines())} lines) through `rltab serve` over stdio")
     print(f"home: {home}\n")
-    client = StdioClient(home, model=args.model)
+    client = ServerSession(home, model=args.model)
     try:
         client.initialize()
         session = Typist(client, on_shown=show).type_files([(str(path), text)])

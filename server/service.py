@@ -94,6 +94,8 @@ class Service:
         self.index = WorkspaceIndex()
         self.context = RepoContext(self.index)
         self._repeats: dict[int, WorkspaceRepeats] = {}  # by tokenizer: the workspace as tokens
+        # Benchmarks only: completions wait for the workspace index and token table (deterministic replays).
+        self.settled_workspace = os.environ.get("RLTAB_SETTLED_WORKSPACE") == "1"
 
     def configure(self, settings: Settings) -> None:
         """New settings; the reward scheme applies to outcomes settled from now on."""
@@ -192,6 +194,9 @@ class Service:
                 k: v for k, v in self._repeats.items() if k in {id(m.tokenizer) for m in self.models.live()}
             }
             r = self._repeats[key] = WorkspaceRepeats(self.index, model.encode, model.tokenizer.get_vocab_size())
+        if self.settled_workspace and not r.settled():
+            self.index.wait_ready()
+            r.rebuild_now()
         return r
 
     def _completer(self, model: LoadedModel) -> Completer:

@@ -6,7 +6,7 @@ import json
 import os
 from pathlib import Path
 
-from rltab.harness.stdio_client import StdioClient
+from rltab.harness.lsp_client import ServerSession
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
@@ -75,7 +75,7 @@ def test_serving_a_completion_never_loads_the_learning_stack(tmp_path):
         "RLTAB_TEST_MODULES": str(out),
         "RLTAB_CACHE": str(tmp_path / "cache"),
     }
-    client = StdioClient(tmp_path / "home", env=env)
+    client = ServerSession(tmp_path / "home", env=env)
     try:
         client.initialize({}, [])
         uri = (tmp_path / "a.py").as_uri()

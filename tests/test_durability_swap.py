@@ -10,9 +10,9 @@ import time
 
 from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
+from raw_lsp import RawServer
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
-from rltab.harness.stdio_client import StdioClient
 from rltab.policy.export import build_onnx
 from rltab.policy.model import read_meta, write_meta
 from rltab.policy.model_store import set_current
@@ -27,7 +27,7 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
     rng = random.Random(0)
     acked: dict[str, int] = {}
     for sid in sids:
-        c = StdioClient(home)
+        c = RawServer(home)  # raw framing: the kill lands between any two bytes
         c.initialize()
         n = 0
         stop = time.monotonic() + rng.uniform(0.05, 0.4)
@@ -40,6 +40,7 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
         try:
             while True:  # one acknowledged write after another until the kill lands
                 r = c.request(
+                    n,
                     "workspace/executeCommand",
                     {"command": "rltab.partiallyAccepted", "arguments": [sid, 1 + n % 10]},
                     timeout=5,
@@ -50,6 +51,7 @@ def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
             pass
         c.proc.wait(timeout=10)
         assert c.proc.returncode == -signal.SIGKILL
+        c.close()
         acked[sid] = n
     conn = sqlite3.connect(home / "ledger.db")
     assert conn.execute("pragma integrity_check").fetchone()[0] == "ok"

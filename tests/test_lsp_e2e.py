@@ -8,9 +8,9 @@ from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+from raw_lsp import RawServer
 
 from rltab.feedback import rewards as R
-from rltab.harness.stdio_client import StdioClient
 
 URI = "file:///work/demo/point.py"
 
@@ -163,20 +163,20 @@ async def test_cancelled_request_gets_an_answer(home):
 
 
 def test_malformed_and_unknown_requests_get_errors(home):
-    c = StdioClient(home)
+    c = RawServer(home)  # raw messages: a typed client cannot send these
     try:
         c.initialize()
         c.open(URI, SRC)
         # params that do not deserialize: pygls alone would never answer these
-        for params in ({"textDocument": 5}, {"position": "here"}, None, [1, 2]):
-            r = c.request("textDocument/inlineCompletion", params)
+        for k, params in enumerate(({"textDocument": 5}, {"position": "here"}, None, [1, 2])):
+            r = c.request(f"bad{k}", "textDocument/inlineCompletion", params)
             assert r["error"]["code"] == -32602, r
-        assert "not open" in c.inline("file:///nope.py", 0, 0)["error"]["message"]
-        bad = c.inline(URI, -1, 0)["error"]
+        assert "not open" in c.inline("nope", "file:///nope.py", 0, 0)["error"]["message"]
+        bad = c.inline("neg", URI, -1, 0)["error"]
         assert bad["code"] == -32602 and "position" in bad["message"], bad
-        assert "error" in c.request("workspace/executeCommand", {"command": "rltab.nope", "arguments": []})
-        assert "error" in c.request("no/suchMethod", {})
-        assert c.inline(URI, *CURSOR)["result"]["items"], "the server still answers"
+        assert "error" in c.request("cmd", "workspace/executeCommand", {"command": "rltab.nope", "arguments": []})
+        assert "error" in c.request("unknown", "no/suchMethod", {})
+        assert c.inline("ok", URI, *CURSOR)["result"]["items"], "the server still answers"
     finally:
         c.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from rltab.harness.stdio_client import StdioClient
+from rltab.harness.lsp_client import ServerSession
 from rltab.policy.fim import FimTemplate, RepoPrompt, Snippet, commented, prompt_ids
 from rltab.policy.workspace import python_defs as P
 from rltab.policy.workspace.files import Limits
@@ -264,7 +264,7 @@ def test_server_puts_the_sibling_file_in_the_prompt(tmp_path, starter, context):
         "    aws_secret_access_key = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'\n",
     )
     home = tmp_path / "home"
-    client = StdioClient(home)
+    client = ServerSession(home)
     try:
         client.initialize({"learning": {"enabled": True}, "context": context}, [str(root)])
         uri = (root / "main.py").as_uri()
@@ -327,7 +327,6 @@ def test_workspace_repeats_follow_the_index_and_leave_secrets_out(tmp_path):
     net, keys = str(tmp_path / "net.py"), str(tmp_path / "keys.py")
     index = WorkspaceIndex.of_texts(tmp_path, {net: SIBLING, keys: "token = 'ghp_" + "a1B2" * 9 + "'\n"})
     repeats = WorkspaceRepeats(index, encode, tok.get_vocab_size(), refresh_s=0)
-    assert repeats.table() is None  # the first table is built in the background
     table = repeats.rebuild_now()
     tail = encode("    client = Client(host, port)\n    client.")
     n, nxt = table.find(tail, 12)

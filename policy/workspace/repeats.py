@@ -67,6 +67,10 @@ class WorkspaceRepeats:
             threading.Thread(target=self._rebuild, name="rltab-repeats", daemon=True).start()
         return self._table
 
+    def settled(self) -> bool:
+        """A table of the complete index has been built."""
+        return self._built_ready
+
     def rebuild_now(self) -> TokenTable:
         """Build at once (tests, benchmarks)."""
         with self._building:
