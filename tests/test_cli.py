@@ -60,3 +60,13 @@ def test_complete_missing_file_exits_2(session_home, tmp_path):
 def test_complete_missing_model_exits_2(session_home, source, tmp_path):
     r = rltab("complete", str(source), "--line", "1", "--col", "1", "--model", str(tmp_path), home=session_home)
     assert r.returncode == 2 and "no model" in r.stderr
+
+
+def test_demo_types_through_a_real_server(tmp_path):
+    """The README's first command: `rltab demo` (a few lines) drives a real server and reports."""
+    out = tmp_path / "demo.json"
+    r = rltab("demo", "--lines", "5", "--json", str(out), home=tmp_path / "home")
+    assert r.returncode == 0, r.stderr[-2000:]
+    figures = json.loads(out.read_text())
+    assert figures["model_versions"] == ["starter"] and figures["chars_typed"] > 0
+    assert "accept rate" in r.stdout
