@@ -6,14 +6,15 @@ import json
 import os
 from pathlib import Path
 
+import tomllib
+
 from rltab.harness.lsp_client import ServerSession
 
 ROOT = Path(__file__).resolve().parent.parent
+# folder -> the package it installs as (pyproject's package-dir is the one list)
 PACKAGES = {
-    "server": "rltab.server",
-    "policy": "rltab.policy",
-    "feedback": "rltab.feedback",
-    "harness": "rltab.harness",
+    f: name
+    for name, f in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()
 }
 LEARNING_STACK = ("torch", "transformers", "peft", "onnx")
 

@@ -5,12 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import tomllib
+
 ROOT = Path(__file__).resolve().parent.parent
+# folder -> the package it installs as (pyproject's package-dir is the one list)
 PACKAGES = {
-    "server": "rltab.server",
-    "policy": "rltab.policy",
-    "feedback": "rltab.feedback",
-    "harness": "rltab.harness",
+    f: name
+    for name, f in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()
 }
 
 
