@@ -202,13 +202,13 @@ def cmd_stats(args) -> int:
     from rltab.feedback.stats import plot_accept_rate
 
     db = _home(args) / "ledger.db"
-    if not db.exists():
-        raise UsageError(f"no ledger at {db} yet")
     if args.plot:
         _writable_parent(args.plot, "--plot")
-    ledger = Ledger(db)
-    rows = ledger.stats(_repo(args))
-    ledger.close()
+    rows: list[dict] = []
+    if db.exists():  # a new home has no ledger yet: nothing shown so far, not an error
+        ledger = Ledger(db)
+        rows = ledger.stats(_repo(args))
+        ledger.close()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -338,6 +338,17 @@ def cmd_rollback(args) -> int:
         print(f"current: {rollback(_home(args), args.version, _repo(args))}")
     except (FileNotFoundError, ValueError) as e:
         raise UsageError(str(e)) from e
+    return 0
+
+
+def cmd_use(args) -> int:
+    from rltab.policy.model_store import set_current
+
+    try:
+        set_current(_home(args), args.version, _repo(args))
+    except FileNotFoundError as e:
+        raise UsageError(str(e)) from e
+    print(f"current: {args.version}")
     return 0
 
 
@@ -509,6 +520,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("versions", cmd_versions, "list published models (* = current); --repo: that repository's chain")
     p.add_argument("--repo", metavar="PATH", help="a repository (workspace root)")
+    p = add("use", cmd_use, "serve VERSION (any published version, or starter), from the next request on")
+    p.add_argument("version")
+    p.add_argument("--repo", metavar="PATH", help="for this repository's chain (default: the shared base)")
     p = add("rollback", cmd_rollback, "switch back to VERSION, or to the current version's parent")
     p.add_argument("version", nargs="?")
     p.add_argument("--repo", metavar="PATH", help="roll back this repository's chain (default: the shared base)")

@@ -154,7 +154,7 @@ def _cli(*args, home):
 
 def test_stats_and_forget_commands(tmp_path):
     home = tmp_path / "home"
-    assert _cli("stats", home=home).returncode == 2  # no ledger yet: a clear error
+    assert _cli("stats", home=home).returncode == 0  # no ledger yet: an empty table
     L = Ledger(home / "ledger.db")
     sid = L.record_suggestion(rec(repo=str(tmp_path / "r"), file=str(tmp_path / "r/x.py")))
     L.record_outcome(sid, "accepted")
@@ -175,6 +175,17 @@ def test_versions_and_rollback_commands(tmp_path):
     r = _cli("rollback", home=home)
     assert r.returncode == 2 and "nothing to roll back" in r.stderr
     assert _cli("rollback", "v9", home=home).returncode == 2
+    bad = _cli("use", "v9", home=home)
+    assert bad.returncode == 2 and "no published version" in bad.stderr and "Traceback" not in bad.stderr
+    assert _cli("use", "starter", home=home).stdout.strip() == "current: starter"
+
+
+def test_stats_on_a_new_home_is_empty_not_an_error(tmp_path):
+    home = tmp_path / "new-home"
+    r = _cli("stats", "--json", home=home)
+    assert r.returncode == 0 and json.loads(r.stdout) == []
+    r = _cli("stats", home=home)
+    assert r.returncode == 0 and "model version" in r.stdout
 
 
 def test_learnable_rows_per_repository_and_waiting_for_their_demonstration(tmp_path):
