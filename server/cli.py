@@ -146,6 +146,7 @@ def cmd_serve(args) -> int:
 
 
 def cmd_demo(args) -> int:
+    import shutil
     import tempfile
 
     from rltab.feedback.ledger import Ledger
@@ -158,9 +159,11 @@ def cmd_demo(args) -> int:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
         raise UsageError(f"cannot read {path}: {e}") from e
+    total = len(text.splitlines())
     if args.lines:
         text = "".join(text.splitlines(keepends=True)[: args.lines])
-    home = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="rltab-demo-"))
+    given = args.home or os.environ.get("RLTAB_HOME")
+    home = Path(given) if given else Path(tempfile.mkdtemp(prefix="rltab-demo-"))
     marks = {"accepted": "+ accepted", "partial": "~ partial ", "rejected": "- rejected"}
 
     def show(s):
@@ -169,17 +172,21 @@ def cmd_demo(args) -> int:
         taken = f" (took {s.chars} chars)" if s.outcome == "partial" else ""
         print(f"{line:5d}:{col:<3d} {marks[s.outcome]}  {s.text!r}{taken}  [{s.latency_ms:.0f} ms]", flush=True)
 
-    print(f"rltab demo: typing {path} ({len(text.splitlines())} lines) through `rltab serve` over stdio")
-    print(f"home: {home}\n")
+    typed = len(text.splitlines())
+    which = f"the first {typed} of {total} lines" if typed < total else f"all {total} lines"
+    print(f"rltab demo: typing {which} of {path} through `rltab serve` over stdio (--lines 0: all)")
+    print(f"home: {home}{'' if given else ' (temporary, removed at the end)'}\n")
     client = ServerSession(home, model=args.model)
     try:
         client.initialize()
         session = Typist(client, on_shown=show).type_files([(str(path), text)])
+        ledger = Ledger(home / "ledger.db")
+        r = summarize(session, ledger)
+        ledger.close()
     finally:
         client.close()
-    ledger = Ledger(home / "ledger.db")
-    r = summarize(session, ledger)
-    ledger.close()
+        if not given:
+            shutil.rmtree(home, ignore_errors=True)
     print(
         f"\n{r['shown']} suggestions shown at {session.requests} pauses: {r['accepted']} accepted, "
         f"{r['partial']} partial, {r['rejected']} rejected"
@@ -194,6 +201,12 @@ def cmd_demo(args) -> int:
     )
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=2) + "\n")
+    if r["model_versions"] == ["starter"]:
+        print(
+            "\nThe starter is a 5 M-parameter model trained on the standard library, so that rltab works "
+            "offline from the first run. For better completions import a real code model (a local Hugging "
+            "Face checkpoint, e.g. Qwen2.5-Coder-0.5B): rltab import-model DIR --make-current (docs/models.md)."
+        )
     return 0
 
 

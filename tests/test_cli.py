@@ -69,4 +69,5 @@ def test_demo_types_through_a_real_server(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     figures = json.loads(out.read_text())
     assert figures["model_versions"] == ["starter"] and figures["chars_typed"] > 0
-    assert "accept rate" in r.stdout
+    assert "accept rate" in r.stdout and "the first 5 of" in r.stdout and "import-model" in r.stdout
+    assert (tmp_path / "home" / "ledger.db").exists()  # --home given: kept
