@@ -142,7 +142,9 @@ def build_onnx_file(model_path: Path, out_dir: Path) -> None:
     if done.returncode != 0:
         tail = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]
         hint = (
-            " (building it needs torch, transformers and onnx: pip install rltab)" if "No module named" in tail else ""
+            " (building it needs torch, transformers and onnx: install rltab with its dependencies, as its README says)"
+            if "No module named" in tail
+            else ""
         )
         raise OnnxBuildError(f"cannot build the int8 ONNX file of {model_path}: {tail}{hint}")
 

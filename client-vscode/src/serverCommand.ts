@@ -59,6 +59,7 @@ export function findExecutable(
   return undefined;
 }
 
+// rltab is not on PyPI: the server installs from a checkout (the README's first command).
 export const INSTALL_HINT =
-  'Install the rltab server with `python3 -m pip install rltab` (or `pip install -e .` in a checkout), ' +
-  'then set `rltab.serverPath` to the `rltab` executable or to the Python interpreter that has it.';
+  'Install the rltab server from a checkout of its repository: `python3 -m venv .venv && .venv/bin/pip install -e .`, ' +
+  'then set `rltab.serverPath` to `.venv/bin/rltab` (or to the Python interpreter that has rltab).';
