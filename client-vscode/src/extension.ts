@@ -157,6 +157,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('rltab.rollbackModel', guarded(actions.rollback)),
     vscode.commands.registerCommand('rltab.forgetRepo', guarded(actions.forgetRepo)),
     vscode.commands.registerCommand('rltab.openStats', guarded(actions.openStats)),
+    vscode.commands.registerCommand('rltab.trigger', () =>
+      vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
+    ),
+    vscode.commands.registerCommand(
+      'rltab.restartServer',
+      guarded(async () => {
+        if (client === undefined) return missingServer(config().get<string>('serverPath', 'rltab'));
+        await client.restart();
+      }),
+    ),
   );
 
   // -- the language client -----------------------------------------------------------------------
