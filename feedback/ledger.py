@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from filelock import FileLock
 from sqlite_utils import Database
@@ -64,6 +64,42 @@ def _create_private(path: Path) -> None:
 
 
 OPEN_TIMEOUT_S = 60.0  # how long a process waits for another one's migrations
+
+
+class SuggestionRow(TypedDict):
+    """A row of the `suggestion` table (feedback/migrations.py), as reads return it. JSON columns
+    (token ids, log-probs) are text; learning-only columns are None while learning is off."""
+
+    id: str
+    time: float
+    model_version: str
+    repo: str | None
+    file: str | None
+    language: str | None
+    kind: str
+    completion_chars: int
+    latency_ms: float
+    confidence: float | None
+    prompt_ids: str | None
+    completion_ids: str | None
+    logprobs: str | None
+    prefix_text: str | None
+    suffix_text: str | None
+    completion_text: str | None
+    outcome: str | None
+    accepted_chars: int | None
+    retention: float | None
+    reward: float | None
+    demonstration: str | None
+    outcome_source: str | None
+    prompt_tokens: int | None
+    prefill_tokens: int | None
+    trained_in: str | None
+    healed: int | None
+
+
+class LearnableRow(SuggestionRow):
+    seq: int  # the row's insertion order (rowid)
 
 
 class Ledger:
@@ -244,11 +280,11 @@ class Ledger:
             db["state"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
 
     # -- reads -----------------------------------------------------------------------------
-    def _row(self, suggestion_id: str) -> dict | None:
+    def _row(self, suggestion_id: str) -> SuggestionRow | None:
         rows = list(self.db["suggestion"].rows_where("id = ?", [suggestion_id]))
-        return rows[0] if rows else None
+        return cast(SuggestionRow, rows[0]) if rows else None
 
-    def suggestion(self, suggestion_id: str) -> dict | None:
+    def suggestion(self, suggestion_id: str) -> SuggestionRow | None:
         with self._lock:
             return self._row(suggestion_id)
 
@@ -275,7 +311,9 @@ class Ledger:
         with self._lock:
             return dict(self.db.execute(f"select repo, count(*) from suggestion where {self.LEARNABLE} group by repo"))
 
-    def learnable(self, limit: int, repo: str | None = None, complete_before: float | None = None) -> list[dict]:
+    def learnable(
+        self, limit: int, repo: str | None = None, complete_before: float | None = None
+    ) -> list[LearnableRow]:
         """The most recent `limit` learnable suggestions (of `repo`, else of any), oldest first.
         With `complete_before`, a row without its demonstration yet waits until it was recorded
         before that time: what the user writes at its place may still come."""
@@ -289,7 +327,7 @@ class Ledger:
                     f"select rowid as seq, * from suggestion where {where} order by rowid desc limit ?", [*args, limit]
                 )
             )
-        return rows[::-1]
+        return cast(list[LearnableRow], rows[::-1])
 
     def mark_trained(self, suggestion_ids: list[str], version: str) -> None:
         with self._tx() as db:
@@ -442,7 +480,7 @@ class Tally:
         elif learnable:
             self.pending += 1
 
-    def settled(self, row: dict, kind: str) -> None:
+    def settled(self, row: SuggestionRow, kind: str) -> None:
         """`row` (as it was) now has outcome `kind`."""
         was, version = row["outcome"], row["model_version"]
         taken = (kind in (R.ACCEPTED, R.PARTIAL)) - (was in (R.ACCEPTED, R.PARTIAL))

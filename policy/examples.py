@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from rltab.feedback.ledger import LearnableRow
 
 from .losses import RunningBaseline, group_relative_advantages
 from .update_config import UpdaterConfig
@@ -89,7 +92,7 @@ def stop_sets_for(model_dir_path: Path, tok) -> StopSets:
     )
 
 
-def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> list[Example]:
+def from_rows(rows: Sequence[LearnableRow], tok, cfg: UpdaterConfig, stops: StopSets) -> list[Example]:
     """Decode ledger rows, oldest first. Damaged rows are skipped: they teach nothing, and one
     must not fail the cycle."""
     from . import tokenizer as T
@@ -98,7 +101,7 @@ def from_rows(rows: list[dict], tok, cfg: UpdaterConfig, stops: StopSets) -> lis
     out = []
     for r in rows:
         try:
-            prompt = json.loads(r["prompt_ids"])[-cfg.max_prompt_tokens :]
+            prompt = json.loads(r["prompt_ids"] or "")[-cfg.max_prompt_tokens :]
             completion = json.loads(r["completion_ids"] or "[]")[: cfg.max_completion_tokens]
             old = json.loads(r["logprobs"] or "[]")[: cfg.max_completion_tokens]
         except (TypeError, ValueError):

@@ -277,8 +277,8 @@ class Service:
             self.tracker.rejected(sid)
         if not self.ledger.record_outcome(sid, kind, chars, source="explicit"):
             raise UserError(f"unknown suggestion id {sid!r}")
-        row = self.ledger.suggestion(sid) or {}
-        return {"id": sid, "outcome": row.get("outcome"), "reward": row.get("reward")}
+        row = self.ledger.suggestion(sid)
+        return {"id": sid, "outcome": row and row["outcome"], "reward": row and row["reward"]}
 
     def run_due_checks(self) -> int:
         """Retention checks and demonstrations whose time has come. Returns how many ran."""

@@ -1,11 +1,18 @@
 """workspace/executeCommand: outcomes reported by the client, training and rollback."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from rltab.feedback import rewards as R
 
+if TYPE_CHECKING:  # the server class imports these modules
+    from ..app import RltabServer
 
-def register(server) -> None:
+
+def register(server: RltabServer) -> None:
     def outcome(kind):
-        def handler(ls, *args):
+        def handler(ls, *args):  # untyped: pygls reads command handlers' hints at run time
             result = ls.user_call(ls.service.explicit, kind, list(args))
             ls.send_status()
             return result

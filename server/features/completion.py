@@ -1,18 +1,24 @@
 """textDocument/completion for clients without inline completion: the suggestion as one item
 that replaces the word being typed with that word plus the suggestion."""
 
+from __future__ import annotations
+
 import re
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from .inline_completion import ACCEPT_COMMAND
 
+if TYPE_CHECKING:  # the server class imports these modules
+    from ..app import RltabServer
+
 WORD_TAIL = re.compile(r"[A-Za-z0-9_]*$")
 
 
-def register(server) -> None:
+def register(server: RltabServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
-    async def completion(ls, params: types.CompletionParams):
+    async def completion(ls: RltabServer, params: types.CompletionParams):
         served = await ls.complete(params.text_document.uri, params.position)
         if served is None or not served.text:  # silence is recorded, never shown
             return types.CompletionList(is_incomplete=True, items=[])
