@@ -333,20 +333,3 @@ def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 
         os.replace(int8, out_dir / LORA_ONNX)
         os.replace(Path(tmp) / PLAIN_ONNX, final)  # last: its presence says both are there
     return final
-
-
-def main(argv=None) -> int:
-    """`python -m rltab.policy.export MODEL_DIR OUT_DIR`: what the server runs, in a process of its
-    own, when a model's int8 ONNX file is not cached yet (the serving process never loads torch)."""
-    import argparse
-
-    ap = argparse.ArgumentParser(description=main.__doc__)
-    ap.add_argument("model_dir")
-    ap.add_argument("out_dir")
-    args = ap.parse_args(argv)
-    print(build_onnx(args.model_dir, args.out_dir))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -134,7 +134,7 @@ def build_onnx_file(model_path: Path, out_dir: Path) -> None:
         build_onnx(model_path, out_dir)
         return
     done = subprocess.run(
-        [sys.executable, "-m", "rltab.policy.export", str(model_path), str(out_dir)],
+        [sys.executable, "-m", "rltab.policy.build_int8", str(model_path), str(out_dir)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
