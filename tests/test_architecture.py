@@ -6,7 +6,11 @@ import json
 import os
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
 
 from rltab.harness.lsp_client import ServerSession
 

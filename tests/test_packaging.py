@@ -3,7 +3,11 @@ __init__.py is listed in pyproject.toml (an editable install hides a missing one
 
 from pathlib import Path
 
-import tomllib
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
 
 ROOT = Path(__file__).resolve().parents[1]
 
