@@ -271,19 +271,48 @@ def cmd_forget(args) -> int:
 
 
 def cmd_versions(args) -> int:
+    import time
+
+    from rltab.feedback.ledger import Ledger
     from rltab.policy.model_store import current_version, list_versions
 
     home, repo = _home(args), _repo(args)
     cur = current_version(home, repo)
+    used: dict[str, dict] = {}  # what each version did for the user: shown, accept rate, chars accepted
+    if (home / "ledger.db").exists():
+        ledger = Ledger(home / "ledger.db")
+        used = {r["model_version"]: r for r in ledger.stats(repo)}
+        ledger.close()
+    rows = []
     for v in list_versions(home, repo) if repo else list_versions(home):
-        mark = "*" if v["version"] == cur else " "
-        guard = v.get("guard", {})
-        extra = f" parent={v['parent']}" if v.get("parent") else ""
-        extra += f" repo={v['repo']}" if v.get("repo") and not repo else ""
-        extra += f" heldout_loss={v['heldout_loss']}" if "heldout_loss" in v else ""
-        extra += f" events={v['events_used']}" if "events_used" in v else ""
-        extra += f" guard={guard.get('passed')}" if guard else ""
-        print(f"{mark} {v['version']}{extra}")
+        u = used.get(v["version"], {})
+        rows.append(
+            {
+                "version": v["version"],
+                "current": v["version"] == cur,
+                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(v["time"])) if "time" in v else None,
+                "parent": v.get("parent"),
+                "repo": v.get("repo"),
+                "events": v.get("events_used"),
+                "heldout_loss": v.get("heldout_loss", v.get("guard", {}).get("heldout_loss")),
+                "guard": v.get("guard", {}).get("reason"),
+                "shown": u.get("shown", 0),
+                "accept_rate": u.get("accept_rate", 0.0),
+                "chars_accepted": u.get("chars_accepted", 0),
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    for r in rows:
+        extra = f" {r['date']}" if r["date"] else " (shipped)"
+        extra += f" parent={r['parent']}" if r["parent"] else ""
+        extra += f" repo={r['repo']}" if r["repo"] and not repo else ""
+        extra += f" heldout_loss={r['heldout_loss']}" if r["heldout_loss"] is not None else ""
+        extra += f" events={r['events']}" if r["events"] is not None else ""
+        extra += f" guard={r['guard']}" if r["guard"] else ""
+        extra += f" shown={r['shown']} accept={100 * r['accept_rate']:.1f}% chars={r['chars_accepted']}"
+        print(f"{'*' if r['current'] else ' '} {r['version']}{extra}")
     if repo and cur not in {v["version"] for v in list_versions(home, repo)}:
         print(f"* {cur} (the shared base: nothing learnt in {repo} is live)")
     return 0
@@ -533,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("versions", cmd_versions, "list published models (* = current); --repo: that repository's chain")
     p.add_argument("--repo", metavar="PATH", help="a repository (workspace root)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p = add("use", cmd_use, "serve VERSION (any published version, or starter), from the next request on")
     p.add_argument("version")
     p.add_argument("--repo", metavar="PATH", help="for this repository's chain (default: the shared base)")

@@ -172,6 +172,8 @@ def test_stats_and_forget_commands(tmp_path):
 def test_versions_and_rollback_commands(tmp_path):
     home = tmp_path / "home"
     assert "* starter" in _cli("versions", home=home).stdout
+    (row,) = json.loads(_cli("versions", "--json", home=home).stdout)
+    assert row["version"] == "starter" and row["current"] and row["shown"] == 0 and row["date"] is None
     r = _cli("rollback", home=home)
     assert r.returncode == 2 and "nothing to roll back" in r.stderr
     assert _cli("rollback", "v9", home=home).returncode == 2

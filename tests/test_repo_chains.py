@@ -48,7 +48,9 @@ def test_each_repository_learns_its_own_chain(tmp_path, starter):
 
     out = cli("versions", "--repo", str(a), home=home).stdout
     [line] = out.splitlines()
-    assert line.startswith(f"* {r.published} parent=starter ")
+    assert line.startswith(f"* {r.published} ") and " parent=starter " in line
+    [row] = json.loads(cli("versions", "--repo", str(a), "--json", home=home).stdout)
+    assert row["version"] == r.published and row["current"] and row["parent"] == "starter" and row["events"]
     assert "the shared base" in cli("versions", "--repo", str(b), home=home).stdout
     stats = json.loads(cli("stats", "--json", "--repo", str(b), home=home).stdout)
     assert sum(s["shown"] + s["silent"] for s in stats) == 8
