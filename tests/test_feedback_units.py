@@ -128,3 +128,17 @@ def test_incremental_changes_report_the_text_before_each():
     assert applied[0] == ("x = 1\n", 4, 5, "🚀") and applied[1][1:] == (5, 5, "!")
     docs.change("u", 3, [NS(text="whole")])  # no range: replace everything
     assert docs.get("u").text == "whole"
+
+
+def test_accept_rates_are_plotted_with_wilson_intervals(tmp_path):
+    from rltab.feedback.stats import plot_accept_rate, wilson_interval
+
+    lo, hi = wilson_interval(3, 10)
+    assert (round(lo, 3), round(hi, 3)) == (0.108, 0.603)  # the textbook 95 % Wilson interval of 3/10
+    assert wilson_interval(0, 5)[0] == 0.0 and wilson_interval(5, 5)[1] == 1.0 and wilson_interval(0, 0) == (0.0, 1.0)
+    few, many = wilson_interval(1, 4), wilson_interval(250, 1000)
+    assert few[1] - few[0] > many[1] - many[0]  # four suggestions say much less than a thousand
+    rows = [{"model_version": "starter", "shown": 10, "accepted": 2, "partial": 1, "accept_rate": 0.3}]
+    for name, data in (("one.png", rows), ("none.png", [])):
+        plot_accept_rate(data, tmp_path / name)
+        assert (tmp_path / name).stat().st_size > 1000
