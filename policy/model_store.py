@@ -175,10 +175,7 @@ class LoadedModel:
         return self.tokenizer.encode(text, add_special_tokens=False).ids  # prompts add their own BOS
 
     def token_id(self, token: str) -> int:
-        tid = self.tokenizer.token_to_id(token)
-        if tid is None:
-            raise KeyError(f"{token!r} is not in the tokenizer of {self.version}")
-        return tid
+        return T.token_id(self.tokenizer, token)
 
 
 ADAPTER_ONNX = "adapter.onnx_adapter"  # a LoRA adapter version's files (adapters.py)

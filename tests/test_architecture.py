@@ -6,20 +6,10 @@ import json
 import os
 from pathlib import Path
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
+from layout import PACKAGES, ROOT
 
 from rltab.harness.lsp_client import ServerSession
 
-ROOT = Path(__file__).resolve().parent.parent
-# folder -> the package it installs as (pyproject's package-dir is the one list)
-PACKAGES = {
-    f: name
-    for name, f in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()
-}
 LEARNING_STACK = ("torch", "transformers", "peft", "onnx")
 
 

@@ -3,20 +3,8 @@
 import os
 import subprocess
 import sys
-from pathlib import Path
 
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
-
-ROOT = Path(__file__).resolve().parent.parent
-# folder -> the package it installs as (pyproject's package-dir is the one list)
-PACKAGES = {
-    f: name
-    for name, f in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].items()
-}
+from layout import PACKAGES, ROOT
 
 
 def run(*args: str, **kw) -> subprocess.CompletedProcess:

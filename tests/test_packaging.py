@@ -1,19 +1,11 @@
 """A regular (non-editable) install ships every package: each source directory with an
 __init__.py is listed in pyproject.toml (an editable install hides a missing one)."""
 
-from pathlib import Path
-
-try:
-    import tomllib
-except ImportError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
-
-
-ROOT = Path(__file__).resolve().parents[1]
+from layout import ROOT, SETUPTOOLS
 
 
 def test_every_package_directory_is_listed():
-    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    tool = SETUPTOOLS
     listed = set(tool["packages"])
     found = set()
     for name, folder in tool["package-dir"].items():
