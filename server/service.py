@@ -138,6 +138,8 @@ class Service:
             path = uri_to_path(uri)
             self.index.document(path, None)
             self.context.forget(path)
+            for repeats in self._repeats.values():
+                repeats.forget(path)
 
     # -- completion --------------------------------------------------------------------------
     def request(self, uri: str, line: int, character: int) -> Request:

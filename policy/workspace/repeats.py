@@ -53,7 +53,7 @@ class WorkspaceRepeats:
         self._built_generation = -1
         self._built_ready = False
         self._encoded: dict[str, tuple[str, np.ndarray]] = {}  # path -> (the text encoded, its ids)
-        self._heads: dict[tuple[str, str], np.ndarray] = {}  # (path, chunk text) -> ids
+        self._heads: dict[str, dict[str, np.ndarray]] = {}  # path -> its head's chunks (text -> ids)
         self._building = threading.Lock()
         self._last_build = -refresh_s  # the first table is built at once
         self.build_seconds = 0.0
@@ -113,19 +113,22 @@ class WorkspaceRepeats:
     def head(self, path: str, lines: list[str], end_line: int) -> np.ndarray:
         """The current document's lines [0, end_line) (above the prompt) as tokens; chunks already
         encoded are reused, so typing at the end of a long file encodes one chunk."""
-        parts, seen = [], set()
+        known = self._heads.get(path, {})
+        chunks: dict[str, np.ndarray] = {}  # only this head's chunks are kept
+        parts = []
         for a in range(0, end_line, HEAD_CHUNK_LINES):
             chunk = "\n".join(lines[a : min(end_line, a + HEAD_CHUNK_LINES)]) + "\n"
-            key = (path, chunk)
-            ids = self._heads.get(key)
+            ids = known.get(chunk)
             if ids is None:
-                ids = self._heads[key] = np.asarray(self.encode(chunk), np.int64)
+                ids = np.asarray(self.encode(chunk), np.int64)
+            chunks[chunk] = ids
             parts.append(ids)
-            seen.add(key)
-        # Forget this document's chunks that are no longer its head.
-        for key in [k for k in self._heads if k[0] == path and k not in seen]:
-            del self._heads[key]
+        self._heads[path] = chunks
         return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def forget(self, path: str) -> None:
+        """A document closed: its head's chunks go."""
+        self._heads.pop(path, None)
 
 
 @dataclass(frozen=True)
