@@ -344,8 +344,13 @@ class Ledger:
         scanned once, then every write of this process updates them (`recount` after another
         process's writes, e.g. when the updater has published)."""
         with self._lock:
-            if self._tally is None:
-                self._tally = Tally.load(self.db, self.LEARNABLE)
+            if self._tally is None:  # the one scan: the same figures as `stats` and `pending_events`
+                rows = self.stats()
+                self._tally = Tally(
+                    shown={r["model_version"]: r["shown"] for r in rows},
+                    taken={r["model_version"]: (r["accepted"] or 0) + (r["partial"] or 0) for r in rows},
+                    pending=self.pending_events(),
+                )
             t = self._tally
             shown = t.shown.get(version or "", 0)
             return (round(t.taken.get(version or "", 0) / shown, 4) if shown else 0.0), t.pending
@@ -461,17 +466,6 @@ class Tally:
     shown: dict[str, int]
     taken: dict[str, int]
     pending: int
-
-    @classmethod
-    def load(cls, db, learnable: str) -> Tally:
-        shown, taken = {}, {}
-        for version, n, k in db.execute(
-            "select model_version, count(*), sum(outcome in ('accepted', 'partial')) from suggestion "
-            "where outcome is null or outcome not in ('silent', 'invalid') group by model_version"
-        ):
-            shown[version], taken[version] = n, k or 0
-        pending = db.execute(f"select count(*) from suggestion where {learnable}").fetchone()[0]
-        return cls(shown, taken, pending)
 
     def recorded(self, version: str, outcome: str | None, learnable: bool) -> None:
         """A new suggestion: shown (outcome None), or settled at once (silent, invalid)."""
