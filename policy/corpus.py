@@ -6,6 +6,7 @@ updater's guard report. Benchmark corpora (click, attrs: pip-installed packages)
 
 from __future__ import annotations
 
+import os
 import random
 import sysconfig
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,9 @@ SKIP_PARTS = ("test", "tests", "idle_test", "site-packages", "dist-packages", "_
 
 
 def stdlib_dir() -> Path:
-    return Path(sysconfig.get_paths()["stdlib"])
+    """This Python's standard library, or RLTAB_STDLIB's tree: a trainer on another Python version
+    (a GPU machine's, say) then reads the same files, so held-out figures stay comparable."""
+    return Path(os.environ.get("RLTAB_STDLIB") or sysconfig.get_paths()["stdlib"])
 
 
 def _held_out(rel: str) -> bool:

@@ -78,6 +78,7 @@ def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
     encode = lambda s: tok.encode(s).ids
     token_id = tok.token_to_id
     rng = random.Random(seed)
+    device = next(model.parameters()).device
     totals = {"with_context": [0.0, 0], "without_context": [0.0, 0]}
     with torch.no_grad():
         for _ in range(n):
@@ -88,9 +89,9 @@ def heldout_middle_loss(model, tok, n: int = 200, seed: int = 0) -> dict:
             for key, on in (("with_context", True), ("without_context", False)):
                 prompt, completion = prompt_and_middle(ctx, path, text, *span, encode, token_id, context=on)
                 target = [*completion, token_id(T.EOS)]
-                x = torch.tensor([prompt + target[:-1]])
+                x = torch.tensor([prompt + target[:-1]], device=device)
                 logits = model(input_ids=x).logits[0, len(prompt) - 1 :].float()
-                loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target), reduction="sum")
+                loss = torch.nn.functional.cross_entropy(logits, torch.tensor(target, device=device), reduction="sum")
                 totals[key][0] += loss.item()
                 totals[key][1] += len(target)
     return {k: round(s / max(1, c), 4) for k, (s, c) in totals.items()}
