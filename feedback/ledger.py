@@ -275,6 +275,60 @@ class Ledger:
             db["suggestion"].update(suggestion_id, {"demonstration": text})
         return True
 
+    def record_cycle(
+        self,
+        repo: str | None,
+        parent: str,
+        version: str | None,
+        reason: str,
+        events: int,
+        seconds: float,
+        report: dict,
+        now: float | None = None,
+    ) -> None:
+        """One updater cycle: `version` published from `parent`, or refused (None) for `reason`."""
+        with self._tx() as db:
+            db["update_cycle"].insert(
+                {
+                    "time": now or time.time(),
+                    "repo": repo,
+                    "parent": parent,
+                    "version": version,
+                    "reason": reason,
+                    "events": events,
+                    "seconds": seconds,
+                    "report": json.dumps(report, default=str),
+                }
+            )
+
+    def cycles(self, repo: str | None = None) -> list[dict]:
+        """Updater cycles, oldest first (of one repository, or all); `report` decoded."""
+        where, args = "1", []
+        if repo is not None:
+            args = self._cycle_repos(repo)
+            where = f"repo in ({','.join('?' * len(args))})"
+        with self._lock:
+            rows = [dict(row) for row in self.db["update_cycle"].rows_where(where, args, order_by="id")]
+        for row in rows:
+            row["report"] = json.loads(row["report"] or "{}")
+        return rows
+
+    def last_cycle(self) -> dict | None:
+        """The newest updater cycle (its report left out: the status line reads this often)."""
+        with self._lock:
+            rows = list(
+                self.db.query(
+                    "select id, time, repo, parent, version, reason from update_cycle order by id desc limit 1"
+                )
+            )
+        return rows[0] if rows else None
+
+    def _cycle_repos(self, repo: str) -> list[str]:
+        want = _resolved(repo)
+        with self._lock:
+            recorded = [r[0] for r in self.db.execute("select distinct repo from update_cycle where repo is not null")]
+        return [r for r in recorded if r == want or _resolved(r) == want]
+
     def set_state(self, key: str, value: Any) -> None:
         with self._tx() as db:
             db["state"].upsert({"key": key, "value": json.dumps(value)}, pk="key")
@@ -423,6 +477,11 @@ class Ledger:
             }
             n_events = db.execute(f"delete from event where suggestion_id in ({ids_sql})", args).rowcount
             n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
+            if repo is None:
+                db.execute("delete from update_cycle")
+            else:
+                cycles = self._cycle_repos(repo)
+                db.execute(f"delete from update_cycle where repo in ({','.join('?' * len(cycles))})", cycles)
         with self._lock:
             self.db.conn.execute("VACUUM")
             self._truncate_wal()

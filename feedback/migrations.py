@@ -106,3 +106,24 @@ def m005_scrub_secrets(db: Database) -> None:
     ):
         if contains_secret(event["text"], event["file"] or ""):
             db.execute("update event set text = null where id = ?", [event["id"]])
+
+
+@migrations()
+def m006_update_cycles(db: Database) -> None:
+    """Every updater cycle, published or refused and why: what `rltab learned` shows beside the
+    versions themselves (a refused update leaves no model directory behind)."""
+    db.table("update_cycle").create(
+        {
+            "id": int,
+            "time": float,
+            "repo": str,
+            "parent": str,
+            "version": str,  # null: refused
+            "reason": str,
+            "events": int,
+            "seconds": float,
+            "report": str,  # JSON: the guard's figures
+        },
+        pk="id",
+    )
+    db.table("update_cycle").create_index(["parent"])

@@ -97,6 +97,26 @@ def base_dir(home: Path, model_path: Path) -> Path:
 EXPORT_FORMAT = 3  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
 REQUEST_FILE = "train.request"  # in a home: `rltab.train` asks a watching updater to run a cycle now
+TRAINING_FILE = "training.pid"  # in a home while an update cycle runs: the updater's pid
+
+
+def model_languages(model_path: Path) -> tuple[str, ...] | None:
+    """The languages a full model knows: meta.json's "languages" (language ids, as LSP names them),
+    else Python for rltab's own starter; None for an imported model that does not say."""
+    meta = read_meta(model_path)
+    if isinstance(meta.get("languages"), list):
+        return tuple(str(x) for x in meta["languages"])
+    return ("python",) if meta.get("name") == STARTER_VERSION else None
+
+
+def training_now(home: Path) -> bool:
+    """Whether an update cycle is running for `home` (its marker names a live process)."""
+    try:
+        pid = int((home / TRAINING_FILE).read_text().strip() or 0)
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return False
+    return pid > 0
 
 
 def weights_digest(model_dir: str | Path) -> str:
@@ -170,6 +190,7 @@ class LoadedModel:
     engine: Engine
     tokenizer: Tokenizer
     template: FimTemplate
+    languages: tuple[str, ...] | None = None  # what it was trained on (editors enable those); None: any
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids  # prompts add their own BOS
@@ -209,6 +230,7 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
         engine=shared.engine.with_adapter(model_path / ADAPTER_ONNX),
         tokenizer=shared.tokenizer,
         template=shared.template,
+        languages=shared.languages,
     )
 
 
@@ -238,7 +260,14 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
             raise
         path.unlink(missing_ok=True)  # a damaged cache entry: build it again, once
         engine = engine_for(onnx_path(model_path, lora))
-    return LoadedModel(version=version, path=model_path, engine=engine, tokenizer=tok, template=template)
+    return LoadedModel(
+        version=version,
+        path=model_path,
+        engine=engine,
+        tokenizer=tok,
+        template=template,
+        languages=model_languages(model_path),
+    )
 
 
 def lineage(home: Path, version: str) -> list[str]:

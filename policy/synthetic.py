@@ -84,6 +84,8 @@ def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_li
                 completion_ids=c.token_ids,
                 logprobs=c.logprobs,
                 completion_text=c.text,
+                prefix_text=HEAD + contexts[i // n],
+                suffix_text="",
                 healed=c.healed,
                 repo=repo or "",
             )

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from .examples import (
 )
 from .guard import parity_check, run_guard
 from .model import load_torch
-from .model_store import base_dir, current_version, model_dir
+from .model_store import TRAINING_FILE, base_dir, current_version, model_dir
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
 from .update_config import UpdaterConfig
 from .versions import next_version, publish
@@ -57,6 +58,8 @@ class CycleResult:
     events: int = 0
     seconds: float = 0.0
     metrics: dict = field(default_factory=dict)
+    parent: str | None = None  # the version it started from (None: it stopped before choosing)
+    repo: str | None = None
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
@@ -106,15 +109,28 @@ def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print, repo: s
     torch.manual_seed(cfg.seed)
     torch.set_num_threads(1)  # the updater's contract: serving keeps the other core
     ledger = Ledger(home / "ledger.db")
+    marker = home / TRAINING_FILE  # the server shows "training" while it names this process
+    marker.write_text(str(os.getpid()))
     try:
         try:
             result = _cycle(home, ledger, cfg, log, repo)
         except (OSError, ValueError, RuntimeError) as e:  # e.g. a damaged parent model: serving is untouched
-            result = CycleResult(None, f"{type(e).__name__}: {e}")
+            result = CycleResult(None, f"{type(e).__name__}: {e}", repo=repo)
         result.seconds = round(time.time() - t0, 2)
         ledger.set_state("last_update", result.to_json())
+        if result.parent is not None:  # a cycle that trained: published or refused, and why
+            ledger.record_cycle(
+                result.repo,
+                result.parent,
+                result.published,
+                result.reason,
+                result.events,
+                result.seconds,
+                result.metrics,
+            )
         return result
     finally:
+        marker.unlink(missing_ok=True)
         ledger.close()
 
 
@@ -185,7 +201,9 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                     continue
                 loss = sum((w[k] * v for k, v in terms.items()), torch.zeros(()))
                 if not torch.isfinite(loss):
-                    return CycleResult(None, "non-finite loss", len(train), metrics={"epoch": epoch})
+                    return CycleResult(
+                        None, "non-finite loss", len(train), metrics={"epoch": epoch}, parent=parent, repo=repo
+                    )
                 (loss / len(chunk)).backward()
                 total += loss.item()
                 for k, v in {**{k: t.item() for k, t in terms.items()}, **diag}.items():
@@ -213,7 +231,9 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
                 (cfg.ptx_coef * lm).backward()
                 sums["ptx"].append(lm.item())
             if not math.isfinite(total) or not all(p.grad is None or torch.isfinite(p.grad).all() for p in params):
-                return CycleResult(None, "non-finite gradient", len(train), metrics={"epoch": epoch})
+                return CycleResult(
+                    None, "non-finite gradient", len(train), metrics={"epoch": epoch}, parent=parent, repo=repo
+                )
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             history.append({k: float(np.mean(v)) for k, v in sums.items()})
@@ -249,4 +269,5 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)
         ledger.set_state("baseline", baseline.values)
-    return CycleResult(published, "published" if published else f"guard: {guard['reason']}", len(train), metrics=guard)
+    reason = "published" if published else f"guard: {guard['reason']}"
+    return CycleResult(published, reason, len(train), metrics=guard, parent=parent, repo=repo)

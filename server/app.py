@@ -145,10 +145,15 @@ class RltabServer(LanguageServer):
         self.send_status()
 
     async def _checks_loop(self) -> None:
+        learning = self.service.learning_state()
         while True:
             await asyncio.sleep(RETENTION_CHECK_EVERY_S)
             try:
-                if self.service.run_due_checks():
+                changed = self.service.run_due_checks()
+                # The updater is another process: a cycle starting, or ending refused, shows up here.
+                now = self.service.learning_state()
+                if changed or now != learning:
+                    learning = now
                     self.send_status()
             except Exception:
                 log.exception("retention checks failed")

@@ -318,6 +318,14 @@ def cmd_versions(args) -> int:
     return 0
 
 
+def cmd_learned(args) -> int:
+    from rltab.server import learned
+
+    entries = learned.report(_home(args), _repo(args), args.examples)
+    print(json.dumps(entries, indent=2) if args.json else learned.format_text(entries))
+    return 0
+
+
 def cmd_import_model(args) -> int:
     from rltab.policy.importer import ImportFailure, import_model
 
@@ -563,6 +571,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("versions", cmd_versions, "list published models (* = current); --repo: that repository's chain")
     p.add_argument("--repo", metavar="PATH", help="a repository (workspace root)")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p = add("learned", cmd_learned, "what each version learned: events, guard, before/after, refused updates")
+    p.add_argument("--repo", metavar="PATH", help="that repository's chain (and what it grew from)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument(
+        "--examples", type=count(0), default=2, help="trained-on contexts per version, then and now (0: none)"
+    )
     p = add("use", cmd_use, "serve VERSION (any published version, or starter), from the next request on")
     p.add_argument("version")
     p.add_argument("--repo", metavar="PATH", help="for this repository's chain (default: the shared base)")

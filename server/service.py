@@ -21,7 +21,7 @@ from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.completion.completer import Completer, Suggestion
 from rltab.policy.completion.context import LINE, NONE
 from rltab.policy.fim import RepoPrompt, Window
-from rltab.policy.model_store import LoadedModel
+from rltab.policy.model_store import LoadedModel, training_now
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
@@ -315,11 +315,33 @@ class Service:
         """The `rltab/status` figures, from the ledger's running counts (no scan per edit)."""
         version = self.models.version
         rate, pending = self.ledger.status_counts(version)
+        live = self.models.last
         return {
             "modelVersion": version,
             "learning": self.settings.learning_enabled,
             "acceptRate": rate,
             "pendingEvents": pending,
+            # Beyond the contract's four: what editors show as states and notifications.
+            "languages": list(live.languages) if live and live.languages is not None else None,
+            **self.learning_state(),
+        }
+
+    def learning_state(self) -> dict:
+        """Whether an update cycle runs now, and the last one's outcome (published or refused, why):
+        cheap enough to poll (a file and one indexed row)."""
+        last = self.ledger.last_cycle()
+        return {
+            "training": training_now(self.models.home),
+            "lastUpdate": None
+            if last is None
+            else {
+                "id": last["id"],
+                "time": last["time"],
+                "version": last["version"],
+                "parent": last["parent"],
+                "repo": last["repo"],
+                "reason": last["reason"],
+            },
         }
 
     def model_swapped(self) -> None:

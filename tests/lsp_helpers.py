@@ -28,7 +28,7 @@ async def lsp_session(
 
     @client.feature("rltab/status")
     def on_status(params):
-        statuses.append(params if isinstance(params, dict) else dict(params._asdict()))
+        statuses.append(_plain(params))
 
     args = [sys.executable, "-m", "rltab.server.cli", "serve", "--home", str(home), *extra_args]
     if model is not None:
@@ -102,3 +102,12 @@ async def wait_until(predicate, timeout: float = 10.0, every: float = 0.05):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(every)
+
+
+def _plain(x):
+    """pygls hands custom notifications over as nested namedtuples: plain dicts and lists instead."""
+    if hasattr(x, "_asdict"):
+        x = x._asdict()
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    return [_plain(v) for v in x] if isinstance(x, list | tuple) else x

@@ -1,8 +1,11 @@
 """Learning happens: synthetic users, the real updater, the real publish path (starter model)."""
 
+import json
+
 import numpy as np
 import pytest
 
+from rltab.server import cli
 from rltab.policy.model_store import current_version, load_model
 from rltab.policy.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve_round, text_kl
 from rltab.policy.updater import UpdaterConfig, train_cycle
@@ -25,7 +28,7 @@ def home(tmp_path):
     return tmp_path / "home"
 
 
-def test_a_user_who_likes_single_quotes_teaches_them(home, starter):
+def test_a_user_who_likes_single_quotes_teaches_them(home, starter, capsys):
     likes = lambda b: b.lstrip(b" ").startswith(b"'")
     before = [first_text_probs(starter, c, likes) for c in QUOTE_CONTEXTS]
     published = []
@@ -44,6 +47,28 @@ def test_a_user_who_likes_single_quotes_teaches_them(home, starter):
     # 1.5 in the quote contexts after three chained adapters).
     kls = [text_kl(served, starter, c) for c in NEUTRAL_CONTEXTS]
     assert max(kls) < 0.25, kls
+    _learned_tells_what_happened(home, published, capsys)
+
+
+def _learned_tells_what_happened(home, published, capsys):
+    """`rltab learned` on the home the test above trained: every cycle, in the user's terms."""
+    assert cli.main(["learned", "--home", str(home), "--json", "--examples", "1"]) == 0
+    entries = {e["version"]: e for e in json.loads(capsys.readouterr().out)}
+    newest = entries[published[-1]]
+    assert newest["live"] and newest["guard"]["reason"] == "ok"
+    assert sum(newest["outcomes"].values()) == newest["events"] > 0  # the rows it was trained on
+    assert newest["guard"]["heldout_loss"] > 0 and newest["guard"]["parent_heldout_loss"] > 0
+    assert newest["before"]["version"] == newest["parent"] and newest["before"]["shown"] > 0
+    [x] = newest["examples"]  # a context it learned from: the suggestion then, and its own now
+    assert x["then_version"] == newest["parent"] and x["outcome"] in ("accepted", "rejected")
+    assert isinstance(x["now"], str) and x["context"].endswith(x["context"].split("\n")[-1])
+    # Three cycles ran: the refused ones are listed under the version they started from, with why.
+    refused = [r for e in entries.values() for r in e["refused"]]
+    assert len(published) + len(refused) == 3
+    assert all(r["reason"].startswith("guard") for r in refused)
+    assert cli.main(["learned", "--home", str(home), "--examples", "0"]) == 0
+    text = capsys.readouterr().out
+    assert f"{published[-1]} (live)" in text and "guard ok" in text and "before (" in text
 
 
 def test_a_user_who_rejects_everything_in_blocks_gets_silence_there(home, starter):

@@ -156,6 +156,10 @@ async def test_learning_loop_over_lsp(tmp_path, starter):
         await wait_until(lambda: (home / "models").exists() and any((home / "models").glob("v0*")), timeout=120)
         await inline(c, uri, text.count("\n"), 0)  # the next request swaps
         await wait_until(lambda: any(s["modelVersion"] == "v0001" for s in c.statuses), timeout=30)
+        # The editor was told while the cycle ran, and what came of it (a refusal would say why).
+        assert any(s["training"] for s in c.statuses)
+        last = await wait_until(lambda: [s["lastUpdate"] for s in c.statuses if s["lastUpdate"]], timeout=30)
+        assert last[-1]["version"] == "v0001" and last[-1]["reason"] == "published"
         assert ledger_rows(home, "select count(*) from suggestion where trained_in = 'v0001'")[0][0] >= 4
 
 

@@ -135,10 +135,15 @@ def test_forget_repo_and_all_leave_no_row(tmp_path):
     mine = L.record_suggestion(rec(repo=str(repo), file=str(repo / "a.py"), completion_text="secret sauce"))
     other = L.record_suggestion(rec(repo="/elsewhere", file="/elsewhere/b.py"))
     L.record_outcome(mine, "accepted")
+    L.record_cycle(str(repo), "starter", None, "guard: held-out loss 3.6 > parent 3.5 + 1%", 64, 9.5, {"passed": False})
+    L.record_cycle("/elsewhere", "starter", "v0001", "published", 64, 9.0, {"passed": True})
+    assert [c["reason"][:5] for c in L.cycles(str(tmp_path / ".." / tmp_path.name / "proj"))] == ["guard"]
+    assert L.last_cycle()["version"] == "v0001"
     L.forget(str(repo))
     assert L.suggestion(mine) is None and L.events(mine) == [] and L.suggestion(other) is not None
+    assert [c["repo"] for c in L.cycles()] == ["/elsewhere"]  # the forgotten repository's updates go too
     L.forget()
-    assert L.counts() == {"suggestion": 0, "event": 0}
+    assert L.counts() == {"suggestion": 0, "event": 0} and L.cycles() == [] and L.last_cycle() is None
     L.close()
     assert b"secret sauce" not in (tmp_path / "l.db").read_bytes()
 

@@ -55,7 +55,15 @@ async def test_capabilities_and_status(home):
             "rltab.rollback",
         }
         status = await wait_until(lambda: [s for s in c.statuses if s["modelVersion"]])
-        assert status[0] == {"modelVersion": "starter", "learning": False, "acceptRate": 0.0, "pendingEvents": 0}
+        assert status[0] == {
+            "modelVersion": "starter",
+            "learning": False,
+            "acceptRate": 0.0,
+            "pendingEvents": 0,
+            "languages": ["python"],  # the starter knows Python: editors enable it there
+            "training": False,
+            "lastUpdate": None,
+        }
 
 
 async def test_accept_by_inserting_the_whole_text(home):
