@@ -323,6 +323,7 @@ class Service:
             "pendingEvents": pending,
             # Beyond the contract's four: what editors show as states and notifications.
             "languages": list(live.languages) if live and live.languages is not None else None,
+            "learningPaused": self.settings.learning_paused,
             **self.learning_state(),
         }
 

@@ -14,6 +14,9 @@ from typing import Any
 class Settings:
     learning_enabled: bool = False
     """Opt-in: record prompts/completions and train on them. Off: only outcome counts are kept."""
+    learning_paused: bool = False
+    """Hold the updater (an editor sets it on battery power): learning keeps recording, training
+    waits until it is cleared."""
     silence_threshold: float = 0.0
     """Show a suggestion only if the model's confidence (geometric-mean token probability) is at least this."""
     max_lines: int = 8
@@ -64,9 +67,16 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
         enabled = learning.get("enabled") if isinstance(learning, dict) else learning
         if isinstance(enabled, bool):
             changes["learning_enabled"] = enabled
-        else:
+        elif enabled is not None or not isinstance(learning, dict):
             warnings.append(
                 f"rltab: learning.enabled must be true or false, got {enabled!r}; keeping {base.learning_enabled}"
+            )
+        paused = learning.get("paused") if isinstance(learning, dict) else None
+        if isinstance(paused, bool):
+            changes["learning_paused"] = paused
+        elif paused is not None:
+            warnings.append(
+                f"rltab: learning.paused must be true or false, got {paused!r}; keeping {base.learning_paused}"
             )
     for wire, name in _SWITCHES.items():
         value = raw.get(wire)

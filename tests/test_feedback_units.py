@@ -61,6 +61,15 @@ def test_a_partial_that_saved_characters_never_earns_less_than_a_rejection(chars
         assert R.reward("partial", chars, 17, None, cfg=CHARS) > R.reward("rejected", 0, 17, cfg=CHARS)
 
 
+def test_learning_paused_setting():
+    s, warnings = parse_settings({"learning": {"enabled": True, "paused": True}})
+    assert s.learning_enabled and s.learning_paused and not warnings
+    s, warnings = parse_settings({"learning": {"paused": False}}, s)  # enabled untouched
+    assert s.learning_enabled and not s.learning_paused and not warnings
+    s, warnings = parse_settings({"learning": {"paused": "on battery"}}, s)
+    assert not s.learning_paused and "learning.paused" in warnings[0]
+
+
 def test_reward_scheme_setting():
     assert Settings().reward_scheme == "chars"
     s, warnings = parse_settings({"rewardScheme": "cursor"})

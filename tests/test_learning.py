@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from rltab.server import cli
 from rltab.policy.model_store import current_version, load_model
 from rltab.policy.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve_round, text_kl
 from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.server import cli
 
 # These tests check that the reward terms move the model the way the rewards say. They run the
 # terms at the weights they were built with; the shipped defaults lean on demonstrations instead

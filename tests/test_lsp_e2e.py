@@ -4,6 +4,7 @@ starter model, and a real ledger file."""
 import asyncio
 
 import pytest
+from filelock import FileLock, Timeout
 from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
@@ -61,6 +62,7 @@ async def test_capabilities_and_status(home):
             "acceptRate": 0.0,
             "pendingEvents": 0,
             "languages": ["python"],  # the starter knows Python: editors enable it there
+            "learningPaused": False,
             "training": False,
             "lastUpdate": None,
         }
@@ -258,6 +260,30 @@ async def test_bad_settings_warn_and_fall_back(home):
         )
         await wait_until(lambda: any(s["learning"] for s in c.statuses))
         await wait_until(lambda: any("silenceThreshold" in m.message for m in c.messages))
+
+
+async def test_pausing_learning_holds_the_updater_and_clearing_it_restarts_it(home):
+    """What an editor on battery power sends: learning keeps recording, the trainer waits."""
+
+    def updater_holds_its_lock() -> bool:
+        try:
+            FileLock(home / "updater.lock").acquire(timeout=0).lock.release()
+        except Timeout:
+            return True
+        return False
+
+    async with lsp_session(home, init_options={"learning": {"enabled": True}}) as c:
+        await wait_until(updater_holds_its_lock, timeout=60)
+        c.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"rltab": {"learning": {"enabled": True, "paused": True}}})
+        )
+        await wait_until(lambda: any(s["learningPaused"] for s in c.statuses))
+        await wait_until(lambda: not updater_holds_its_lock(), timeout=30)
+        c.workspace_did_change_configuration(
+            types.DidChangeConfigurationParams(settings={"rltab": {"learning": {"paused": False}}})
+        )
+        await wait_until(updater_holds_its_lock, timeout=60)
+        assert c.statuses[-1]["learning"] and not c.statuses[-1]["learningPaused"]
 
 
 async def test_retention_checks_and_demonstrations(home):
