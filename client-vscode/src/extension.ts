@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import {
+  DidChangeConfigurationNotification,
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
@@ -15,11 +16,24 @@ import {
   TransportKind,
 } from 'vscode-languageclient/node';
 
-import { menuItems, OPT_IN_MESSAGE, type MenuAction } from './menu';
+import { onBattery } from './battery';
+import { learnedHtml, type LearnedEntry } from './learnedView';
+import { menuItems, OPT_IN_MESSAGE, versionItems, type MenuAction, type VersionRow } from './menu';
 import { findExecutable, INSTALL_HINT, rltabCommand, serverCommand, type Command } from './serverCommand';
 import { serverSettings } from './settings';
-import { parseStatus, statusText, statusTooltip, type RltabStatus, type ServerState } from './status';
+import {
+  parseStatus,
+  SLOW_MS,
+  statusText,
+  statusTooltip,
+  updateNotice,
+  type RltabStatus,
+  type ServerState,
+} from './status';
+import { pauseReason, SNOOZE_MS, trainingPaused, type Switches } from './switches';
 import { SuggestionTracker, type Report } from './tracker';
+
+const BATTERY_POLL_MS = 60_000;
 
 const run = promisify(execFile);
 
@@ -31,16 +45,39 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   const tracker = new SuggestionTracker();
   let status: RltabStatus | undefined;
   let state = 'starting' as ServerState;
+  let snoozedUntil = 0;
+  let battery = false;
+  let fetching = 0;
+  let slow = false;
+  const config = () => vscode.workspace.getConfiguration('rltab');
+  const switches = (): Switches => ({
+    enabled: config().get<boolean>('enable', true),
+    snoozedUntil,
+    pauseOnBattery: config().get<boolean>('pauseOnBattery', true),
+    onBattery: battery,
+    languages: config().get<Record<string, unknown>>('languages', {}),
+    modelLanguages: status?.languages,
+  });
+  const activeLanguage = () => vscode.window.activeTextEditor?.document.languageId;
   const render = () => {
-    bar.text = statusText(status, state);
-    bar.tooltip = statusTooltip(status, state);
+    const now = Date.now();
+    const languageId = activeLanguage();
+    const view = {
+      pause: pauseReason(switches(), languageId, now),
+      languageId,
+      snoozedUntil,
+      now,
+      fetching: fetching > 0,
+      slow,
+    };
+    bar.text = statusText(status, state, view);
+    bar.tooltip = statusTooltip(status, state, view);
   };
   bar.command = 'rltab.menu';
   render();
   bar.show();
   context.subscriptions.push(output, bar);
 
-  const config = () => vscode.workspace.getConfiguration('rltab');
   const resolve = (cmd: Command): Command | undefined => {
     const found = findExecutable(cmd.command, process.env, process.platform, isFile);
     return found === undefined ? undefined : { command: found, args: cmd.args };
@@ -91,6 +128,15 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
 
   // -- status bar menu ---------------------------------------------------------------------------
   const actions: Record<MenuAction, () => Promise<void>> = {
+    toggleEnabled: async () => {
+      await config().update('enable', !config().get<boolean>('enable', true), vscode.ConfigurationTarget.Global);
+      render();
+    },
+    snooze: () => {
+      snoozedUntil = snoozedUntil > Date.now() ? 0 : Date.now() + SNOOZE_MS;
+      render();
+      return Promise.resolve();
+    },
     toggleLearning: async () => {
       const enabled = config().get<boolean>('learning.enabled') === true;
       if (!enabled) {
@@ -107,9 +153,36 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         'rltab: training started in the background; the new model goes live once it passes its checks.',
       );
     },
+    pickModel: async () => {
+      const folder = workspaceFolder();
+      const repo = folder !== undefined ? ['--repo', folder] : [];
+      const rows = JSON.parse(await cli(['versions', '--json', ...repo])) as VersionRow[];
+      // A repository's own chain grows from the shared versions: offer both.
+      const shared = folder !== undefined ? (JSON.parse(await cli(['versions', '--json'])) as VersionRow[]) : [];
+      const seen = new Set(rows.map((r) => r.version));
+      const all = [...shared.filter((r) => !seen.has(r.version)).map((r) => ({ ...r, current: false })), ...rows];
+      const pick = await vscode.window.showQuickPick(versionItems(all), {
+        title: 'rltab: serve which model?',
+        placeHolder: folder !== undefined ? `for ${folder}` : 'for every workspace',
+      });
+      if (pick === undefined) return;
+      await cli(['use', pick.version, ...repo]);
+      vscode.window.showInformationMessage(`rltab: now serving ${pick.version} (from the next completion on)`);
+    },
     rollback: async () => {
       const result = (await serverCall('rltab.rollback')) as { current?: string } | null;
       vscode.window.showInformationMessage(`rltab: now serving ${result?.current ?? 'the previous model'}`);
+    },
+    showLearned: async () => {
+      const folder = workspaceFolder();
+      const panel = vscode.window.createWebviewPanel('rltab.learned', 'What did rltab learn?', vscode.ViewColumn.Beside, {
+        enableScripts: false,
+      });
+      panel.webview.html = '<p>Asking rltab…</p>';
+      const entries = JSON.parse(
+        await cli(['learned', '--json', ...(folder !== undefined ? ['--repo', folder] : [])]),
+      ) as LearnedEntry[];
+      panel.webview.html = learnedHtml(entries, folder ?? 'all repositories');
     },
     forgetRepo: async () => {
       const folder = workspaceFolder();
@@ -148,7 +221,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       'rltab.menu',
       guarded(async () => {
         if (state === 'stopped') return missingServer(config().get<string>('serverPath', 'rltab'));
-        const pick = await vscode.window.showQuickPick(menuItems(status, workspaceFolder()), { title: 'rltab' });
+        const switched = { enabled: config().get<boolean>('enable', true), snoozed: snoozedUntil > Date.now() };
+        const pick = await vscode.window.showQuickPick(menuItems(status, workspaceFolder(), switched), {
+          title: 'rltab',
+        });
         if (pick !== undefined) await actions[pick.action]();
       }),
     ),
@@ -157,6 +233,10 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('rltab.rollbackModel', guarded(actions.rollback)),
     vscode.commands.registerCommand('rltab.forgetRepo', guarded(actions.forgetRepo)),
     vscode.commands.registerCommand('rltab.openStats', guarded(actions.openStats)),
+    vscode.commands.registerCommand('rltab.toggleEnabled', guarded(actions.toggleEnabled)),
+    vscode.commands.registerCommand('rltab.snooze', guarded(actions.snooze)),
+    vscode.commands.registerCommand('rltab.pickModel', guarded(actions.pickModel)),
+    vscode.commands.registerCommand('rltab.showLearned', guarded(actions.showLearned)),
     vscode.commands.registerCommand('rltab.trigger', () =>
       vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
     ),
@@ -178,15 +258,33 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     void missingServer(serverPath);
     return;
   }
+  // Every file is synchronised (the workspace index reads them); whether to ask for a completion
+  // is decided per request, so a model that knows other languages needs no restart.
+  const paused = (document: vscode.TextDocument) => pauseReason(switches(), document.languageId, Date.now()) !== undefined;
+  const timed = async <T>(ask: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    fetching += 1;
+    render();
+    try {
+      return await ask();
+    } finally {
+      fetching -= 1;
+      slow = Date.now() - t0 > SLOW_MS;
+      render();
+    }
+  };
   const clientOptions: LanguageClientOptions = {
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
     initializationOptions: serverSettings(config()),
     synchronize: { configurationSection: 'rltab' },
     outputChannel: output,
     middleware: {
+      provideCompletionItem: (document, position, context, token, next) =>
+        paused(document) ? undefined : next(document, position, context, token),
       // Remember what is shown, so partial accepts and dismissals can name its id.
       provideInlineCompletionItems: async (document, position, context, token, next) => {
-        const result = await next(document, position, context, token);
+        if (paused(document)) return undefined;
+        const result = await timed(async () => next(document, position, context, token));
         const items = Array.isArray(result) ? result : (result?.items ?? []);
         const first = items[0];
         const id: unknown = first?.command?.arguments?.[0];
@@ -205,15 +303,61 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
   );
   context.subscriptions.push(
     client.onNotification('rltab/status', (params: unknown) => {
-      status = parseStatus(params) ?? status;
+      const next = parseStatus(params);
+      if (next === undefined) return;
+      const notice = updateNotice(status, next);
+      status = next;
       render();
+      if (notice !== undefined) void tell(notice.kind, notice.message);
     }),
     client.onDidChangeState((e) => {
       state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+      void vscode.commands.executeCommand('setContext', 'rltab.serverRunning', state === 'running');
+      if (state === 'running') sendPaused(); // a restarted server starts unpaused
       render();
     }),
   );
+  // Battery power: completions pause (the switches above) and the server holds the trainer.
+  const sendPaused = () => {
+    if (client === undefined || state !== 'running') return;
+    void client.sendNotification(DidChangeConfigurationNotification.type, {
+      settings: { rltab: { learning: { paused: trainingPaused(switches()) } } },
+    });
+  };
+  const pollBattery = async () => {
+    const now = config().get<boolean>('pauseOnBattery', true) ? await onBattery() : false;
+    if (now !== battery) {
+      battery = now;
+      sendPaused();
+      render();
+    }
+  };
+  const poll = setInterval(() => void pollBattery(), BATTERY_POLL_MS);
+  const tick = setInterval(() => {
+    if (snoozedUntil > 0) render(); // the minutes left, and the end of a snooze
+  }, 30_000);
+  context.subscriptions.push(
+    new vscode.Disposable(() => {
+      clearInterval(poll);
+      clearInterval(tick);
+    }),
+    vscode.window.onDidChangeActiveTextEditor(render),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('rltab')) {
+        render();
+        if (e.affectsConfiguration('rltab.pauseOnBattery')) void pollBattery().then(sendPaused);
+      }
+    }),
+  );
   await client.start();
+  await pollBattery();
+  sendPaused();
+}
+
+async function tell(kind: 'published' | 'refused', message: string): Promise<void> {
+  const show = kind === 'published' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
+  const learned = 'What did rltab learn?';
+  if ((await show(message, learned)) === learned) await vscode.commands.executeCommand('rltab.showLearned');
 }
 
 export async function deactivate(): Promise<void> {

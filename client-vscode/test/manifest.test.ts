@@ -8,11 +8,12 @@ const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.js
   contributes: {
     commands: { command: string }[];
     keybindings: { command: string; key: string; mac?: string }[];
-    configuration: { properties: Record<string, { scope?: string; enum?: string[] }> };
+    configuration: { properties: Record<string, { scope?: string; enum?: string[]; default?: unknown }> };
+    walkthroughs: { steps: { id: string; media: { markdown: string }; description: string }[] }[];
   };
   capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
 };
-const { commands, keybindings, configuration } = manifest.contributes;
+const { commands, keybindings, configuration, walkthroughs } = manifest.contributes;
 
 test('every bound command is declared (so it shows in the palette and keybinding editor)', () => {
   const declared = new Set(commands.map((c) => c.command));
@@ -35,4 +36,31 @@ test('the server path is a machine setting and untrusted workspaces cannot choos
   const untrusted = manifest.capabilities.untrustedWorkspaces;
   assert.equal(untrusted.supported, 'limited');
   assert.ok(untrusted.restrictedConfigurations.includes('rltab.serverPath'));
+});
+
+test('the switches are settings: global enable, per-language (following the model), pause on battery', () => {
+  const props = configuration.properties;
+  assert.equal(props['rltab.enable']?.default, true);
+  assert.deepEqual(props['rltab.languages']?.default, {});
+  assert.equal(props['rltab.pauseOnBattery']?.default, true);
+  const declared = new Set(commands.map((c) => c.command));
+  for (const c of ['rltab.toggleEnabled', 'rltab.snooze', 'rltab.pickModel', 'rltab.showLearned']) assert.ok(declared.has(c), c);
+});
+
+test('the walkthrough goes install, model, try Tab, opt in, and every page it shows ships', () => {
+  const [walk] = walkthroughs;
+  assert.deepEqual(
+    walk?.steps.map((s) => s.id),
+    ['install', 'model', 'try', 'learn'],
+  );
+  const root = join(__dirname, '..', '..');
+  const ignore = readFileSync(join(root, '.vscodeignore'), 'utf8');
+  assert.match(ignore, /^!media\/\*\*$/m);
+  for (const step of walk.steps) {
+    assert.ok(readFileSync(join(root, step.media.markdown), 'utf8').startsWith('# '), step.media.markdown);
+  }
+  const declared = new Set(commands.map((c) => c.command));
+  for (const step of walk.steps) {
+    for (const [, cmd] of step.description.matchAll(/\(command:(rltab\.[A-Za-z]+)/g)) assert.ok(declared.has(cmd ?? ''), cmd);
+  }
 });
