@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
+from rltab.policy.progress import Progress, silent
 
 from .lsp_client import ServerSession
 from .typing_sim import Shown, Typist, summarize
@@ -78,6 +79,7 @@ def replay(
     updater_config: dict | None = None,
     settings: dict | None = None,
     log=print,
+    progress: Progress = silent,
 ) -> dict:
     files = limit(corpus_files(paths), limit_chars)
     if not files:
@@ -109,8 +111,13 @@ def replay(
     updates: list[dict] = []
     state = {"since": 0, "fraction": 0.0}
 
+    total = sum(len(text) for _, text in files)
+
     def seen(shown) -> None:  # how far through the corpus the typist is
         state["fraction"] = shown.fraction
+        published = sum(1 for u in updates if u.get("published"))
+        note = f"{published} published, {len(updates) - published} refused" if learn else ""
+        progress("typing", int(shown.fraction * total), total, note)
 
     def maybe_update() -> None:
         state["since"] += 1
@@ -141,6 +148,7 @@ def replay(
         folders = sorted({p if Path(p).is_dir() else str(Path(p).parent) for p in paths})
         client.initialize({**(settings or {}), "learning": {"enabled": learn}}, folders)
         session = Typist(client, on_shown=seen, after_each=maybe_update).type_files(files)
+        progress("typing", total, total)
     finally:
         client.close()
     ledger = Ledger(home / "ledger.db")

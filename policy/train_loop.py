@@ -17,6 +17,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .model_store import REQUEST_FILE, make_private
+from .progress import PhaseBars
 from .updater import UpdaterConfig, train_cycle
 
 
@@ -73,7 +74,12 @@ def run(
         return 0 if not once else 3
     try:
         if once:
-            print(json.dumps(train_cycle(home, cfg, log=_log).to_json()), flush=True)
+            bars = PhaseBars("rltab train")  # on a terminal; a pipe or log file gets plain lines
+            try:
+                result = train_cycle(home, cfg, log=lambda m: bars.write(f"rltab train: {m}"), progress=bars)
+            finally:
+                bars.close()
+            print(json.dumps(result.to_json()), flush=True)
             return 0
         last = time.monotonic()
         request = home / REQUEST_FILE

@@ -44,6 +44,7 @@ from .examples import (
 from .guard import parity_check, run_guard
 from .model import load_torch
 from .model_store import TRAINING_FILE, base_dir, current_version, model_dir
+from .progress import Progress, silent
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
 from .update_config import UpdaterConfig
 from .versions import next_version, publish
@@ -101,7 +102,9 @@ def term_weights(cfg: UpdaterConfig) -> dict[str, float]:
     }
 
 
-def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print, repo: str | None = None) -> CycleResult:
+def train_cycle(
+    home: Path, cfg: UpdaterConfig | None = None, log=print, repo: str | None = None, progress: Progress = silent
+) -> CycleResult:
     """Learn from one repository's newest learnable events (`repo`, else the one with the most
     waiting) and publish the next version of its chain if the guard passes."""
     cfg = cfg or UpdaterConfig()
@@ -113,7 +116,7 @@ def train_cycle(home: Path, cfg: UpdaterConfig | None = None, log=print, repo: s
     marker.write_text(str(os.getpid()))
     try:
         try:
-            result = _cycle(home, ledger, cfg, log, repo)
+            result = _cycle(home, ledger, cfg, log, repo, progress)
         except (OSError, ValueError, RuntimeError) as e:  # e.g. a damaged parent model: serving is untouched
             result = CycleResult(None, f"{type(e).__name__}: {e}", repo=repo)
         result.seconds = round(time.time() - t0, 2)
@@ -140,7 +143,7 @@ def busiest_repo(ledger: Ledger) -> str | None:
     return max(pending, key=lambda r: (pending[r], r or "")) if pending else None
 
 
-def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None) -> CycleResult:
+def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None, progress: Progress) -> CycleResult:
     # 1. Examples: the repository's newest learnable rows, the most recent held back for the guard.
     repo = repo or busiest_repo(ledger)  # rows recorded without one ("" / None) learn the shared base
     parent = current_version(home, repo)
@@ -172,9 +175,10 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
     if A.lora_settings(parent_dir):
         A.load_into(model, parent_dir)
     with torch.no_grad():
-        for e in train:
+        for i, e in enumerate(train):
             if e.rewarded:
                 e.ref_logp = completion_logprobs(model, e.served_prompt, e.completion)[0]
+            progress("events", i + 1, len(train))
     guard_rows = G.heldout_rows(home, parent_dir)  # the candidate shares the parent's base: same rows
     parent_scores = G.scores(model, held, guard_rows)  # for the guard, before any step
     params = [p for p in model.parameters() if p.requires_grad]
@@ -237,6 +241,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
             torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             history.append({k: float(np.mean(v)) for k, v in sums.items()})
+            progress("steps", step + 1, cfg.epochs * steps_per_epoch)
             log(f"step {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in history[-1].items()))
     model.eval()
     metrics = {k: float(np.mean([h[k] for h in history if k in h])) for k in sorted({k for h in history for k in h})}
@@ -265,6 +270,7 @@ def _cycle(home: Path, ledger: Ledger, cfg: UpdaterConfig, log, repo: str | None
         parent_scores,
         guard_rows,
         log,
+        progress,
     )
     if published:
         ledger.mark_trained([e.suggestion_id for e in train], version)

@@ -14,6 +14,7 @@ from .examples import Example
 from .guard import Scores, run_guard
 from .model import read_meta, write_meta
 from .model_store import make_private, set_current
+from .progress import Progress, silent
 from .update_config import UpdaterConfig
 
 
@@ -55,6 +56,7 @@ def publish(
     parent_scores: Scores | None = None,
     rows=None,
     log=print,
+    progress: Progress = silent,
 ) -> tuple[str | None, dict]:
     """Write `policy`'s LoRA as an adapter version over the parent's base, let the guard check
     it, publish it into `repo`'s chain. Returns (the version or None, the guard's report)."""
@@ -83,10 +85,14 @@ def publish(
         }
         tmp.mkdir(parents=True)
         write_meta(tmp, meta)
+        progress("export", 0, 1)
         meta["adapter_bytes"] = adapters.save(policy, tmp, lora["r"], lora["alpha"])
+        progress("export", 1, 1)
+        progress("guard", 0, 1)
         guard = run_guard(
             tmp, parent_dir, home, held, cfg, candidate_model=policy, parent_scores=parent_scores, rows=rows
         )
+        progress("guard", 1, 1)
         if not guard["passed"]:
             log(f"guard failed: {guard['reason']}")
             return None, guard

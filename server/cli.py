@@ -443,6 +443,9 @@ def cmd_replay(args) -> int:
         settings = json.loads(args.settings) if args.settings else None
     except ValueError as e:
         raise UsageError(f"--settings is not valid JSON: {e}") from e
+    from rltab.policy.progress import PhaseBars
+
+    bars = PhaseBars("rltab replay", unit="char")  # characters typed, updates, ETA (on a terminal)
     try:
         r = R.replay(
             args.paths,
@@ -453,9 +456,13 @@ def cmd_replay(args) -> int:
             model=args.model,
             updater_config=config,
             settings=settings,
+            log=bars.write,
+            progress=bars,
         )
     except ValueError as e:
         raise UsageError(str(e)) from e
+    finally:
+        bars.close()
     print(json.dumps({k: v for k, v in r.items() if k not in ("curve", "updates")}, indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
@@ -594,8 +601,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     from rltab.policy import offline
+    from rltab.policy.quiet import quiet
 
     offline.seal()  # before anything loads onnxruntime or transformers
+    quiet()  # and their own bars and warnings stay out of rltab's
     os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600
     args = build_parser().parse_args(argv)
     from rltab.policy.model_store import OnnxBuildError

@@ -32,12 +32,18 @@ def test_a_user_who_likes_single_quotes_teaches_them(home, starter, capsys):
     likes = lambda b: b.lstrip(b" ").startswith(b"'")
     before = [first_text_probs(starter, c, likes) for c in QUOTE_CONTEXTS]
     published = []
+    phases: list[tuple] = []  # what `rltab train --once` draws as bars on a terminal
     for k in range(3):
         serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), seed=k)
-        r = train_cycle(home, UpdaterConfig(**RL_TERMS), log=lambda m: None)
+        report = (lambda *a, **kw: phases.append(a)) if k == 0 else (lambda *a, **kw: None)
+        r = train_cycle(home, UpdaterConfig(**RL_TERMS), log=lambda m: None, progress=report)
         assert r.published or r.reason.startswith("guard"), r.reason
         published += [r.published] if r.published else []
     assert published, "at least one update must pass the guard"
+    assert list(dict.fromkeys(p for p, *_ in phases)) == ["events", "steps", "export", "guard"]
+    for name in ("events", "steps", "export", "guard"):  # each phase runs to its end
+        done, total = [(d, t) for p, d, t, *_ in phases if p == name][-1]
+        assert done == total > 0, (name, done, total)
     served = load_model(home)
     assert served.version == current_version(home) == published[-1]
     after = [first_text_probs(served, c, likes) for c in QUOTE_CONTEXTS]

@@ -1,6 +1,7 @@
 """The typing-replay benchmark, short: both modes, the JSON contract, learning publishes."""
 
 import json
+import re
 import subprocess
 import sys
 
@@ -96,3 +97,44 @@ def test_replay_usage_errors(tmp_path):
     assert run("--learn").returncode == 2
     assert run(str(tmp_path / "missing.py"), "--frozen").returncode == 2
     assert run(str(tmp_path), "--learn", "--frozen").returncode == 2
+
+
+def _in_a_terminal(args: list[str], timeout: float = 300) -> str:
+    """Run `args` with a pseudo-terminal for stdout and stderr, as a user at a shell does."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal 120 columns wide (a new pty has none, and tqdm draws nothing)
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+        os.execv(args[0], args)
+    out, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 1.0)[0]:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:  # the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        os.waitpid(pid, 0)
+    return out.decode("utf-8", "replace")
+
+
+def test_replay_shows_progress_on_a_terminal_and_only_its_json_in_a_pipe(tmp_path, corpus, starter):
+    args = [sys.executable, "-m", "rltab.server.cli", "replay", corpus, "--frozen", "--limit-chars", "1500"]
+    screen = _in_a_terminal([*args, "--home", str(tmp_path / "tty")])
+    assert "rltab replay: typing" in screen
+    assert re.search(r" (\d+)/\1 \[", screen), screen[-500:]  # every character typed, of how many, ETA
+    assert "Warning" not in screen and "Downloading" not in screen  # the libraries keep quiet
+    piped = run(corpus, "--frozen", "--limit-chars", "1500", "--home", str(tmp_path / "pipe"))
+    assert piped.returncode == 0 and "rltab replay: typing" not in piped.stderr
+    assert json.loads(piped.stdout)["chars_typed"] <= 1500
