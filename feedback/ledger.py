@@ -305,7 +305,7 @@ class Ledger:
         """Updater cycles, oldest first (of one repository, or all); `report` decoded."""
         where, args = "1", []
         if repo is not None:
-            args = self._cycle_repos(repo)
+            args = self._repos_in("update_cycle", repo)
             where = f"repo in ({','.join('?' * len(args))})"
         with self._lock:
             rows = [dict(row) for row in self.db["update_cycle"].rows_where(where, args, order_by="id")]
@@ -323,11 +323,62 @@ class Ledger:
             )
         return rows[0] if rows else None
 
-    def _cycle_repos(self, repo: str) -> list[str]:
-        want = _resolved(repo)
+    def add_typing(self, counts: dict[tuple[str, str], int], now: float | None = None) -> None:
+        """Characters written since the last call, per (model version, repository), into this hour."""
+        hour = int((now or time.time()) // 3600)
+        with self._tx() as db:
+            for (version, repo), chars in counts.items():
+                db.execute(
+                    "insert into typing (hour, model_version, repo, chars) values (?, ?, ?, ?) "
+                    "on conflict (hour, model_version, repo) do update set chars = chars + excluded.chars",
+                    [hour, version, repo, chars],
+                )
+
+    def timeline(self, repo: str | None = None) -> list[dict]:
+        """Per hour and model version: suggestions shown, taken (accepted or partly), silent,
+        characters accepted and characters written: what the stats plot draws over time."""
+        mine, args = ("1", []) if repo is None else self._repo_where(repo)
+        typed_where, typed_args = "1", []
+        if repo is not None:
+            typed_args = self._repos_in("typing", repo)
+            typed_where = f"repo in ({','.join('?' * len(typed_args))})"
         with self._lock:
-            recorded = [r[0] for r in self.db.execute("select distinct repo from update_cycle where repo is not null")]
-        return [r for r in recorded if r == want or _resolved(r) == want]
+            rows = [
+                dict(r)
+                for r in self.db.query(
+                    f"""select cast(time / 3600 as integer) as hour, model_version,
+                        sum(outcome is null or outcome not in ('silent', 'invalid')) as shown,
+                        sum(outcome in ('accepted', 'partial')) as taken, sum(outcome = 'silent') as silent,
+                        coalesce(sum(accepted_chars), 0) as chars_accepted
+                    from suggestion where ({mine}) group by hour, model_version order by hour""",
+                    args,
+                )
+            ]
+            typed = {
+                (h, v): n
+                for h, v, n in self.db.execute(
+                    f"select hour, model_version, sum(chars) from typing where {typed_where} "
+                    "group by hour, model_version",
+                    typed_args,
+                )
+            }
+        for r in rows:
+            r["chars_typed"] = typed.pop((r["hour"], r["model_version"]), 0)
+        rows += [
+            {"hour": h, "model_version": v, "shown": 0, "taken": 0, "silent": 0, "chars_accepted": 0, "chars_typed": n}
+            for (h, v), n in typed.items()
+        ]
+        return sorted(rows, key=lambda r: r["hour"])
+
+    def version_starts(self, repo: str | None = None) -> list[tuple[float, str]]:
+        """(time, version) of each version's first suggestion: where the stats plot marks a change."""
+        mine, args = ("1", []) if repo is None else self._repo_where(repo)
+        with self._lock:
+            rows = self.db.execute(
+                f"select min(time) as t, model_version from suggestion where ({mine}) group by model_version order by t",
+                args,
+            ).fetchall()
+        return [(t, v) for t, v in rows]
 
     def set_state(self, key: str, value: Any) -> None:
         with self._tx() as db:
@@ -433,6 +484,7 @@ class Ledger:
                 "group by model_version, outcome",
                 args,
             ).fetchall()
+        typed = {v: n for v, n in self._typed_per_version(repo)}
         hidden: dict[str, dict] = {}
         for version, outcome, n in unshown:
             hidden.setdefault(version, {"silent": 0, "invalid": 0})[outcome] = n
@@ -455,7 +507,24 @@ class Ledger:
             }
             for v, n in hidden.items()
         ]
+        for r in rows:  # of every 100 characters written while it served, how many it wrote
+            r["chars_typed"] = typed.get(r["model_version"], 0)
+            r["chars_saved_per_100"] = (
+                round(100 * r["chars_accepted"] / r["chars_typed"], 2) if r["chars_typed"] else None
+            )
         return rows
+
+    def _typed_per_version(self, repo: str | None) -> list[tuple[str, int]]:
+        where, args = "1", []
+        if repo is not None:
+            args = self._repos_in("typing", repo)
+            where = f"repo in ({','.join('?' * len(args))})"
+        with self._lock:
+            return list(
+                self.db.execute(
+                    f"select model_version, sum(chars) from typing where {where} group by model_version", args
+                )
+            )
 
     def counts(self) -> dict[str, int]:
         with self._lock:
@@ -479,9 +548,12 @@ class Ledger:
             n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
             if repo is None:
                 db.execute("delete from update_cycle")
+                db.execute("delete from typing")
             else:
-                cycles = self._cycle_repos(repo)
+                cycles = self._repos_in("update_cycle", repo)
                 db.execute(f"delete from update_cycle where repo in ({','.join('?' * len(cycles))})", cycles)
+                typed = self._repos_in("typing", repo)
+                db.execute(f"delete from typing where repo in ({','.join('?' * len(typed))})", typed)
         with self._lock:
             self.db.conn.execute("VACUUM")
             self._truncate_wal()
@@ -496,9 +568,12 @@ class Ledger:
 
     def repos_at(self, path: str) -> list[str]:
         """The repository values recorded for `path`, however it was spelled (a symlink, `..`)."""
+        return self._repos_in("suggestion", path)
+
+    def _repos_in(self, table: str, path: str) -> list[str]:
         want = _resolved(path)
         with self._lock:
-            recorded = [r[0] for r in self.db.execute("select distinct repo from suggestion where repo is not null")]
+            recorded = [r[0] for r in self.db.execute(f"select distinct repo from {table} where repo is not null")]
         return [r for r in recorded if r == want or _resolved(r) == want]
 
     def _truncate_wal(self, timeout_s: float = 30.0) -> None:

@@ -27,6 +27,7 @@ from .settings import Settings, parse_settings
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
 RETENTION_CHECK_EVERY_S = 1.0  # how often due retention checks and demonstrations run
+TYPING_FLUSH_EVERY = 10  # checks: characters written reach the ledger every ten seconds
 
 
 class RltabServer(LanguageServer):
@@ -146,9 +147,13 @@ class RltabServer(LanguageServer):
 
     async def _checks_loop(self) -> None:
         learning = self.service.learning_state()
+        ticks = 0
         while True:
             await asyncio.sleep(RETENTION_CHECK_EVERY_S)
+            ticks += 1
             try:
+                if ticks % TYPING_FLUSH_EVERY == 0:
+                    self.service.flush_typing()
                 changed = self.service.run_due_checks()
                 # The updater is another process: a cycle starting, or ending refused, shows up here.
                 now = self.service.learning_state()

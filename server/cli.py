@@ -212,29 +212,35 @@ def cmd_demo(args) -> int:
 
 def cmd_stats(args) -> int:
     from rltab.feedback.ledger import Ledger
-    from rltab.feedback.stats import plot_accept_rate
+    from rltab.feedback.stats import plot_stats
 
     db = _home(args) / "ledger.db"
     if args.plot:
         _writable_parent(args.plot, "--plot")
     rows: list[dict] = []
+    timeline: list[dict] = []
+    starts: list[tuple[float, str]] = []
     if db.exists():  # a new home has no ledger yet: nothing shown so far, not an error
         ledger = Ledger(db)
         rows = ledger.stats(_repo(args))
+        timeline = ledger.timeline(_repo(args)) if args.plot else []
+        starts = ledger.version_starts(_repo(args)) if args.plot else []
         ledger.close()
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(
-            f"{'model version':<24} {'shown':>6} {'acc':>5} {'part':>5} {'rej':>5} {'rate':>7} {'chars':>7} {'silent':>7}"
+            f"{'model version':<24} {'shown':>6} {'acc':>5} {'part':>5} {'rej':>5} {'rate':>7} {'chars':>7} "
+            f"{'saved/100':>9} {'silent':>7}"
         )
         for r in rows:
+            saved = f"{r['chars_saved_per_100']:.1f}" if r["chars_saved_per_100"] is not None else "-"
             print(
                 f"{r['model_version']:<24} {r['shown']:>6} {r['accepted']:>5} {r['partial']:>5} {r['rejected']:>5} "
-                f"{100 * r['accept_rate']:>6.1f}% {r['chars_accepted']:>7} {r['silent']:>7}"
+                f"{100 * r['accept_rate']:>6.1f}% {r['chars_accepted']:>7} {saved:>9} {r['silent']:>7}"
             )
     if args.plot:
-        plot_accept_rate(rows, args.plot)
+        plot_stats(rows, timeline, starts, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 

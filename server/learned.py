@@ -42,7 +42,7 @@ def report(home: Path, repo: str | None = None, examples: int = 2) -> list[dict]
             rows = ledger.rows("trained_in = ?", [name]) if ledger else []
             entry = {
                 "version": name,
-                "live": name == live,
+                "live": name == (current_version(home, v["repo"]) if v.get("repo") else live),
                 "date": _date(v.get("time")),
                 "parent": v.get("parent"),
                 "repo": v.get("repo"),

@@ -54,6 +54,12 @@ class ModelHolder:
     def version(self) -> str | None:
         return self.last.version if self.last else None
 
+    def serving(self, repo: str | None) -> str | None:
+        """The version serving `repo` now (without loading one): its live model, else the last used."""
+        with self._lock:
+            model = self._live.get(repo) or self.last
+            return model.version if model else None
+
     def live(self) -> list[LoadedModel]:
         with self._lock:
             return list(self._live.values())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,7 @@ from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.completion.completer import Completer, Suggestion
 from rltab.policy.completion.context import LINE, NONE
 from rltab.policy.fim import RepoPrompt, Window
-from rltab.policy.model_store import LoadedModel, training_now
+from rltab.policy.model_store import STARTER_VERSION, LoadedModel, training_now
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
@@ -31,6 +32,10 @@ from .models import ModelHolder
 from .settings import Settings
 
 log = logging.getLogger(__name__)
+
+# An edit this long or shorter is writing (typing, accepting a suggestion); a longer one is a
+# paste, a formatter or a generated file, which no completion could have saved.
+TYPED_EDIT_MAX = 200
 
 
 class UserError(ValueError):
@@ -90,6 +95,7 @@ class Service:
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rltab-infer")
         self._completers: dict[int, Completer] = {}
         self._seq: dict[str, int] = {}
+        self._typed: Counter[tuple[str, str]] = Counter()  # chars written per (version, repo), not yet in the ledger
         self._repos: dict[str, str] = {}
         self.index = WorkspaceIndex()
         self.context = RepoContext(self.index)
@@ -126,6 +132,9 @@ class Service:
         for before, s, e, new in self.documents.change(uri, version, changes):
             settled += self._settle(self.tracker.changed(uri, before, s, e, new))
             self.context.edited(path, before.count("\n", 0, s))
+            if 0 < len(new) <= TYPED_EDIT_MAX:
+                repo = self.repo_of(uri)
+                self._typed[(self.models.serving(repo) or STARTER_VERSION, repo)] += len(new)
         doc = self.documents.get(uri)
         if doc is not None:
             self.index.document(path, doc.text)
@@ -349,9 +358,16 @@ class Service:
         """A new version is live: the updater (another process) has marked rows as used."""
         self.ledger.recount()
 
+    def flush_typing(self) -> None:
+        """Characters written since the last flush into the ledger (counts only, never text)."""
+        if self._typed:
+            counts, self._typed = dict(self._typed), Counter()
+            self.ledger.add_typing(counts)
+
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.index.stop()
+        self.flush_typing()
         self.ledger.close()
 
 

@@ -140,7 +140,7 @@ def test_incremental_changes_report_the_text_before_each():
 
 
 def test_accept_rates_are_plotted_with_wilson_intervals(tmp_path):
-    from rltab.feedback.stats import plot_accept_rate, wilson_interval
+    from rltab.feedback.stats import plot_stats, time_bins, wilson_interval
 
     lo, hi = wilson_interval(3, 10)
     assert (round(lo, 3), round(hi, 3)) == (0.108, 0.603)  # the textbook 95 % Wilson interval of 3/10
@@ -148,6 +148,21 @@ def test_accept_rates_are_plotted_with_wilson_intervals(tmp_path):
     few, many = wilson_interval(1, 4), wilson_interval(250, 1000)
     assert few[1] - few[0] > many[1] - many[0]  # four suggestions say much less than a thousand
     rows = [{"model_version": "starter", "shown": 10, "accepted": 2, "partial": 1, "accept_rate": 0.3}]
-    for name, data in (("one.png", rows), ("none.png", [])):
-        plot_accept_rate(data, tmp_path / name)
+    hourly = [
+        {
+            "hour": 500_000 + h,
+            "model_version": "starter" if h < 30 else "v0001",
+            "shown": 4,
+            "taken": 1,
+            "silent": 2,
+            "chars_accepted": 9,
+            "chars_typed": 100,
+        }
+        for h in range(48)
+    ]
+    bins = time_bins(hourly)  # 48 hours in at most 24 points: two hours each
+    assert len(bins) == 24 and bins[0]["hours"] == 2 and bins[0]["shown"] == 8 and bins[-1]["chars_typed"] == 200
+    starts = [(500_000 * 3600.0, "starter"), (500_030 * 3600.0 + 5, "v0001")]
+    for name, data, timeline, marks in (("one.png", rows, hourly, starts), ("none.png", [], [], [])):
+        plot_stats(data, timeline, marks, tmp_path / name)
         assert (tmp_path / name).stat().st_size > 1000

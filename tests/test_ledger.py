@@ -89,6 +89,15 @@ def test_stats_and_pending(tmp_path):
     assert [r["id"] for r in L.learnable(10)] == [d, e] and [r["id"] for r in L.learnable(1)] == [e]
     L.mark_trained([d, e], "v0001")
     assert L.pending_events() == 0
+    # Characters written while each version served: what "saved per 100 written" divides by.
+    L.add_typing({("v1", ""): 40, ("v2", ""): 10}, now=7200.0)
+    L.add_typing({("v1", ""): 60}, now=7300.0)
+    stats = {r["model_version"]: r for r in L.stats()}
+    assert (stats["v1"]["chars_typed"], stats["v1"]["chars_saved_per_100"]) == (100, 23.0)
+    assert stats["v2"]["chars_saved_per_100"] == 0.0
+    hourly = {(r["hour"], r["model_version"]): r["chars_typed"] for r in L.timeline()}
+    assert hourly[(2, "v1")] == 100 and hourly[(2, "v2")] == 10
+    assert [v for _, v in L.version_starts()] == ["v1", "v2"]
 
 
 def test_status_counts_run_alongside_the_ledger(tmp_path):

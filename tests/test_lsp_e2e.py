@@ -80,6 +80,9 @@ async def test_accept_by_inserting_the_whole_text(home):
             R.reward("accepted", len(text), len(text)),
         )
         await wait_until(lambda: any(s["acceptRate"] == 1.0 for s in c.statuses))
+    # What was written is counted (never kept): the accepted text is all of it here.
+    [(version, chars)] = ledger_rows(home, "select model_version, sum(chars) from typing group by model_version")
+    assert (version, chars) == ("starter", len(text))
 
 
 async def test_reject_by_typing_something_else(home):
