@@ -485,8 +485,18 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rltab")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = Parser(prog="rltab", description="A local code-completion server that learns from your Tab key.")
+    ap.add_argument("--version", action="version", version=f"rltab {_version()}")
     sub = ap.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     def add(name, fn, help):

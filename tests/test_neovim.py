@@ -1,5 +1,6 @@
 """A real client: headless Neovim's built-in LSP client against `rltab serve`."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,3 +51,35 @@ def test_neovim_completion_is_recorded_as_accepted(tmp_path, starter):
     assert rows and rows[0][0] == "accepted"
     kinds = {k for (k,) in ledger_rows(home, "select source from event where suggestion_id = ?", [sid])}
     assert "inferred" in kinds  # seen in the edit itself, not only in the command
+
+
+def _nvim(*commands: str, env: dict, cwd) -> subprocess.CompletedProcess:
+    args = ["nvim", "--headless", "--clean", "-c", f"set rtp+={REPO / 'client-nvim'}"]
+    for c in commands:
+        args += ["-c", c]
+    return subprocess.run([*args, "-c", "qa!"], env=env, capture_output=True, text=True, timeout=120, cwd=cwd)
+
+
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="neovim is not installed (apt-get install neovim)")
+def test_checkhealth_rltab_finds_the_server_or_says_how_to_install_it(tmp_path):
+    report = tmp_path / "health.txt"
+    with_rltab = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    r = _nvim("checkhealth rltab", f"w! {report}", env=with_rltab, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    text = report.read_text()
+    assert "## rltab server" in text and "OK" in text and "rltab 0." in text, text
+    bare = {**os.environ, "PATH": "/usr/bin:/bin"}  # no rltab anywhere on it
+    r = _nvim("checkhealth rltab", f"w! {report}", env=bare, cwd=tmp_path)
+    assert "ERROR" in report.read_text() and "pip install -e ." in report.read_text()
+
+
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="neovim is not installed (apt-get install neovim)")
+def test_the_0_11_config_names_the_server_its_filetypes_and_root_markers(tmp_path):
+    """What `vim.lsp.enable("rltab")` reads on 0.11+ (loaded here as a file: this Neovim is older)."""
+    out = tmp_path / "config.json"
+    lua = f"lua io.open('{out}', 'w'):write(vim.fn.json_encode(dofile('{REPO / 'client-nvim/lsp/rltab.lua'}')))"
+    r = _nvim(lua, env=dict(os.environ), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    config = json.loads(out.read_text())
+    assert config["cmd"] == ["rltab", "serve"] and config["filetypes"] == ["python"]
+    assert config["root_markers"][0] == ".git" and config["init_options"]["learning"]["enabled"] is False

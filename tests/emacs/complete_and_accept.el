@@ -1,6 +1,8 @@
 ;; Batch Emacs: eglot asks rltab for a completion, applies the item's edit as accepting it would,
 ;; runs its command, and prints the suggestion id. Driven by tests/test_emacs.py.
 (setq rltab-command (list (getenv "RLTAB_PYTHON") "-m" "rltab.server.cli" "serve" "--home" (getenv "RLTAB_HOME")))
+;; RLTAB_EGLOT_WITH: another server's command, run beside rltab through the rass multiplexer.
+(when (getenv "RLTAB_EGLOT_WITH") (setq rltab-eglot-with (split-string (getenv "RLTAB_EGLOT_WITH"))))
 (load (expand-file-name "docs/editors/rltab-eglot.el" (getenv "RLTAB_REPO")))
 (require 'python)
 (find-file (getenv "RLTAB_FILE"))
@@ -10,7 +12,9 @@
 (goto-char (point-min)) (forward-line (string-to-number (getenv "RLTAB_LINE"))) (end-of-line)
 (let* ((server (eglot-current-server))
        (res (jsonrpc-request server :textDocument/completion (eglot--TextDocumentPositionParams)))
-       (item (aref (plist-get res :items) 0))
+       ;; rltab's item (beside the other server's, when multiplexed): the one whose command is rltab's
+       (item (seq-find (lambda (i) (equal (plist-get (plist-get i :command) :command) "rltab.accepted"))
+                       (plist-get res :items)))
        (edit (plist-get item :textEdit))
        (cmd (plist-get item :command))
        (range (plist-get edit :range))

@@ -1,7 +1,7 @@
 -- Headless Neovim: ask rltab for a completion, apply the item as the user's accept would, run
 -- its command, then write the suggestion id to $RLTAB_NVIM_OUT. Driven by tests/test_neovim.py.
 local env = vim.env
-package.path = env.RLTAB_REPO .. "/docs/editors/?.lua;" .. package.path
+package.path = env.RLTAB_REPO .. "/client-nvim/lua/?/init.lua;" .. package.path
 require("rltab").setup({ cmd = { env.RLTAB_PYTHON, "-m", "rltab.server.cli", "serve", "--home", env.RLTAB_HOME } })
 
 local function fail(msg)

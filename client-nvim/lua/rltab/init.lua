@@ -1,7 +1,6 @@
--- rltab for Neovim's built-in LSP client (0.7 and later; no plugins needed).
--- Put this file on your runtimepath (e.g. ~/.config/nvim/lua/rltab.lua), then in init.lua:
+-- rltab for Neovim 0.7 to 0.10 (0.11+: vim.lsp.enable("rltab") uses lsp/rltab.lua instead).
 --   require("rltab").setup({ init_options = { learning = { enabled = true } } })
--- On 0.12+ you can also turn on ghost text: vim.lsp.inline_completion.enable(true)
+-- On 0.12+ turn on ghost text too: vim.lsp.inline_completion.enable(true)
 local M = {}
 
 function M.setup(opts)
