@@ -4,7 +4,7 @@ terminal, nothing in a log file or a pipe (the updater started by the server wri
 from __future__ import annotations
 
 import sys
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Progress(Protocol):
@@ -23,7 +23,7 @@ class PhaseBars:
         self.unit = unit
         self.enabled = sys.stderr.isatty() if enabled is None else enabled
         self.phase: str | None = None
-        self.bar = None
+        self.bar: Any = None  # a tqdm bar while a phase runs
 
     def __call__(self, phase: str, done: int, total: int | None = None, note: str = "") -> None:
         if not self.enabled:
