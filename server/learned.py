@@ -89,6 +89,7 @@ def _usage(version: str | None, used: dict[str, dict]) -> dict | None:
         "accept_rate": u.get("accept_rate", 0.0),
         "chars_accepted": u.get("chars_accepted", 0),
         "chars_per_shown": round(u.get("chars_accepted", 0) / shown, 2) if shown else 0.0,
+        "chars_saved_per_100": u.get("chars_saved_per_100"),  # of the characters written (None: not counted)
     }
 
 
@@ -146,9 +147,11 @@ def format_text(entries: list[dict]) -> str:
             lines.append(f"  guard {g['reason']}" + (": " + "; ".join(figures) if figures else ""))
         for label, u in (("before", e["before"]), ("after ", e["after"])):
             if u is not None and (e["parent"] or label == "after "):
+                saved = u["chars_saved_per_100"]
                 lines.append(
                     f"  {label} ({u['version']}): {u['shown']} shown, {100 * u['accept_rate']:.1f}% taken, "
-                    f"{u['chars_accepted']} chars accepted ({u['chars_per_shown']:.1f} per suggestion)"
+                    f"{u['chars_accepted']} chars accepted ({u['chars_per_shown']:.1f} per suggestion"
+                    + (f", {saved:.1f} per 100 written)" if saved is not None else ")")
                 )
         for r in e["refused"]:
             lines.append(f"  refused an update from it {r['date']} ({r['events']} events): {r['reason']}")

@@ -6,6 +6,7 @@ export interface Usage {
   accept_rate: number;
   chars_accepted: number;
   chars_per_shown: number;
+  chars_saved_per_100?: number | null;
 }
 
 export interface Example {
@@ -48,8 +49,9 @@ function fmt(x: unknown): string {
 }
 
 function usageCells(u: Usage | null): string {
-  if (u === null) return '<td>–</td><td>–</td><td>–</td>';
-  return `<td>${u.shown}</td><td>${(100 * u.accept_rate).toFixed(1)}%</td><td>${u.chars_per_shown.toFixed(1)}</td>`;
+  if (u === null) return '<td>–</td><td>–</td><td>–</td><td>–</td>';
+  const saved = typeof u.chars_saved_per_100 === 'number' ? u.chars_saved_per_100.toFixed(1) : '–';
+  return `<td>${u.shown}</td><td>${(100 * u.accept_rate).toFixed(1)}%</td><td>${u.chars_per_shown.toFixed(1)}</td><td>${saved}</td>`;
 }
 
 function entryHtml(e: LearnedEntry): string {
@@ -72,7 +74,7 @@ function entryHtml(e: LearnedEntry): string {
   }
   if (e.parent !== null || e.after !== null) {
     parts.push(
-      '<table><tr><th></th><th>version</th><th>shown</th><th>taken</th><th>chars per suggestion</th></tr>' +
+      '<table><tr><th></th><th>version</th><th>shown</th><th>taken</th><th>chars per suggestion</th><th>saved per 100 written</th></tr>' +
         (e.parent !== null ? `<tr><td>before</td><td>${h(e.parent)}</td>${usageCells(e.before)}</tr>` : '') +
         `<tr><td>after</td><td>${h(e.version)}</td>${usageCells(e.after)}</tr></table>`,
     );

@@ -29,7 +29,7 @@ const V1: LearnedEntry = {
   outcomes: { accepted: 20, rejected: 44 },
   guard: { reason: 'ok', heldout_loss: 3.41, parent_heldout_loss: 3.43 },
   before: STARTER.after,
-  after: { version: 'v0001', shown: 10, accept_rate: 0.3, chars_accepted: 50, chars_per_shown: 5 },
+  after: { version: 'v0001', shown: 10, accept_rate: 0.3, chars_accepted: 50, chars_per_shown: 5, chars_saved_per_100: 12.5 },
   refused: [],
   examples: [
     {
@@ -49,7 +49,8 @@ test('the learned view shows each version newest first, with its figures, refusa
   assert.ok(html.indexOf('v0001') < html.indexOf('<h2>starter'));
   assert.match(html, /Trained on 64 events: 20 accepted, 44 rejected/);
   assert.match(html, /held-out loss<\/td><td>3\.410<\/td><td>3\.430/);
-  assert.match(html, /before<\/td><td>starter<\/td><td>40<\/td><td>20\.0%<\/td><td>3\.0/);
+  assert.match(html, /before<\/td><td>starter<\/td><td>40<\/td><td>20\.0%<\/td><td>3\.0<\/td><td>–/);
+  assert.match(html, /after<\/td><td>v0001<\/td><td>10<\/td><td>30\.0%<\/td><td>5\.0<\/td><td>12\.5/);
   assert.match(html, /Refused an update from it on 2026-11-26 10:00 \(64 events\): guard: held-out loss 3\.6/);
   assert.match(html, /you wrote <code>&quot;b&quot;<\/code>/);
   assert.ok(!html.includes('<b>'), 'code from the ledger is escaped, never markup');

@@ -143,6 +143,10 @@ test('inline completion, then the accept command, then a status with the accept'
   const status = await nextStatus((s) => s.acceptRate > 0);
   assert.equal(status.learning, true);
   assert.match(status.modelVersion, /\S/);
+  // What the switches and notices read: the starter knows Python only, no cycle has run.
+  assert.deepEqual(status.languages, ['python']);
+  assert.equal(status.training, false);
+  assert.equal(status.lastUpdate, null);
 });
 
 test('bad command arguments get an error response and the server lives on', async () => {
