@@ -588,6 +588,14 @@ class Ledger:
                 raise sqlite3.OperationalError("another process keeps the ledger's WAL open; try again")
             time.sleep(0.05)
 
+    def recorded_for_learning(self, repo: str | None = None) -> list[dict]:
+        """Settled rows recorded while learning was on (what `export-ledger` writes), oldest first."""
+        where, args = "prompt_ids is not null and outcome is not null", []
+        if repo is not None:
+            mine, args = self._repo_where(repo)
+            where = f"{where} and ({mine})"
+        return self.rows(where, args)
+
     def rows(self, where: str = "1", args: Iterable = ()) -> list[dict]:
         with self._lock:
             return list(self.db["suggestion"].rows_where(where, list(args), order_by="time"))

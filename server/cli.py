@@ -332,6 +332,28 @@ def cmd_learned(args) -> int:
     return 0
 
 
+def cmd_export_ledger(args) -> int:
+    from rltab.feedback import export
+    from rltab.feedback.ledger import Ledger
+
+    out = Path(args.out)
+    if out.suffix not in (".jsonl", ".parquet"):
+        raise UsageError(f"OUT must end in .jsonl or .parquet, got {args.out!r}")
+    _writable_parent(args.out, "OUT")
+    db = _home(args) / "ledger.db"
+    if not db.exists():
+        raise UsageError(f"no ledger in {_home(args)}: nothing recorded yet")
+    ledger = Ledger(db)
+    try:
+        n = export.write(ledger, out, _repo(args))
+    except ImportError as e:
+        raise UsageError(str(e)) from e
+    finally:
+        ledger.close()
+    print(f"wrote {n} learnable events to {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_import_model(args) -> int:
     from rltab.policy.importer import ImportFailure, import_model
 
@@ -573,6 +595,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
     p.add_argument("--settings", help="server settings as JSON (initializationOptions), e.g. '{\"syntaxCheck\": true}'")
+
+    p = add(
+        "export-ledger", cmd_export_ledger, "write the learnable events (learning-on rows only) as JSONL or Parquet"
+    )
+    p.add_argument("out", metavar="OUT", help="OUT.jsonl, or OUT.parquet (needs pyarrow)")
+    p.add_argument("--repo", metavar="PATH", help="only this repository's events")
 
     p = add("import-model", cmd_import_model, "convert a local Hugging Face causal LM into an rltab model version")
     p.add_argument("hf_dir", metavar="HF_DIR")

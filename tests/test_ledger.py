@@ -220,3 +220,39 @@ def test_learnable_rows_per_repository_and_waiting_for_their_demonstration(tmp_p
     assert [r["id"] for r in L.learnable(10, "/a", complete_before=150.0)] == [old, told]
     assert [r["id"] for r in L.learnable(10, "/b", complete_before=150.0)] == [other]
     assert {r["model_version"] for r in L.stats("/b")} == {"v1"} and L.stats("/b")[0]["rejected"] == 1
+
+
+def test_export_ledger_writes_only_learning_rows_and_reads_back_as_the_updater_rows(tmp_path, starter):
+    """`rltab export-ledger`: what a team's trainer gets, and that the updater reads it unchanged."""
+    from rltab.feedback.export import learnable_rows
+    from rltab.policy.examples import from_rows, stop_sets_for
+    from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
+    from rltab.policy.update_config import UpdaterConfig
+
+    home, repo = tmp_path / "home", tmp_path / "proj"
+    serve_round(home, QUOTE_CONTEXTS[:2], lambda t: t.lstrip().startswith("'"), n=2, repo=str(repo))
+    L = Ledger(home / "ledger.db")
+    kept_out = L.record_suggestion(rec(repo=str(repo), file=str(repo / "pkg" / "a.py")))  # learning was off
+    L.record_outcome(kept_out, "accepted")
+    L.record_suggestion(rec(repo=str(repo), prompt_ids=[1], completion_ids=[2], logprobs=[-0.1]))  # not settled
+    settled = L.rows("prompt_ids is not null and outcome is not null")
+    L.close()
+    assert settled
+
+    out = tmp_path / "events.jsonl"
+    r = _cli("export-ledger", str(out), "--repo", str(repo), home=home)
+    assert r.returncode == 0, r.stderr
+    exported = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [e["id"] for e in exported] == [s["id"] for s in settled] and kept_out not in out.read_text()
+    assert all(isinstance(e["prompt_ids"], list) and e["prompt_ids"] for e in exported)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600
+    # Read back, the updater's own decoding gives the same examples as from the ledger.
+    tok = starter.tokenizer
+    cfg, stops = UpdaterConfig(), stop_sets_for(starter.path, tok)
+    direct = from_rows(settled, tok, cfg, stops)
+    again = from_rows(learnable_rows(out), tok, cfg, stops)
+    assert [(e.prompt, e.completion, e.reward, e.rewarded) for e in again] == [
+        (e.prompt, e.completion, e.reward, e.rewarded) for e in direct
+    ]
+    assert _cli("export-ledger", str(tmp_path / "events.csv"), home=home).returncode == 2
+    assert _cli("export-ledger", str(out), home=tmp_path / "empty").returncode == 2
