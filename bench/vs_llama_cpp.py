@@ -1,0 +1,203 @@
+"""rltab's engine against llama.cpp on the same weights (issue 17; BENCHMARKS.md).
+
+    python bench/vs_llama_cpp.py --convert /path/to/llama.cpp/convert_hf_to_gguf.py \\
+        [--size qwen0.5b] [--threads 1,2] [--json bench/results/vs_llama_cpp.json]
+
+One random-initialised Qwen2-shaped checkpoint (`qwen0.5b`: Qwen2.5-Coder-0.5B's exact shape;
+speed does not depend on the weights' values) is imported into rltab (int8 ONNX, as served) and
+converted to GGUF (Q8_0 by llama.cpp's converter, Q4_K_M by llama.cpp's quantizer). Each engine
+then runs the same token ids: prefill of 512 tokens (fresh, median of 3), decode per token
+(greedy, 16 tokens), and a 24-token completion after the prompt grew by 12 tokens (the KV cache of
+the previous request reused, as in typing). Needs llama-cpp-python, built from its sdist
+(`pip install llama-cpp-python==0.3.36`), and the converter script of the same llama.cpp: the
+sdist carries it as vendor/llama.cpp/convert_hf_to_gguf.py (with vendor/llama.cpp/gguf-py).
+Run it with the starter's background training stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+from import_sizes import build  # bench scripts share the checkpoint builder
+
+PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
+
+RLTAB = r"""
+import json, sys, time, numpy as np
+from pathlib import Path
+from rltab.policy.model_store import load_model
+home, name, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+ids, n = json.loads(sys.argv[4]), json.loads(sys.argv[5])  # n: prompt, decode and new token counts
+m = load_model(home, name, threads=threads)
+e = m.engine
+e.prefill(ids)  # warm
+pre = []
+for _ in range(3):
+    t = time.perf_counter(); e.prefill(ids); pre.append((time.perf_counter() - t) * 1000)
+t = time.perf_counter()
+g = e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["decode"], min_new_tokens=n["decode"],
+               single_line=False, heal=False)
+total = (time.perf_counter() - t) * 1000
+decode = (total - float(np.median(pre))) / max(1, len(g.candidates[0].token_ids))
+e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key="doc")
+t = time.perf_counter()
+g = e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["new"], min_new_tokens=n["new"], single_line=False,
+               heal=False, cache_key="doc")
+grown = (time.perf_counter() - t) * 1000
+print(json.dumps({"prefill_512_ms": round(float(np.median(pre)), 1), "decode_ms_per_token": round(decode, 2),
+                  "completion_24_kv_reuse_ms": round(grown, 1)}))
+"""
+
+LLAMA = r"""
+import json, sys, time, numpy as np
+import llama_cpp.llama_cpp as C
+path, threads, ids, extra = sys.argv[1], int(sys.argv[2]), json.loads(sys.argv[3]), sys.argv[4] == "1"
+n = json.loads(sys.argv[5])  # prompt, decode and new token counts
+if not extra:  # llama.cpp's repacked weight buffers (AMX, AVX-512) off: the plain CPU kernels
+    default = C.llama_model_default_params
+    def plain():
+        p = default(); p.use_extra_bufts = False; return p
+    C.llama_model_default_params = plain
+from llama_cpp import Llama
+llm = Llama(model_path=path, n_ctx=1024, n_batch=512, n_threads=threads, n_threads_batch=threads, verbose=False)
+def fresh_prefill():
+    llm.reset(); t = time.perf_counter(); llm.eval(ids); return (time.perf_counter() - t) * 1000
+fresh_prefill()  # warm
+pre = float(np.median([fresh_prefill() for _ in range(3)]))
+steps = []
+for _ in range(n["decode"]):
+    tok = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+    t = time.perf_counter(); llm.eval([tok]); steps.append((time.perf_counter() - t) * 1000)
+llm.reset(); llm.eval(ids[:n["prompt"]])  # the previous request's prompt is in the KV cache
+t = time.perf_counter()
+out = []
+for tok in llm.generate(ids, top_k=1, temp=0.0, reset=False):
+    out.append(tok)
+    if len(out) == n["new"]:
+        break
+grown = (time.perf_counter() - t) * 1000
+print(json.dumps({"prefill_512_ms": round(pre, 1), "decode_ms_per_token": round(float(np.mean(steps)), 2),
+                  "completion_24_kv_reuse_ms": round(grown, 1)}))
+"""
+
+
+def run(code: str, *args: str, threads: int) -> dict:
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS})
+    r = subprocess.run([sys.executable, "-c", code, *args, counts], capture_output=True, text=True, env=env)
+    if r.returncode != 0:  # a signal (llama.cpp segfaults with AMX-repacked Q8_0 here) says little on stderr
+        return {"error": r.stderr[-800:] or f"exit code {r.returncode}"}
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def to_gguf(convert: Path, src: Path, work: Path) -> dict[str, Path]:
+    """Q8_0 from the converter; Q4_K_M quantized from an F16 file by llama.cpp's own quantizer.
+    rltab's tokenizer is not one the converter knows by hash: its pre-tokenizer is declared qwen2's
+    (the ids are what is compared here, not their text)."""
+    shim = (
+        "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
+        "from conversion.base import TextModel; TextModel.get_vocab_base_pre = lambda self, tok: 'qwen2'; "
+        "import convert_hf_to_gguf as C; "
+        "sys.argv = ['convert', *sys.argv[3:]]; C.main()"
+    )
+    out = {}
+    for outtype in ("q8_0", "f16"):
+        path = work / f"model-{outtype}.gguf"
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                shim,
+                str(convert.parent),
+                str(convert.parent / "gguf-py"),
+                str(src),
+                "--outtype",
+                outtype,
+                "--outfile",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"convert_hf_to_gguf failed: {r.stderr[-1500:]}")
+        out[outtype] = path
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = llama_cpp.LLAMA_FTYPE_MOSTLY_Q4_K_M
+    q4 = work / "model-q4_k_m.gguf"
+    if llama_cpp.llama_model_quantize(str(out["f16"]).encode(), str(q4).encode(), params) != 0:
+        raise RuntimeError("llama_model_quantize failed")
+    out["q4_k_m"] = q4
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--convert", required=True, type=Path, help="llama.cpp's convert_hf_to_gguf.py")
+    ap.add_argument("--size", default="qwen0.5b")
+    ap.add_argument("--threads", default="1,2")
+    ap.add_argument("--json", default="bench/results/vs_llama_cpp.json")
+    args = ap.parse_args()
+    import llama_cpp
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="rltab-llama-") as tmp:
+        work = Path(tmp)
+        src, home = work / "hf", work / "home"
+        params = build(src, args.size)
+        r = subprocess.run(
+            [sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", "m", "--home", str(home)],
+            capture_output=True,
+            text=True,
+        )
+        if r.returncode != 0:
+            raise SystemExit(f"import-model failed: {r.stderr[-800:]}")
+        ggufs = to_gguf(args.convert, src, work)
+        from tokenizers import Tokenizer
+
+        tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+        ids = (tok.encode("def f(x):\n    return x + 1\n\n").ids * 200)[:GROWN]
+        for threads in (int(t) for t in args.threads.split(",")):
+            engines = [("rltab int8 (ONNX)", RLTAB, (str(home), "m", str(threads), json.dumps(ids)))]
+            engines += [
+                (
+                    f"llama.cpp {q.upper()}{'' if extra else ', no repacked buffers'}",
+                    LLAMA,
+                    (str(ggufs[q]), str(threads), json.dumps(ids), "1" if extra else "0"),
+                )
+                for q in ("q8_0", "q4_k_m")
+                for extra in (True, False)
+            ]
+            for name, code, a in engines:
+                row = {"engine": name, "threads": threads, **run(code, *a, threads=threads)}
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        sizes = {q: round(p.stat().st_size / 2**20, 1) for q, p in ggufs.items()}
+        onnx = home / "models" / "m" / "model.int8.onnx"
+        onnx_mb = round(onnx.stat().st_size / 2**20, 1) if onnx.exists() else None
+    out = {
+        "size": args.size,
+        "params_m": round(params / 1e6, 1),
+        "llama_cpp_python": llama_cpp.__version__,
+        "file_mb": {**sizes, "rltab_int8_onnx": onnx_mb},
+        "prompt_tokens": GROWN,
+        "rows": rows,
+        "measured": time.strftime("%Y-%m-%d"),
+    }
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
