@@ -148,6 +148,7 @@ def main() -> int:
     ap.add_argument("--size", default="qwen0.5b")
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", default="bench/results/vs_llama_cpp.json")
+    ap.add_argument("--build-label", default="", help="how llama-cpp-python was built (CMAKE_ARGS), for the JSON")
     args = ap.parse_args()
     import llama_cpp
 
@@ -190,6 +191,7 @@ def main() -> int:
         "size": args.size,
         "params_m": round(params / 1e6, 1),
         "llama_cpp_python": llama_cpp.__version__,
+        "llama_cpp_build": args.build_label,
         "file_mb": {**sizes, "rltab_int8_onnx": onnx_mb},
         "prompt_tokens": GROWN,
         "rows": rows,
