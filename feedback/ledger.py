@@ -590,7 +590,8 @@ class Ledger:
 
     def recorded_for_learning(self, repo: str | None = None) -> list[dict]:
         """Settled rows recorded while learning was on (what `export-ledger` writes), oldest first."""
-        where, args = "prompt_ids is not null and outcome is not null", []
+        where = "prompt_ids is not null and outcome is not null"
+        args: list[Any] = []
         if repo is not None:
             mine, args = self._repo_where(repo)
             where = f"{where} and ({mine})"
