@@ -303,10 +303,7 @@ class Ledger:
 
     def cycles(self, repo: str | None = None) -> list[dict]:
         """Updater cycles, oldest first (of one repository, or all); `report` decoded."""
-        where, args = "1", []
-        if repo is not None:
-            args = self._repos_in("update_cycle", repo)
-            where = f"repo in ({','.join('?' * len(args))})"
+        where, args = self._of_repo("update_cycle", repo)
         with self._lock:
             rows = [dict(row) for row in self.db["update_cycle"].rows_where(where, args, order_by="id")]
         for row in rows:
@@ -338,10 +335,7 @@ class Ledger:
         """Per hour and model version: suggestions shown, taken (accepted or partly), silent,
         characters accepted and characters written: what the stats plot draws over time."""
         mine, args = ("1", []) if repo is None else self._repo_where(repo)
-        typed_where, typed_args = "1", []
-        if repo is not None:
-            typed_args = self._repos_in("typing", repo)
-            typed_where = f"repo in ({','.join('?' * len(typed_args))})"
+        typed_where, typed_args = self._of_repo("typing", repo)
         with self._lock:
             rows = [
                 dict(r)
@@ -515,10 +509,7 @@ class Ledger:
         return rows
 
     def _typed_per_version(self, repo: str | None) -> list[tuple[str, int]]:
-        where, args = "1", []
-        if repo is not None:
-            args = self._repos_in("typing", repo)
-            where = f"repo in ({','.join('?' * len(args))})"
+        where, args = self._of_repo("typing", repo)
         with self._lock:
             return list(
                 self.db.execute(
@@ -546,14 +537,9 @@ class Ledger:
             }
             n_events = db.execute(f"delete from event where suggestion_id in ({ids_sql})", args).rowcount
             n_sugg = db.execute(f"delete from suggestion where id in ({ids_sql})", args).rowcount
-            if repo is None:
-                db.execute("delete from update_cycle")
-                db.execute("delete from typing")
-            else:
-                cycles = self._repos_in("update_cycle", repo)
-                db.execute(f"delete from update_cycle where repo in ({','.join('?' * len(cycles))})", cycles)
-                typed = self._repos_in("typing", repo)
-                db.execute(f"delete from typing where repo in ({','.join('?' * len(typed))})", typed)
+            for table in ("update_cycle", "typing"):  # counts only, but of the forgotten repository
+                of_repo, repos = self._of_repo(table, repo)
+                db.execute(f"delete from {table} where {of_repo}", repos)
         with self._lock:
             self.db.conn.execute("VACUUM")
             self._truncate_wal()
@@ -569,6 +555,13 @@ class Ledger:
     def repos_at(self, path: str) -> list[str]:
         """The repository values recorded for `path`, however it was spelled (a symlink, `..`)."""
         return self._repos_in("suggestion", path)
+
+    def _of_repo(self, table: str, repo: str | None) -> tuple[str, list[str]]:
+        """SQL selecting `table`'s rows of `repo` (however its path was spelled), or all for None."""
+        if repo is None:
+            return "1", []
+        repos = self._repos_in(table, repo)
+        return f"repo in ({','.join('?' * len(repos))})", repos
 
     def _repos_in(self, table: str, path: str) -> list[str]:
         want = _resolved(path)

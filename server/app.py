@@ -119,7 +119,7 @@ class RltabServer(LanguageServer):
     def apply_settings(self, raw) -> None:
         settings, warnings = parse_settings(raw, self.service.settings)
         self.service.configure(settings)
-        self.updater.ensure(settings.learning_enabled and not settings.learning_paused)
+        self.updater.ensure(settings.trains)
         for w in warnings:
             self.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
         self.send_status()
@@ -233,7 +233,7 @@ def build_server(
     @server.feature(types.INITIALIZED)
     def initialized(ls: RltabServer, params: types.InitializedParams):
         ls._loop = asyncio.get_running_loop()
-        ls.updater.ensure(ls.service.settings.learning_enabled and not ls.service.settings.learning_paused)
+        ls.updater.ensure(ls.service.settings.trains)
         for w in ls._init_warnings:
             ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
         ls.start_background(ls._checks_loop())

@@ -277,10 +277,9 @@ def cmd_forget(args) -> int:
 
 
 def cmd_versions(args) -> int:
-    import time
-
     from rltab.feedback.ledger import Ledger
     from rltab.policy.model_store import current_version, list_versions
+    from rltab.server.learned import when
 
     home, repo = _home(args), _repo(args)
     cur = current_version(home, repo)
@@ -296,7 +295,7 @@ def cmd_versions(args) -> int:
             {
                 "version": v["version"],
                 "current": v["version"] == cur,
-                "date": time.strftime("%Y-%m-%d %H:%M", time.localtime(v["time"])) if "time" in v else None,
+                "date": when(v.get("time")),
                 "parent": v.get("parent"),
                 "repo": v.get("repo"),
                 "events": v.get("events_used"),

@@ -43,7 +43,7 @@ def report(home: Path, repo: str | None = None, examples: int = 2) -> list[dict]
             entry = {
                 "version": name,
                 "live": name == (current_version(home, v["repo"]) if v.get("repo") else live),
-                "date": _date(v.get("time")),
+                "date": when(v.get("time")),
                 "parent": v.get("parent"),
                 "repo": v.get("repo"),
                 "algorithm": v.get("algorithm"),
@@ -53,7 +53,7 @@ def report(home: Path, repo: str | None = None, examples: int = 2) -> list[dict]
                 "before": _usage(v.get("parent"), used),
                 "after": _usage(name, used),
                 "refused": [
-                    {"date": _date(c["time"]), "reason": c["reason"], "events": c["events"]}
+                    {"date": when(c["time"]), "reason": c["reason"], "events": c["events"]}
                     for c in cycles
                     if c["parent"] == name and not c["version"]
                 ],
@@ -68,7 +68,8 @@ def report(home: Path, repo: str | None = None, examples: int = 2) -> list[dict]
             ledger.close()
 
 
-def _date(t: float | None) -> str | None:
+def when(t: float | None) -> str | None:
+    """A meta.json or ledger time as the CLI prints it (None: shipped, no time)."""
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t)) if t else None
 
 

@@ -339,20 +339,8 @@ class Service:
     def learning_state(self) -> dict:
         """Whether an update cycle runs now, and the last one's outcome (published or refused, why):
         cheap enough to poll (a file and one indexed row)."""
-        last = self.ledger.last_cycle()
-        return {
-            "training": training_now(self.models.home),
-            "lastUpdate": None
-            if last is None
-            else {
-                "id": last["id"],
-                "time": last["time"],
-                "version": last["version"],
-                "parent": last["parent"],
-                "repo": last["repo"],
-                "reason": last["reason"],
-            },
-        }
+        # last_cycle's columns are the notification's fields: {id, time, repo, parent, version, reason}
+        return {"training": training_now(self.models.home), "lastUpdate": self.ledger.last_cycle()}
 
     def model_swapped(self) -> None:
         """A new version is live: the updater (another process) has marked rows as used."""

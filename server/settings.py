@@ -36,6 +36,11 @@ class Settings:
     """Put the repository in the prompt: definitions of imported names, similar code from other
     files, this file's recent edits (policy/workspace/). Off: the current file only."""
 
+    @property
+    def trains(self) -> bool:
+        """Whether the background updater should run: learning on and not paused."""
+        return self.learning_enabled and not self.learning_paused
+
 
 REWARD_SCHEMES = ("chars", "cursor")
 _SWITCHES = {"syntaxCheck": "syntax_check", "context": "context"}
