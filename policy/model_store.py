@@ -19,7 +19,7 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import platformdirs
 
@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the engine loads onnxruntime: imported when a model is load
     from tokenizers import Tokenizer
 
     from .engine import Engine
+    from .remote_engine import RemoteEngine, RemoteSpec
 
 STARTER_VERSION = "starter"
 
@@ -187,7 +188,7 @@ class LoadedModel:
 
     version: str
     path: Path
-    engine: Engine
+    engine: Engine | RemoteEngine
     tokenizer: Tokenizer
     template: FimTemplate
     languages: tuple[str, ...] | None = None  # what it was trained on (editors enable those); None: any
@@ -204,9 +205,16 @@ ADAPTER_WEIGHTS = "adapter.safetensors"
 _BASES: dict[str, LoadedModel] = {}  # base models loaded on their LoRA graph, shared by the adapter versions
 
 
-def load_model(home: Path, version: str | None = None, model_path: Path | None = None, threads: int = 1) -> LoadedModel:
+def load_model(
+    home: Path,
+    version: str | None = None,
+    model_path: Path | None = None,
+    threads: int = 1,
+    remote: RemoteSpec | None = None,
+) -> LoadedModel:
     """Load `model_path`, or `version` from `home`, or the current version. An adapter version
-    is its base's engine (one ONNX session for all of them) with the adapter active."""
+    is its base's engine (one ONNX session for all of them) with the adapter active. With
+    `remote`, the engine is that inference server (the adapter named per request)."""
     if model_path is None:
         version = version or current_version(home)
         model_path = model_dir(home, version)
@@ -214,6 +222,8 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
         version = version or read_meta(model_path).get("version") or Path(model_path).name
     model_path = Path(model_path)
     base = base_dir(home, model_path)
+    if remote is not None:
+        return _load_remote(model_path, base, version, remote)
     if base == model_path:
         return _load_full(model_path, version, threads)
     key = f"{base.resolve()}|{threads}"
@@ -227,11 +237,48 @@ def load_model(home: Path, version: str | None = None, model_path: Path | None =
     return LoadedModel(
         version=version,
         path=model_path,
-        engine=shared.engine.with_adapter(model_path / ADAPTER_ONNX),
+        engine=cast("Engine", shared.engine).with_adapter(model_path / ADAPTER_ONNX),
         tokenizer=shared.tokenizer,
         template=shared.template,
         languages=shared.languages,
     )
+
+
+def adapter_name(model_path: Path) -> str:
+    """The name a shared inference server knows an adapter version by: its version and a digest
+    of its weights, so two users' v0003 never collide (`rltab export-adapter` writes it)."""
+    digest = hashlib.sha256((Path(model_path) / ADAPTER_WEIGHTS).read_bytes()).hexdigest()[:12]
+    return f"rltab-{Path(model_path).name}-{digest}"
+
+
+def _max_positions(model_path: Path) -> int:
+    config = json.loads((model_path / "config.json").read_text())
+    return config.get("max_position_embeddings") or config.get("n_positions") or 2048
+
+
+def _load_remote(model_path: Path, base: Path, version: str, remote: RemoteSpec) -> LoadedModel:
+    """The tokenizer and template from the (base) model directory; the model runs on the server."""
+    from .remote_engine import RemoteEngine
+
+    if not (base / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no model at {base} (tokenizer.json missing)")
+    tok = T.load_tokenizer(base)
+    template = fim_template(base)
+    adapter = None
+    if base != model_path:
+        if not (model_path / ADAPTER_WEIGHTS).exists():
+            raise FileNotFoundError(f"no adapter at {model_path} ({ADAPTER_WEIGHTS} missing)")
+        adapter = adapter_name(model_path) + (".gguf" if not remote.openai else "")
+    engine = RemoteEngine(
+        remote,
+        T.token_bytes(tok),
+        stop_token_ids(tok, template),
+        decode=lambda ids: tok.decode(list(ids), skip_special_tokens=False),
+        encode=lambda text: tok.encode(text, add_special_tokens=False).ids,
+        max_positions=_max_positions(base),
+        adapter=adapter,
+    )
+    return LoadedModel(version, model_path, engine, tok, template, model_languages(base))
 
 
 def _load_full(model_path: Path, version: str, threads: int, lora: bool = False) -> LoadedModel:
@@ -241,7 +288,6 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
         raise FileNotFoundError(f"no model at {model_path} (tokenizer.json missing)")
     tok = T.load_tokenizer(model_path)
     template = fim_template(model_path)
-    config = json.loads((model_path / "config.json").read_text())
 
     def engine_for(path: Path) -> Engine:
         return Engine(
@@ -249,7 +295,7 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
             T.token_bytes(tok),
             stop_token_ids(tok, template),
             threads=threads,
-            max_positions=config.get("max_position_embeddings") or config.get("n_positions") or 2048,
+            max_positions=_max_positions(model_path),
         )
 
     path = onnx_path(model_path, lora)

@@ -4,6 +4,7 @@ and wires them together. Nothing else constructs these."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 from pathlib import Path
@@ -16,6 +17,7 @@ from pygls.lsp.server import LanguageServer
 from rltab.feedback.ledger import Ledger
 from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
 from rltab.policy import model_store
+from rltab.policy.remote_engine import RemoteError, RemoteSpec
 
 from .features import commands, completion, configuration, documents, inline_completion
 from .learning import UpdaterProcess
@@ -46,6 +48,7 @@ class RltabServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._init_warnings: list[str] = []
         self._watch_files = False
+        self._last_engine_error = ""
 
     def start_io(self, stdin=None, stdout=None) -> None:
         serve_stdio(self, stdin, stdout)  # robust framing and JSON-RPC checks (protocol.py)
@@ -71,6 +74,9 @@ class RltabServer(LanguageServer):
         except asyncio.CancelledError:
             cancel.set()  # stop decoding at the next token
             raise
+        except RemoteError as e:  # --engine URL: the server is down or refused; no suggestion, told once
+            self._engine_trouble(e)
+            return None
         served = svc.publish(req, suggestion)
         log.info(
             "complete %s@%d %d:%d -> %s",
@@ -83,6 +89,14 @@ class RltabServer(LanguageServer):
             else repr(served.text if served else None),
         )
         return served
+
+    def _engine_trouble(self, e: RemoteError) -> None:
+        log.warning("%s", e)
+        if str(e) != self._last_engine_error:
+            self._last_engine_error = str(e)
+            self.window_show_message(
+                types.ShowMessageParams(type=types.MessageType.Warning, message=f"rltab: inference server: {e}")
+            )
 
     def position_of(self, uri: str, served: Served) -> types.Position:
         """The LSP position of a served suggestion: the client's position clamped into the document
@@ -192,6 +206,7 @@ def build_server(
     learn: bool | None = None,
     train_every_events: int = 64,
     train_every_minutes: float = 30.0,
+    remote: RemoteSpec | None = None,
 ) -> RltabServer:
     home.mkdir(parents=True, exist_ok=True)
     model_store.make_private(home)  # also tightens a home made by an older rltab
@@ -202,7 +217,8 @@ def build_server(
     )
     ledger.set_state("demonstration_window_s", tracker.demo_delay)  # the updater waits for demonstrations
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
-    models = ModelHolder(home, model_path)
+    loader = functools.partial(model_store.load_model, remote=remote) if remote else model_store.load_model
+    models = ModelHolder(home, model_path, loader=loader)
     service = Service(ledger, models, settings, tracker)
     service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))

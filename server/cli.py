@@ -136,7 +136,16 @@ def cmd_serve(args) -> int:
     model_path = Path(args.model) if args.model else None
     if model_path is not None and not (model_path / "tokenizer.json").exists():
         raise UsageError(f"no model at {model_path} (tokenizer.json missing)")
-    server = build_server(_home(args), model_path, args.learn, args.train_every_events, args.train_every_minutes)
+    remote = None
+    if args.engine:
+        from rltab.policy.remote_engine import RemoteSpec
+
+        remote = RemoteSpec(args.engine, args.engine_model)
+        if not remote.valid:
+            raise UsageError(f"--engine wants an http(s) URL, got {args.engine!r}")
+    server = build_server(
+        _home(args), model_path, args.learn, args.train_every_events, args.train_every_minutes, remote
+    )
     try:
         server.start_io()
     finally:
@@ -353,6 +362,23 @@ def cmd_export_ledger(args) -> int:
     return 0
 
 
+def cmd_export_adapter(args) -> int:
+    from rltab.policy.adapter_export import ExportError, export
+    from rltab.policy.model_store import model_dir
+
+    home = _home(args)
+    if not model_dir(home, args.version).is_dir():
+        raise UsageError(f"no version {args.version} in {home} (see `rltab versions`)")
+    try:
+        out = export(
+            home, args.version, Path(args.out_dir), args.format, Path(args.llama_cpp) if args.llama_cpp else None
+        )
+    except ExportError as e:
+        raise UsageError(str(e)) from e
+    print(out)
+    return 0
+
+
 def cmd_import_model(args) -> int:
     from rltab.policy.importer import ImportFailure, import_model
 
@@ -434,6 +460,13 @@ def cmd_train(args) -> int:
     from rltab.policy.update_config import UpdaterConfig
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
+    if args.events:
+        from rltab.policy.train_loop import run_exports
+
+        missing = [f for f in args.events if not Path(f).is_file()]
+        if missing or any(Path(f).suffix not in (".jsonl", ".parquet") for f in args.events):
+            raise UsageError(f"--events wants .jsonl or .parquet files from `rltab export-ledger`: {args.events}")
+        return run_exports(_home(args), [Path(f) for f in args.events], cfg, _repo(args))
     return run(
         _home(args),
         once=args.once,
@@ -546,6 +579,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--train-every-minutes", type=float, default=30.0, help="learning: or after this long with some pending"
     )
+    p.add_argument(
+        "--engine",
+        metavar="URL",
+        help="run the model on this inference server instead of here: llama.cpp's server "
+        "(http://host:8080) or an OpenAI-compatible one ending in /v1 (vLLM, llama.cpp, Ollama); see docs/scale.md",
+    )
+    p.add_argument(
+        "--engine-model", metavar="NAME", help="with an OpenAI-compatible --engine: the model name it serves"
+    )
     p.add_argument("--verbose", action="store_true", help="log to stderr")
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
@@ -580,6 +622,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--every-minutes", type=float, default=30.0, help="watch mode: or after this long with some pending")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p.add_argument("--config", help="updater settings as JSON, e.g. '{\"lr\": 0.001}'")
+    p.add_argument(
+        "--events",
+        nargs="+",
+        metavar="FILE",
+        help="one cycle on exported events (`rltab export-ledger`) instead of the ledger; "
+        "runs as is under torchrun / accelerate launch (docs/scale.md)",
+    )
 
     p = add("replay", cmd_replay, "the typing-replay benchmark: type files through the server, learning or frozen")
     p.add_argument("paths", nargs="*", metavar="PATH")
@@ -594,6 +643,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="model directory to start from (default: the current version)")
     p.add_argument("--config", help="updater settings as JSON")
     p.add_argument("--settings", help="server settings as JSON (initializationOptions), e.g. '{\"syntaxCheck\": true}'")
+
+    p = add(
+        "export-adapter",
+        cmd_export_adapter,
+        "write a version's LoRA adapter for a shared inference server (vLLM: peft; llama.cpp: gguf)",
+    )
+    p.add_argument("version")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--format", choices=("peft", "gguf"), default="peft")
+    p.add_argument("--llama-cpp", metavar="DIR", help="--format gguf: a llama.cpp checkout (its converter)")
 
     p = add(
         "export-ledger", cmd_export_ledger, "write the learnable events (learning-on rows only) as JSONL or Parquet"

@@ -44,3 +44,12 @@ def starter(session_home):
     from rltab.policy.model_store import load_model
 
     return load_model(session_home)
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The remote-engine tests need llama.cpp's server: start building it now (minutes, at low
+    priority, cached between runs), so the build overlaps the tests that come before them."""
+    if any(item.path.name == "test_remote_engine.py" for item in items):
+        from rltab.harness import llama_cpp
+
+        config._llama_build = llama_cpp.build_in_background(llama_cpp.cache_dir().parent / "llama-build.log")

@@ -171,3 +171,21 @@ def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0, pad_
     model.eval().save_pretrained(str(directory), safe_serialization=True)
     fast.save_pretrained(str(directory))
     return directory
+
+
+def random_adapter(home, name, seed, scale=0.3):
+    """A published-looking adapter version over the starter with random (nonzero) LoRA weights."""
+    from rltab.policy import adapters as A
+    from rltab.policy.model import STARTER_DIR, load_torch, write_meta
+
+    model = A.with_lora(load_torch(STARTER_DIR), r=8, alpha=16, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for n, p in model.named_parameters():
+            if "lora_" in n:
+                p.copy_(torch.randn(p.shape, generator=g) * scale)
+    d = home / "models" / name
+    d.mkdir(parents=True)
+    write_meta(d, {"version": name, "parent": "starter", "base": "starter", "lora": {"r": 8, "alpha": 16}})
+    size = A.save(model, d, 8, 16)
+    return model.eval(), d, size

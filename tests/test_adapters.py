@@ -5,9 +5,10 @@ the adapter."""
 
 import numpy as np
 import torch
+from helpers import random_adapter
 
 from rltab.policy import adapters as A
-from rltab.policy.model import STARTER_DIR, load_torch, read_meta, write_meta
+from rltab.policy.model import STARTER_DIR, read_meta
 from rltab.policy.model_store import ADAPTER_ONNX, load_model
 
 PREFIXES = [
@@ -16,21 +17,6 @@ PREFIXES = [
     "for i in range(len(items)):\n    if items[i] ",
     "with open(path) as f:\n    data = json.",
 ]
-
-
-def random_adapter(home, name, seed, scale=0.3):
-    """A published-looking adapter version over the starter with random (nonzero) LoRA weights."""
-    model = A.with_lora(load_torch(STARTER_DIR), r=8, alpha=16, seed=seed)
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for n, p in model.named_parameters():
-            if "lora_" in n:
-                p.copy_(torch.randn(p.shape, generator=g) * scale)
-    d = home / "models" / name
-    d.mkdir(parents=True)
-    write_meta(d, {"version": name, "parent": "starter", "base": "starter", "lora": {"r": 8, "alpha": 16}})
-    size = A.save(model, d, 8, 16)
-    return model.eval(), d, size
 
 
 def test_an_adapter_serves_what_the_torch_lora_model_computes(tmp_path, starter):

@@ -1,0 +1,293 @@
+"""A remote inference server as rltab's engine (`rltab serve --engine URL`).
+
+The prompt is still built here (context, FIM template, token ids from the local tokenizer); the
+server only runs the model. Two protocols:
+
+- llama.cpp's own `/completion` (URL without `/v1`): the prompt travels as token ids, the reply
+  streams the sampled ids with their log-probs under the model at temperature 1 (`n_probs`), the
+  server's prompt cache plays the local engine's KV reuse (`cache_prompt`), and a LoRA adapter the
+  server loaded (`--lora FILE`) is named per request (`lora: [{id, scale}]`).
+- OpenAI-compatible `/v1/completions` (URL ending in `/v1`: vLLM, llama.cpp, Ollama): the prompt
+  travels as token ids (the spec allows them; vLLM and llama.cpp take them), or, where a server
+  refuses those (Ollama), as text with the model's FIM template tokens spelled out; `model` names
+  the base or a LoRA adapter (vLLM `--enable-lora`), `logprobs: 1` asks for the behaviour log-probs.
+
+Streaming both ways: single-line completions stop at the first newline, block completions where
+`stop(text)` cuts, and a cancelled request closes the stream (llama.cpp stops decoding).
+
+What stays local-only: the copy distribution (`copy_weight`) and token healing need the model's
+full next-token distribution at each step, which no server streams; they are skipped here.
+Where a server returns no log-probs, the candidate carries none and the updater takes the parent's
+log-probs as the behaviour's (rows served by the same weights it trains from: ratio 1 at the
+first step), see examples.from_rows.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import json
+import time
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from .engine import Candidate, Generation, RepeatSource
+
+TIMEOUT_S = 30.0
+
+
+class RemoteError(RuntimeError):
+    """The inference server refused a request or could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status of a refusal
+
+
+@dataclass(frozen=True)
+class RemoteSpec:
+    """Where and how to reach the server: `url` as the user gave it."""
+
+    url: str
+    model: str | None = None  # OpenAI `model` for the base (vLLM needs the name it serves)
+
+    @property
+    def valid(self) -> bool:
+        parts = urlsplit(self.url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+    @property
+    def openai(self) -> bool:
+        return urlsplit(self.url).path.rstrip("/").endswith("/v1")
+
+    @property
+    def endpoint(self) -> str:
+        return "/completions" if self.openai else "/completion"
+
+
+class RemoteEngine:
+    """`Engine.generate` over HTTP. `adapter` names the LoRA adapter of the version served: a
+    GGUF file name llama.cpp loaded (looked up in its `/lora-adapters`), or a vLLM model name."""
+
+    def __init__(
+        self,
+        spec: RemoteSpec,
+        token_bytes: list[bytes],
+        stop_ids: Sequence[int],
+        decode: Callable[[Sequence[int]], str],
+        encode: Callable[[str], Sequence[int]],
+        max_positions: int = 2048,
+        adapter: str | None = None,
+    ):
+        self.spec = spec
+        if not spec.valid:
+            raise ValueError(f"--engine wants an http(s) URL, got {spec.url!r}")
+        self._parts = urlsplit(spec.url)
+        self.token_bytes = token_bytes
+        self.stop_ids = set(stop_ids)
+        self.decode = decode  # ids -> text with the template's tokens spelled out (OpenAI prompts)
+        self.encode = encode
+        self.max_positions = max_positions
+        self.adapter = adapter
+        self._lora: list[dict] | None = None  # llama.cpp: the request's `lora` field, once looked up
+        self._text_prompts = False  # OpenAI: token-id prompts until the server refuses them (Ollama)
+
+    # -- HTTP -------------------------------------------------------------------------------
+    def _connect(self) -> http.client.HTTPConnection:
+        cls = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
+        return cls(self._parts.hostname or "", self._parts.port, timeout=TIMEOUT_S)
+
+    def _path(self, endpoint: str) -> str:
+        return self._parts.path.rstrip("/") + endpoint
+
+    def get_json(self, endpoint: str):
+        conn = self._connect()
+        try:
+            conn.request("GET", self._path(endpoint))
+            r = conn.getresponse()
+            body = r.read()
+            if r.status != 200:
+                raise RemoteError(f"{self.spec.url}{endpoint}: HTTP {r.status} {body[:200]!r}")
+            return json.loads(body)
+        except OSError as e:
+            raise RemoteError(f"{self.spec.url}: {e}") from e
+        finally:
+            conn.close()
+
+    def _stream(self, body: dict) -> Generator[dict, None, None]:
+        """The server-sent events of one streamed completion; closing the generator closes the
+        connection, which makes llama.cpp stop decoding."""
+        conn = self._connect()
+        try:
+            conn.request("POST", self._path(self.spec.endpoint), json.dumps(body), {"Content-Type": "application/json"})
+            r = conn.getresponse()
+            if r.status != 200:
+                raise RemoteError(f"{self.spec.url}{self.spec.endpoint}: HTTP {r.status} {r.read()[:300]!r}", r.status)
+            for raw in r:
+                line = raw.strip()
+                if not line.startswith(b"data:"):
+                    continue
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    return
+                event = json.loads(data)
+                if "error" in event:
+                    raise RemoteError(f"{self.spec.url}: {event['error']}")
+                yield event
+        except OSError as e:
+            raise RemoteError(f"{self.spec.url}: {e}") from e
+        finally:
+            conn.close()
+
+    def lora_field(self) -> list[dict]:
+        """llama.cpp: every adapter the server loaded, at scale 0 but this version's at 1 (the
+        server applies the ones a request does not name at their start-up scale, 1 by default)."""
+        if self._lora is None:
+            try:
+                loaded = self.get_json("/lora-adapters")
+            except RemoteError:
+                if self.adapter:
+                    raise
+                loaded = []  # a server without the endpoint has no adapters to switch off
+            ids = [a["id"] for a in loaded if str(a.get("path", "")).rsplit("/", 1)[-1] == self.adapter]
+            if self.adapter and not ids:
+                names = ", ".join(str(a.get("path")) for a in loaded) or "none"
+                raise RemoteError(f"the server has no LoRA adapter {self.adapter} loaded (it has: {names})")
+            self._lora = [{"id": a["id"], "scale": 1.0 if a["id"] in ids else 0.0} for a in loaded]
+        return self._lora
+
+    # -- generation ------------------------------------------------------------------------
+    def _request(self, prompt: list[int], max_new_tokens: int, temperature: float, top_p: float, seed) -> dict:
+        if self.spec.openai:
+            body: dict = {
+                "model": self.adapter or self.spec.model or "default",
+                "prompt": self.decode(prompt) if self._text_prompts else prompt,
+                "max_tokens": max_new_tokens,
+                "logprobs": 1,
+                "return_tokens_as_token_ids": True,  # vLLM: ids, not text, in the log-probs
+            }
+        else:
+            body = {
+                "prompt": prompt,
+                "n_predict": max_new_tokens,
+                "n_probs": 1,
+                "return_tokens": True,
+                "cache_prompt": True,
+            }
+            if lora := self.lora_field():
+                body["lora"] = lora
+        body.update(stream=True, temperature=temperature, top_p=top_p)
+        if seed is not None:
+            body["seed"] = seed
+        return body
+
+    def _tokens(self, event: dict) -> list[tuple[int, float | None]]:
+        """(id, log-prob) of the tokens one event adds."""
+        if not self.spec.openai:
+            probs = {i: p for i, p in enumerate(event.get("completion_probabilities") or [])}
+            return [
+                (int(t), float(probs[i]["logprob"]) if i in probs and probs[i].get("id") == t else None)
+                for i, t in enumerate(event.get("tokens") or [])
+            ]
+        choice = (event.get("choices") or [{}])[0]
+        lp = choice.get("logprobs") or {}
+        if lp.get("content"):  # llama.cpp's OpenAI flavour: [{id, token, logprob, bytes}]
+            return [(int(c["id"]), float(c["logprob"])) for c in lp["content"] if "id" in c]
+        tokens, values = lp.get("tokens") or [], lp.get("token_logprobs") or []
+        if tokens and all(isinstance(t, str) and t.startswith("token_id:") for t in tokens):
+            return [(int(t[9:]), None if v is None else float(v)) for t, v in zip(tokens, values)]
+        # No ids (llama.cpp, Ollama): the text, in local tokens; log-probs only where they line up.
+        text = choice.get("text") or ""
+        ids = list(self.encode(text)) if text else []
+        same = len(values) == len(ids)
+        return [(t, float(values[i]) if same and values[i] is not None else None) for i, t in enumerate(ids)]
+
+    def _finish(
+        self, tok: int, buf: bytearray, single_line: bool, stop: Callable[[str], int | None] | None
+    ) -> tuple[str, int | None]:
+        """Append `tok`'s bytes to `buf`; why decoding ends here ("length": it does not), and where
+        `stop` cut the text."""
+        if tok in self.stop_ids:
+            return "eos", None
+        seen = len(buf)
+        buf += self.token_bytes[tok] if 0 <= tok < len(self.token_bytes) else b""
+        if b"\n" in buf[seen:]:
+            if single_line:
+                return "newline", None
+            if stop is not None and (cut := stop(buf.decode("utf-8", errors="replace"))) is not None:
+                return "stop", cut
+        return "length", None
+
+    def generate(
+        self,
+        prompt: Sequence[int],
+        *,
+        max_new_tokens: int = 48,
+        min_new_tokens: int = 0,
+        single_line: bool = True,
+        n: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int | None = None,
+        cache_key: str | None = None,
+        stop: Callable[[str], int | None] | None = None,
+        cancelled: Callable[[], bool] | None = None,
+        heal: bool = False,
+        copy_weight: float = 0.0,
+        repeats: RepeatSource | None = None,
+    ) -> Generation:
+        """As Engine.generate (one candidate; `n`, `min_new_tokens`, healing and copying are the
+        local engine's alone)."""
+        prompt = list(prompt)
+        if not prompt:
+            raise ValueError("empty prompt")
+        max_new_tokens = max(0, min(max_new_tokens, self.max_positions - len(prompt)))
+        if max_new_tokens == 0:
+            raise ValueError(f"prompt of {len(prompt)} tokens leaves no room (max {self.max_positions})")
+        t0 = time.perf_counter()
+        ids: list[int] = []
+        logprobs: list[float | None] = []
+        buf = bytearray()
+        finish, cut, reused = "length", None, 0
+        events = self._stream(self._request(prompt, max_new_tokens, temperature, top_p, seed))
+        try:
+            try:
+                first = next(events, None)
+            except RemoteError as e:
+                if not (self.spec.openai and not self._text_prompts and e.status in (400, 422)):
+                    raise
+                self._text_prompts = True  # then as text, the template's tokens spelled out
+                events = self._stream(self._request(prompt, max_new_tokens, temperature, top_p, seed))
+                first = next(events, None)
+            for event in itertools.chain([first] if first is not None else [], events):
+                for tok, lp in self._tokens(event):
+                    ids.append(tok)
+                    logprobs.append(lp)
+                    finish, cut = self._finish(tok, buf, single_line, stop)
+                    if finish == "length" and len(ids) >= max_new_tokens:
+                        finish = "max"
+                    if finish != "length":
+                        break
+                if finish != "length" or (cancelled is not None and cancelled()):
+                    break
+                if event.get("stop"):  # llama.cpp's last event: how much of the prompt its cache held
+                    reused = int((event.get("timings") or {}).get("cache_n") or 0)
+                    finish = "eos" if event.get("stop_type") == "eos" else finish  # the end token is not streamed
+        finally:
+            events.close()
+        finish = "length" if finish == "max" else finish
+        text = buf.decode("utf-8", errors="replace")
+        if finish == "newline":
+            text = text.split("\n", 1)[0]
+        elif cut is not None:
+            text = text[:cut]
+        known = all(lp is not None for lp in logprobs)
+        candidate = Candidate(ids, [float(x) for x in logprobs if x is not None] if known else [], text, finish)
+        return Generation(
+            candidates=[candidate],
+            prompt_tokens=len(prompt),
+            reused_tokens=reused,
+            latency_ms=(time.perf_counter() - t0) * 1000,
+            prompt=prompt,
+        )
