@@ -32,6 +32,7 @@ COLUMNS = (
     "logprobs",
     "healed",
     "outcome",
+    "completion_chars",
     "accepted_chars",
     "retention",
     "reward",

@@ -126,7 +126,9 @@ def from_rows(rows: Sequence[LearnableRow], tok, cfg: UpdaterConfig, stops: Stop
         )
         e.rewarded = (
             bool(completion)
-            and len(old) == len(completion)
+            # No log-probs: a remote engine that returns none (remote_engine.py); the updater
+            # takes the parent's as the behaviour's.
+            and (len(old) == len(completion) or not old)
             and e.reward is not None
             # A silent row is the model choosing silence only if it stopped at once;
             # output that the filters emptied was never shown: a 0 would teach nothing true.

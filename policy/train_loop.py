@@ -106,6 +106,38 @@ def run(
         held.release()
 
 
+def run_exports(home: Path, files: list[Path], cfg: UpdaterConfig | None = None, repo: str | None = None) -> int:
+    """`rltab train --events FILE...`: one cycle on exported events (`rltab export-ledger`), in
+    this process or, under torchrun / accelerate launch, in each of its processes (distributed.py);
+    rank 0 takes the home's lock, guards, publishes and prints the result."""
+    from rltab.feedback.export import learnable_rows
+
+    from .distributed import from_env, leave
+
+    rows = [r for f in files for r in learnable_rows(f)]
+    world = from_env()
+    held = None
+    try:
+        if world.leader:
+            try:
+                held = lock(home)
+            except AlreadyRunning as e:
+                print(f"rltab train: {e}", file=sys.stderr)
+                return 3
+        for i, r in enumerate(rows):  # one order over several exports
+            r["seq"] = i
+        log = _log if world.leader else (lambda m: None)
+        log(f"{len(rows)} exported events; {world.size} process(es), steps on {world.device}")
+        result = train_cycle(home, cfg or UpdaterConfig(), log=log, repo=repo, rows=rows, world=world)
+        if world.leader:
+            print(json.dumps(result.to_json()), flush=True)
+        return 0
+    finally:
+        if held is not None:
+            held.release()
+        leave(world)
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
