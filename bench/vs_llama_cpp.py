@@ -38,6 +38,7 @@ home, name, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ids, n = json.loads(sys.argv[4]), json.loads(sys.argv[5])  # n: prompt, decode and new token counts
 m = load_model(home, name, threads=threads)
 e = m.engine
+e.lookup_tokens = 0  # like for like: one token per decoding step (prompt lookup: bench/prompt_lookup.py)
 e.prefill(ids)  # warm
 pre = []
 for _ in range(3):

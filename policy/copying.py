@@ -32,6 +32,22 @@ def copy_candidates(src: np.ndarray, tail: Sequence[int], max_n: int, min_n: int
     return (n, nxt) if n >= min_n and nxt else (0, {})
 
 
+def continuation(src: np.ndarray, tail: Sequence[int], max_n: int, k: int, min_n: int = 3) -> list[int]:
+    """Prompt lookup, speculative decoding's draft: the (up to) k tokens that followed the latest of
+    the longest earlier occurrences in `src` of the tail (n in [min_n, max_n]); [] where none."""
+    if k <= 0 or len(tail) < min_n or src.size < 2:
+        return []
+    hits = np.flatnonzero(src[:-1] == tail[-1])
+    if hits.size == 0:
+        return []
+    n = match_lengths(src, hits, tail, max_n, 1)
+    best = int(n.max())
+    if best < min_n:
+        return []
+    at = int(hits[n == best].max()) + 1
+    return src[at : at + k].tolist()
+
+
 def nearer_first(near: tuple[int, dict[int, int]], far: tuple[int, dict[int, int]]) -> tuple[int, dict[int, int]]:
     """Of two searches' answers, the far source's only where its repeat is strictly longer: at
     equal length the nearer text (the prompt, then this document) is the better evidence (click
@@ -39,11 +55,9 @@ def nearer_first(near: tuple[int, dict[int, int]], far: tuple[int, dict[int, int
     return far if far[0] > near[0] else near
 
 
-def longest_repeats(
-    tokens: np.ndarray, hits: np.ndarray, tail: Sequence[int], max_n: int, known: int
-) -> tuple[int, dict[int, int]]:
-    """Of the occurrences `hits` (indices of tokens whose last `known` tokens already equal the
-    tail's), the longest matches of the tail up to `max_n` tokens: (n, {next token: count})."""
+def match_lengths(tokens: np.ndarray, hits: np.ndarray, tail: Sequence[int], max_n: int, known: int) -> np.ndarray:
+    """For each occurrence in `hits` (indices of tokens whose last `known` tokens already equal the
+    tail's), how many of the tail's last tokens (up to `max_n`) end there."""
     n = np.full(hits.size, known, np.int64)
     alive = np.ones(hits.size, bool)
     for k in range(known, min(max_n, len(tail))):
@@ -54,6 +68,15 @@ def longest_repeats(
         alive = ok
         if not alive.any():
             break
+    return n
+
+
+def longest_repeats(
+    tokens: np.ndarray, hits: np.ndarray, tail: Sequence[int], max_n: int, known: int
+) -> tuple[int, dict[int, int]]:
+    """Of the occurrences `hits` (indices of tokens whose last `known` tokens already equal the
+    tail's), the longest matches of the tail up to `max_n` tokens: (n, {next token: count})."""
+    n = match_lengths(tokens, hits, tail, max_n, known)
     best = int(n.max())
     nxt = tokens[hits[n == best] + 1]
     vals, counts = np.unique(nxt[nxt >= 0], return_counts=True)

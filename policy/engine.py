@@ -19,7 +19,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .copying import copy_candidates, nearer_first
+from .copying import continuation, copy_candidates, nearer_first
+from .model_store import LOGIT_ROWS
 
 
 @dataclass
@@ -51,6 +52,10 @@ class _Cached:
 
 
 COPY_MAX_N = 12  # the longest repeat the copy distribution looks for, in tokens
+LOOKUP_TOKENS = LOGIT_ROWS - 1
+"""Prompt lookup (greedy decoding): where the text written repeats the prompt, up to this many of
+the tokens that followed there are run with the chosen token in one pass and kept as far as
+decoding would have chosen them (`Engine.lookup_tokens`; 0: off)."""
 
 
 class RepeatSource(Protocol):
@@ -122,6 +127,8 @@ class Engine:
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
         self._slots = cache_slots
         self._lock = threading.Lock()  # one run at a time per session keeps latency predictable
+        self.lookup_tokens = LOOKUP_TOKENS
+        self.lookup_counts = [0, 0]  # prompt lookup's guesses run, and kept (bench figures)
 
     def with_adapter(self, adapter_path: str | Path) -> Engine:
         """This engine's session and weights, with a LoRA adapter file (onnxruntime's adapter
@@ -142,12 +149,18 @@ class Engine:
 
     # -- low level -------------------------------------------------------------------------
     def _run(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The next token's logits [B, V] after `ids` [B, T], and the cache."""
+        rows, past = self._run_rows(ids, past)
+        return rows[:, -1], past
+
+    def _run_rows(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The logits [B, R, V] after each of the last R = min(T, LOGIT_ROWS) tokens, and the cache."""
         feeds = {"input_ids": ids}
         feeds.update(zip(self.past_names, past))
         out = self.session.run(None, feeds, self.run_options)
         # Checkpoints pad their embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665
         # tokens); ids with no text are never produced.
-        return out[0][:, : len(self.token_bytes)], out[1:]
+        return out[0][..., : len(self.token_bytes)], out[1:]
 
     def _with_copies(
         self,
@@ -292,6 +305,81 @@ class Engine:
                 return past
             logits, past = self._run(nxt, past)
 
+    def _decode_lookup(
+        self,
+        drafts: list[_Draft],
+        logits: np.ndarray,
+        past: list[np.ndarray],
+        src: np.ndarray,
+        allowed: np.ndarray | None,
+        rng,
+        *,
+        max_new_tokens: int,
+        min_new_tokens: int,
+        temperature: float,
+        top_p: float,
+        stop,
+        cancelled,
+        copy_weight: float,
+        repeats: RepeatSource | None,
+    ) -> list[np.ndarray]:
+        """`_decode` for one greedy draft, with prompt lookup: each run feeds the chosen token and
+        the tokens that followed the text's tail where it repeats the prompt (`continuation`);
+        their logits are then taken in turn, the chosen token each time exactly as `_decode`
+        chooses it, for as long as it is the one that was fed. The cache keeps what was kept."""
+        (c,) = drafts
+        rows = logits[None]  # logits after each token of the last run
+        fed: list[int] = []  # the run's tokens after the first: the lookup's guesses
+        base = past[0].shape[2] - 1  # cache positions before the run's first token
+        steps = 0
+        while True:
+            for j in range(len(rows)):
+                row = rows[j : j + 1]
+                logp = _log_softmax(row)
+                if copy_weight > 0:
+                    row = self._with_copies(row, logp, src, drafts, copy_weight, repeats)
+                if steps == 0 and allowed is not None:
+                    masked = np.full_like(row, -np.inf)
+                    masked[:, allowed] = row[:, allowed]
+                    row = masked
+                if steps < min_new_tokens:
+                    row = row.copy()
+                    row[:, self._no_early_stop] = -np.inf
+                tok = int(np.argmax(row[0]))
+                c.push(tok, float(logp[0, tok]), self)
+                if c.finish is None and stop is not None and tok in self.newline_ids:
+                    cut_at = stop(c.text())
+                    if cut_at is not None:
+                        c.finish, c.cut = "stop", cut_at
+                if c.finish is None and len(c.ids) >= max_new_tokens:
+                    c.finish = "length"
+                steps += 1
+                if c.finish or j == len(fed) or tok != fed[j]:
+                    break
+            self.lookup_counts[1] += j  # rows after the first were taken: their guesses were right
+            kept = base + j + 1  # the run's tokens up to the one whose logits chose the last token
+            if past[0].shape[2] > kept:  # guesses after the first miss
+                past = [np.ascontiguousarray(p[:, :, :kept]) for p in past]
+            if c.finish or (cancelled is not None and cancelled()):
+                return past
+            room = max_new_tokens - len(c.ids) - 1
+            tail = [*src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
+            fed = self._guess(
+                continuation(src, tail, COPY_MAX_N, min(self.lookup_tokens, LOGIT_ROWS - 1, room)), c.single_line
+            )
+            self.lookup_counts[0] += len(fed)
+            run = np.asarray([[c.ids[-1], *fed]], dtype=np.int64)
+            base = past[0].shape[2]
+            out, past = self._run_rows(run, past)
+            rows = out[0]
+
+    def _guess(self, tokens: list[int], single_line: bool) -> list[int]:
+        """The lookup's guesses up to the first that would end the completion (itself kept)."""
+        for i, t in enumerate(tokens):
+            if t in self.stop_ids or (single_line and t in self.newline_ids):
+                return tokens[: i + 1]
+        return tokens
+
     def generate(
         self,
         prompt: Sequence[int],
@@ -348,7 +436,8 @@ class Engine:
             drafts = [_Draft(single_line, hide) for _ in range(m)]
             if drafts:
                 src = np.asarray(prompt[: len(prompt) - healed], np.int64)
-                past = self._decode(
+                greedy_one = m == 1 and temperature <= 0 and self.lookup_tokens > 0
+                past = (self._decode_lookup if greedy_one else self._decode)(
                     drafts,
                     logits,
                     past,

@@ -1,8 +1,9 @@
 """Export a decoder-only checkpoint (families.py) to ONNX with an explicit KV cache, then int8-quantize it.
 
 The graph: inputs `input_ids` [B, T] and `past_key_i` / `past_value_i` [B, Hkv, P, D] per layer;
-outputs `logits` [B, V] for the *last* position only and `present_key_i` / `present_value_i`
-[B, Hkv, P+T, D]. Positions are P..P+T-1, so a caller re-uses a cache by passing it back.
+outputs `logits` [B, R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is
+the next token's; prompt lookup checks its guesses with the others) and `present_key_i` /
+`present_value_i` [B, Hkv, P+T, D]. Positions are P..P+T-1, so a caller re-uses a cache by passing it back.
 
 Every LoRA target projection (families.py) also adds `x @ A.T @ B.T`, where `<module>.lora_A`
 [r, in] and `<module>.lora_B` [out, r] are optional inputs that default to zeros: the base model
@@ -25,7 +26,7 @@ from .families import FAMILIES
 
 # Where the built files go and how the cache names them live in model_store (torch-free: serving
 # needs them without this module).
-from .model_store import EXPORT_FORMAT, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
+from .model_store import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
 
 SUPPORTED = tuple(FAMILIES)
 
@@ -154,7 +155,7 @@ class KVCacheLM(nn.Module):
                 h = h + mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
             else:  # c_fc -> activation -> c_proj (StarCoder2, GPT-2)
                 h = h + mlp.c_proj(mlp.act(mlp.c_fc(x)))
-        last = self._norm(self.norm, h[:, -1, :])
+        last = self._norm(self.norm, h[:, -LOGIT_ROWS:, :])
         return (torch.matmul(last, self.lm_head_t), *presents)
 
     def empty_past(self, batch: int = 1):
@@ -201,7 +202,7 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
     dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
     dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
     dyn.update({n: {0: "rank"} if n.endswith("lora_A") else {1: "rank"} for n in shapes})
-    dyn["logits"] = {0: "batch"}
+    dyn["logits"] = {0: "batch", 1: "rows"}
     with torch.no_grad():
         torch.onnx.export(
             wrapper,

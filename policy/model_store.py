@@ -95,7 +95,8 @@ def base_dir(home: Path, model_path: Path) -> Path:
     return model_dir(home, base) if base else Path(model_path)
 
 
-EXPORT_FORMAT = 3  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+EXPORT_FORMAT = 4  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
 REQUEST_FILE = "train.request"  # in a home: `rltab.train` asks a watching updater to run a cycle now
 TRAINING_FILE = "training.pid"  # in a home while an update cycle runs: the updater's pid
@@ -278,6 +279,7 @@ def _load_remote(model_path: Path, base: Path, version: str, remote: RemoteSpec)
         max_positions=_max_positions(base),
         adapter=adapter,
     )
+    engine.check_adapter()  # not loaded there yet: this version cannot be served (the holder keeps the last)
     return LoadedModel(version, model_path, engine, tok, template, model_languages(base))
 
 

@@ -157,6 +157,21 @@ class RemoteEngine:
             self._lora = [{"id": a["id"], "scale": 1.0 if a["id"] in ids else 0.0} for a in loaded]
         return self._lora
 
+    def check_adapter(self) -> None:
+        """Raise RemoteError unless the server has this version's adapter: a version published
+        here is only served once the server loaded its file (docs/scale.md); until then the model
+        holder keeps serving the version before it."""
+        if not self.adapter:
+            return
+        if not self.spec.openai:
+            self.lora_field()
+            return
+        served = {m.get("id") for m in (self.get_json("/models").get("data") or [])}
+        if self.adapter not in served:
+            raise RemoteError(
+                f"the server does not serve the LoRA adapter {self.adapter} (it has: {', '.join(sorted(map(str, served))) or 'none'})"
+            )
+
     # -- generation ------------------------------------------------------------------------
     def _request(self, prompt: list[int], max_new_tokens: int, temperature: float, top_p: float, seed) -> dict:
         if self.spec.openai:

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from rltab.policy import export as E
-from rltab.policy.engine import Engine, common_prefix
+from rltab.policy.engine import LOOKUP_TOKENS, Engine, common_prefix
 from rltab.policy.model import load_torch
 
 
@@ -18,7 +18,7 @@ def test_kv_wrapper_matches_transformers(tiny_model_dir):
     w = E.KVCacheLM(m).eval()
     ids = torch.randint(5, m.config.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
-        ref = m(ids).logits[:, -1]
+        ref = m(ids).logits[:, 9:]  # the 8 positions of the second run: logits for each
         first = w(ids[:, :9], *w.empty_past(2))
         second = w(ids[:, 9:], *first[1:])
     torch.testing.assert_close(second[0], ref, atol=1e-4, rtol=1e-4)
@@ -149,3 +149,59 @@ def test_silence_decision_comes_before_healing(tiny_model):
             assert c.text == "" and c.token_ids[0] in (eng.stop_ids | eng.newline_ids)
         else:
             assert eng.token_bytes[c.token_ids[0]].startswith(eng.token_bytes[prompt[-1]])
+
+
+def _lookup_pair(engine, prompt, **kw):
+    """The same greedy completion without and with prompt lookup."""
+    engine.lookup_tokens = 0
+    off = engine.generate(prompt, **kw).candidates[0]
+    engine.lookup_tokens = LOOKUP_TOKENS
+    on = engine.generate(prompt, **kw).candidates[0]
+    return off, on
+
+
+def test_prompt_lookup_decodes_what_plain_decoding_decodes(fp32_engine, tiny_model):
+    """Speculation changes how many tokens a run feeds, never which tokens come out: in fp32 the
+    guesses' logits are the step-by-step ones (int8's activation scales move with the run's rows,
+    see test_prompt_lookup_on_the_int8_starter). Line and block completions, with the copy
+    distribution and healing as served."""
+    before = list(fp32_engine.lookup_counts)
+    for p in _prompts(tiny_model):
+        for single_line in (True, False):
+            off, on = _lookup_pair(
+                fp32_engine, p, max_new_tokens=24, single_line=single_line, heal=True, copy_weight=0.5
+            )
+            assert on.token_ids == off.token_ids and on.text == off.text and on.finish == off.finish
+            np.testing.assert_allclose(on.logprobs, off.logprobs, atol=1e-4)
+    guessed, kept = (a - b for a, b in zip(fp32_engine.lookup_counts, before))
+    assert kept > 0 and guessed >= kept  # repeated text: guesses were run and kept
+
+
+def test_prompt_lookup_keeps_the_cache_right_for_the_next_request(fp32_engine, tiny_model):
+    """After a completion that kept guesses, the cache covers exactly what was run and kept: the
+    next request's reuse gives the fresh answer."""
+    p = _prompts(tiny_model)[-1]
+    first = fp32_engine.generate(p, max_new_tokens=16, single_line=False, cache_key="lookup")
+    again = fp32_engine.generate(
+        p + first.candidates[0].token_ids[:5], max_new_tokens=8, single_line=False, cache_key="lookup"
+    )
+    fresh = fp32_engine.generate(p + first.candidates[0].token_ids[:5], max_new_tokens=8, single_line=False)
+    assert again.reused_tokens > len(p) and again.candidates[0].token_ids == fresh.candidates[0].token_ids
+
+
+def test_prompt_lookup_on_the_int8_starter(starter):
+    """int8 with dynamic quantization scales activations per run, so a run of 9 rows and a run of
+    one give slightly different logits: the completions agree where the choice is clear."""
+    import inspect
+
+    import rltab.policy.copying as source
+
+    ids = starter.encode(inspect.getsource(source))
+    same = total = 0
+    for cut in range(300, len(ids) - 20, max(1, (len(ids) - 320) // 24)):
+        off, on = _lookup_pair(
+            starter.engine, ids[cut - 300 : cut], max_new_tokens=32, single_line=False, copy_weight=0.5
+        )
+        same += on.token_ids == off.token_ids
+        total += 1
+    assert same >= 0.9 * total, (same, total)
