@@ -24,6 +24,7 @@ CONFIG = json.dumps(
         guard_loss_tolerance=100.0,
         guard_base_loss_tolerance=100.0,
         guard_pass_tolerance=1.0,
+        guard_pass_tasks=10,
     )
 )
 
@@ -82,7 +83,7 @@ def test_events_served_without_log_probs_learn_from_the_parent_s(tmp_path, start
 
     home = tmp_path / "home"
     serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), n=2)
-    cfg = UpdaterConfig(min_events=4, epochs=1)
+    cfg = UpdaterConfig(min_events=4, epochs=1, guard_pass_tasks=10)
     stops = stop_sets_for(starter.path, starter.tokenizer)
     ledger = Ledger(home / "ledger.db")
     with_lp = from_rows(ledger.learnable(100), starter.tokenizer, cfg, stops)
