@@ -22,6 +22,9 @@ from pathlib import Path
 from rltab.policy.model_store import STARTER_VERSION, LoadedModel, current_version, lineage, load_model
 
 log = logging.getLogger(__name__)
+RETRY_FAILED_S = 60.0
+"""A version that failed to load is tried again after this long: a remote inference server
+(`--engine`) may have loaded its adapter since. Told again only if the reason changed."""
 
 
 class ModelHolder:
@@ -49,6 +52,7 @@ class ModelHolder:
         self.last: LoadedModel | None = None  # the model that served the latest request
         self.last_repo: str | None = None
         self.failed: dict[str, str] = {}  # version -> why it could not be loaded
+        self._failed_at: dict[str, float] = {}
 
     @property
     def version(self) -> str | None:
@@ -73,7 +77,7 @@ class ModelHolder:
             elif self.fixed is None and time.monotonic() - self._checked.get(repo, 0.0) >= self.check_every_s:
                 self._checked[repo] = time.monotonic()
                 wanted = current_version(self.home, repo)
-                if wanted != model.version and wanted not in self.failed:
+                if wanted != model.version and self._may_try(wanted):
                     model = self._swap(model, wanted)
             self._live[repo] = model
             self.last, self.last_repo = model, repo
@@ -106,7 +110,7 @@ class ModelHolder:
             try:
                 model = self._load(**how)
             except Exception as e:
-                self.failed[name] = _one_line(e)
+                self.failed[name], self._failed_at[name] = _one_line(e), time.monotonic()
                 broken.append(name)
                 if name == attempts[-1][0]:
                     raise
@@ -123,12 +127,17 @@ class ModelHolder:
         if self.on_problem:
             self.on_problem(message)
 
+    def _may_try(self, version: str) -> bool:
+        return version not in self.failed or time.monotonic() - self._failed_at.get(version, 0.0) >= RETRY_FAILED_S
+
     def _swap(self, old: LoadedModel, version: str) -> LoadedModel:
         try:
             new = self._load(version=version)
         except Exception as e:  # a broken publish must not take serving down
-            self.failed[version] = _one_line(e)
-            self._tell(f"rltab: cannot load model {version} ({self.failed[version]}); keeping {old.version}")
+            reason, before = _one_line(e), self.failed.get(version)
+            self.failed[version], self._failed_at[version] = reason, time.monotonic()
+            if reason != before:
+                self._tell(f"rltab: cannot load model {version} ({reason}); keeping {old.version}")
             return old
         log.info("swapped model %s -> %s", old.version, new.version)
         if self.on_swap:

@@ -106,3 +106,28 @@ async def test_hot_swap_under_load_fails_no_request(tmp_path, tiny_model_dir):
         assert r["current"] == "v1"
         await hammer(3)
         assert ledger_rows(home, "select model_version from suggestion order by time desc limit 1")[0][0] == "v1"
+
+
+def test_a_version_that_failed_to_load_is_tried_again_later(tmp_path, starter, monkeypatch):
+    """A version that cannot be loaded yet (with --engine: its adapter not on the server yet; here:
+    its adapter file not written yet) keeps the old one serving, is told once, and is served
+    once it loads, without a restart."""
+    from helpers import random_adapter
+
+    from rltab.policy.model_store import ADAPTER_ONNX
+    from rltab.server import models as M
+
+    home = tmp_path / "home"
+    _, d, _ = random_adapter(home, "v0001", seed=2)
+    hidden = d / ADAPTER_ONNX
+    hidden.rename(d / "later")
+    said: list[str] = []
+    holder = M.ModelHolder(home, on_problem=said.append)
+    assert holder.get().version == "starter"
+    set_current(home, "v0001")
+    assert holder.get().version == "starter" and holder.get().version == "starter"
+    assert len(said) == 1 and "cannot load model v0001" in said[0] and "keeping starter" in said[0]
+    (d / "later").rename(hidden)
+    assert holder.get().version == "starter"  # not before the retry delay
+    monkeypatch.setattr(M, "RETRY_FAILED_S", 0.0)
+    assert holder.get().version == "v0001" and len(said) == 1
