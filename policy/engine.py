@@ -252,6 +252,43 @@ class Engine:
                 out[r] = Candidate([tok], [float(full_logp[tok])], "", "eos" if tok in self.stop_ids else "newline")
         return out
 
+    def _shaped(
+        self,
+        logits: np.ndarray,
+        drafts: list[_Draft],
+        steps: int,
+        src: np.ndarray,
+        allowed: np.ndarray | None,
+        min_new_tokens: int,
+        copy_weight: float,
+        repeats: RepeatSource | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """What decoding chooses from at step `steps` (one row per draft): the copy distribution
+        mixed in, the first token one of `allowed` after token healing, no end before
+        `min_new_tokens`; and the model's own log-probs (the behaviour log-probs)."""
+        logp = _log_softmax(logits)
+        if copy_weight > 0:
+            logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
+        if steps == 0 and allowed is not None:
+            masked = np.full_like(logits, -np.inf)
+            masked[:, allowed] = logits[:, allowed]
+            logits = masked
+        if steps < min_new_tokens:
+            logits = logits.copy()
+            logits[:, self._no_early_stop] = -np.inf
+        return logits, logp
+
+    def _take(self, c: _Draft, tok: int, logprob: float, stop, max_new_tokens: int) -> None:
+        """Append `tok` to the draft; it ends at a stop id, a newline (single-line), where
+        `stop(text)` cuts (checked at each newline), or at max_new_tokens."""
+        c.push(tok, logprob, self)
+        if c.finish is None and stop is not None and tok in self.newline_ids:
+            cut_at = stop(c.text())
+            if cut_at is not None:
+                c.finish, c.cut = "stop", cut_at
+        if c.finish is None and len(c.ids) >= max_new_tokens:
+            c.finish = "length"
+
     def _decode(
         self,
         drafts: list[_Draft],
@@ -278,27 +315,12 @@ class Engine:
         logits = np.repeat(logits[None], m, axis=0)
         steps = 0
         while True:
-            logp = _log_softmax(logits)
-            if copy_weight > 0:
-                logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
-            if steps == 0 and allowed is not None:
-                masked = np.full_like(logits, -np.inf)
-                masked[:, allowed] = logits[:, allowed]
-                logits = masked
-            if steps < min_new_tokens:
-                logits = logits.copy()
-                logits[:, self._no_early_stop] = -np.inf
+            logits, logp = self._shaped(logits, drafts, steps, src, allowed, min_new_tokens, copy_weight, repeats)
             nxt = np.zeros((m, 1), np.int64)
             for r, c in enumerate(drafts):
                 if c.finish is None:
                     tok = _sample(logits[r], temperature, top_p, rng)
-                    c.push(tok, float(logp[r, tok]), self)
-                    if c.finish is None and stop is not None and tok in self.newline_ids:
-                        cut_at = stop(c.text())
-                        if cut_at is not None:
-                            c.finish, c.cut = "stop", cut_at
-                    if c.finish is None and len(c.ids) >= max_new_tokens:
-                        c.finish = "length"
+                    self._take(c, tok, float(logp[r, tok]), stop, max_new_tokens)
                 nxt[r, 0] = c.ids[-1]
             steps += 1
             if all(c.finish for c in drafts) or (cancelled is not None and cancelled()):
@@ -334,25 +356,11 @@ class Engine:
         steps = 0
         while True:
             for j in range(len(rows)):
-                row = rows[j : j + 1]
-                logp = _log_softmax(row)
-                if copy_weight > 0:
-                    row = self._with_copies(row, logp, src, drafts, copy_weight, repeats)
-                if steps == 0 and allowed is not None:
-                    masked = np.full_like(row, -np.inf)
-                    masked[:, allowed] = row[:, allowed]
-                    row = masked
-                if steps < min_new_tokens:
-                    row = row.copy()
-                    row[:, self._no_early_stop] = -np.inf
+                row, logp = self._shaped(
+                    rows[j : j + 1], drafts, steps, src, allowed, min_new_tokens, copy_weight, repeats
+                )
                 tok = int(np.argmax(row[0]))
-                c.push(tok, float(logp[0, tok]), self)
-                if c.finish is None and stop is not None and tok in self.newline_ids:
-                    cut_at = stop(c.text())
-                    if cut_at is not None:
-                        c.finish, c.cut = "stop", cut_at
-                if c.finish is None and len(c.ids) >= max_new_tokens:
-                    c.finish = "length"
+                self._take(c, tok, float(logp[0, tok]), stop, max_new_tokens)
                 steps += 1
                 if c.finish or j == len(fed) or tok != fed[j]:
                     break
