@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from .engine import Candidate, Generation, RepeatSource
 
 TIMEOUT_S = 30.0
+LORA_LOOKUP_S = 60.0
 
 
 class RemoteError(RuntimeError):
@@ -90,7 +91,8 @@ class RemoteEngine:
         self.encode = encode
         self.max_positions = max_positions
         self.adapter = adapter
-        self._lora: list[dict] | None = None  # llama.cpp: the request's `lora` field, once looked up
+        self._lora: list[dict] | None = None  # llama.cpp: the request's `lora` field, as looked up
+        self._lora_at = 0.0
         self._text_prompts = False  # OpenAI: token-id prompts until the server refuses them (Ollama)
 
     # -- HTTP -------------------------------------------------------------------------------
@@ -142,8 +144,9 @@ class RemoteEngine:
 
     def lora_field(self) -> list[dict]:
         """llama.cpp: every adapter the server loaded, at scale 0 but this version's at 1 (the
-        server applies the ones a request does not name at their start-up scale, 1 by default)."""
-        if self._lora is None:
+        server applies the ones a request does not name at their start-up scale, 1 by default).
+        Looked up again every LORA_LOOKUP_S: a restarted server numbers its adapters anew."""
+        if self._lora is None or time.monotonic() - self._lora_at > LORA_LOOKUP_S:
             try:
                 loaded = self.get_json("/lora-adapters")
             except RemoteError:
@@ -155,6 +158,7 @@ class RemoteEngine:
                 names = ", ".join(str(a.get("path")) for a in loaded) or "none"
                 raise RemoteError(f"the server has no LoRA adapter {self.adapter} loaded (it has: {names})")
             self._lora = [{"id": a["id"], "scale": 1.0 if a["id"] in ids else 0.0} for a in loaded]
+            self._lora_at = time.monotonic()
         return self._lora
 
     def check_adapter(self) -> None:

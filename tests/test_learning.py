@@ -96,7 +96,9 @@ def test_a_user_who_rejects_everything_in_blocks_gets_silence_there(home, starte
         return float(np.mean(out))
 
     before = p_silent(starter)
-    for k in range(4):  # (three rounds left it silent in 2 of the 5 contexts once the base ran its own graph)
+    # Three rounds left it silent in 2 of the 5 contexts once the base ran its own graph; four,
+    # once the graph gave 9 rows of logits for prompt lookup.
+    for k in range(5):
         serve_round(home, block_contexts, lambda t: False, kind="block", seed=k, single_line=False)
         r = train_cycle(home, UpdaterConfig(**RL_TERMS), log=lambda m: None)
         assert r.published or r.reason.startswith("guard"), r.reason
