@@ -253,97 +253,59 @@ class Engine:
         return out
 
     def _shaped(
-        self,
-        logits: np.ndarray,
-        drafts: list[_Draft],
-        steps: int,
-        src: np.ndarray,
-        allowed: np.ndarray | None,
-        min_new_tokens: int,
-        copy_weight: float,
-        repeats: RepeatSource | None,
+        self, logits: np.ndarray, drafts: list[_Draft], steps: int, rules: _Rules
     ) -> tuple[np.ndarray, np.ndarray]:
         """What decoding chooses from at step `steps` (one row per draft): the copy distribution
         mixed in, the first token one of `allowed` after token healing, no end before
         `min_new_tokens`; and the model's own log-probs (the behaviour log-probs)."""
         logp = _log_softmax(logits)
-        if copy_weight > 0:
-            logits = self._with_copies(logits, logp, src, drafts, copy_weight, repeats)
-        if steps == 0 and allowed is not None:
+        if rules.copy_weight > 0:
+            logits = self._with_copies(logits, logp, rules.src, drafts, rules.copy_weight, rules.repeats)
+        if steps == 0 and rules.allowed is not None:
             masked = np.full_like(logits, -np.inf)
-            masked[:, allowed] = logits[:, allowed]
+            masked[:, rules.allowed] = logits[:, rules.allowed]
             logits = masked
-        if steps < min_new_tokens:
+        if steps < rules.min_new_tokens:
             logits = logits.copy()
             logits[:, self._no_early_stop] = -np.inf
         return logits, logp
 
-    def _take(self, c: _Draft, tok: int, logprob: float, stop, max_new_tokens: int) -> None:
+    def _take(self, c: _Draft, tok: int, logprob: float, rules: _Rules) -> None:
         """Append `tok` to the draft; it ends at a stop id, a newline (single-line), where
         `stop(text)` cuts (checked at each newline), or at max_new_tokens."""
         c.push(tok, logprob, self)
-        if c.finish is None and stop is not None and tok in self.newline_ids:
-            cut_at = stop(c.text())
+        if c.finish is None and rules.stop is not None and tok in self.newline_ids:
+            cut_at = rules.stop(c.text())
             if cut_at is not None:
                 c.finish, c.cut = "stop", cut_at
-        if c.finish is None and len(c.ids) >= max_new_tokens:
+        if c.finish is None and len(c.ids) >= rules.max_new_tokens:
             c.finish = "length"
 
     def _decode(
-        self,
-        drafts: list[_Draft],
-        logits: np.ndarray,
-        past: list[np.ndarray],
-        src: np.ndarray,
-        allowed: np.ndarray | None,
-        rng,
-        *,
-        max_new_tokens: int,
-        min_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        stop,
-        cancelled,
-        copy_weight: float,
-        repeats: RepeatSource | None,
+        self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng
     ) -> list[np.ndarray]:
-        """Decode the drafts (one row each) from the logits after `src`; the first token is one of
-        `allowed` after token healing. Returns the KV cache of what was run."""
+        """Decode the drafts (one row each) from the logits after `rules.src`; the first token is one
+        of `rules.allowed` after token healing. Returns the KV cache of what was run."""
         m = len(drafts)
         if m > 1:
             past = [np.repeat(p, m, axis=0) for p in past]
         logits = np.repeat(logits[None], m, axis=0)
         steps = 0
         while True:
-            logits, logp = self._shaped(logits, drafts, steps, src, allowed, min_new_tokens, copy_weight, repeats)
+            logits, logp = self._shaped(logits, drafts, steps, rules)
             nxt = np.zeros((m, 1), np.int64)
             for r, c in enumerate(drafts):
                 if c.finish is None:
-                    tok = _sample(logits[r], temperature, top_p, rng)
-                    self._take(c, tok, float(logp[r, tok]), stop, max_new_tokens)
+                    tok = _sample(logits[r], rules.temperature, rules.top_p, rng)
+                    self._take(c, tok, float(logp[r, tok]), rules)
                 nxt[r, 0] = c.ids[-1]
             steps += 1
-            if all(c.finish for c in drafts) or (cancelled is not None and cancelled()):
+            if all(c.finish for c in drafts) or (rules.cancelled is not None and rules.cancelled()):
                 return past
             logits, past = self._run(nxt, past)
 
     def _decode_lookup(
-        self,
-        drafts: list[_Draft],
-        logits: np.ndarray,
-        past: list[np.ndarray],
-        src: np.ndarray,
-        allowed: np.ndarray | None,
-        rng,
-        *,
-        max_new_tokens: int,
-        min_new_tokens: int,
-        temperature: float,
-        top_p: float,
-        stop,
-        cancelled,
-        copy_weight: float,
-        repeats: RepeatSource | None,
+        self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng=None
     ) -> list[np.ndarray]:
         """`_decode` for one greedy draft, with prompt lookup: each run feeds the chosen token and
         the tokens that followed the text's tail where it repeats the prompt (`continuation`);
@@ -356,11 +318,9 @@ class Engine:
         steps = 0
         while True:
             for j in range(len(rows)):
-                row, logp = self._shaped(
-                    rows[j : j + 1], drafts, steps, src, allowed, min_new_tokens, copy_weight, repeats
-                )
+                row, logp = self._shaped(rows[j : j + 1], drafts, steps, rules)
                 tok = int(np.argmax(row[0]))
-                self._take(c, tok, float(logp[0, tok]), stop, max_new_tokens)
+                self._take(c, tok, float(logp[0, tok]), rules)
                 steps += 1
                 if c.finish or j == len(fed) or tok != fed[j]:
                     break
@@ -368,13 +328,12 @@ class Engine:
             kept = base + j + 1  # the run's tokens up to the one whose logits chose the last token
             if past[0].shape[2] > kept:  # guesses after the first miss
                 past = [np.ascontiguousarray(p[:, :, :kept]) for p in past]
-            if c.finish or (cancelled is not None and cancelled()):
+            if c.finish or (rules.cancelled is not None and rules.cancelled()):
                 return past
-            room = max_new_tokens - len(c.ids) - 1
-            tail = [*src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
-            fed = self._guess(
-                continuation(src, tail, COPY_MAX_N, min(self.lookup_tokens, LOGIT_ROWS - 1, room)), c.single_line
-            )
+            room = rules.max_new_tokens - len(c.ids) - 1
+            tail = [*rules.src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
+            guesses = continuation(rules.src, tail, COPY_MAX_N, min(self.lookup_tokens, LOGIT_ROWS - 1, room))
+            fed = self._guess(guesses, c.single_line)
             self.lookup_counts[0] += len(fed)
             run = np.asarray([[c.ids[-1], *fed]], dtype=np.int64)
             base = past[0].shape[2]
@@ -445,22 +404,19 @@ class Engine:
             if drafts:
                 src = np.asarray(prompt[: len(prompt) - healed], np.int64)
                 greedy_one = m == 1 and temperature <= 0 and self.lookup_tokens > 0
-                past = (self._decode_lookup if greedy_one else self._decode)(
-                    drafts,
-                    logits,
-                    past,
+                rules = _Rules(
                     src,
                     allowed,
-                    rng,
-                    max_new_tokens=max_new_tokens,
-                    min_new_tokens=min_new_tokens,
-                    temperature=temperature,
-                    top_p=top_p,
-                    stop=stop,
-                    cancelled=cancelled,
-                    copy_weight=copy_weight,
-                    repeats=repeats,
+                    max_new_tokens,
+                    min_new_tokens,
+                    temperature,
+                    top_p,
+                    stop,
+                    cancelled,
+                    copy_weight,
+                    repeats,
                 )
+                past = (self._decode_lookup if greedy_one else self._decode)(drafts, logits, past, rules, rng)
                 if cache_key is not None and m == 1:
                     # The last sampled token was never fed: the cache covers what was run.
                     self.remember(cache_key, prompt[: len(prompt) - healed] + drafts[0].ids[:-1], past)
@@ -474,6 +430,22 @@ class Engine:
             latency_ms=(t_end - t0) * 1000,
             prompt=prompt,
         )
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """How one generate call decodes: what the two decoders and their helpers share."""
+
+    src: np.ndarray  # the prompt the copy distribution and prompt lookup search (less a healed token)
+    allowed: np.ndarray | None  # the first token's choices after token healing
+    max_new_tokens: int
+    min_new_tokens: int
+    temperature: float
+    top_p: float
+    stop: Callable[[str], int | None] | None
+    cancelled: Callable[[], bool] | None
+    copy_weight: float
+    repeats: RepeatSource | None
 
 
 class _Draft:
