@@ -49,6 +49,17 @@ print(json.dumps({"load_s": round(load_s, 2), "prefill_512_ms": round(float(np.m
 """
 
 
+def imported(src: Path, home: Path, name: str = "m") -> None:
+    """`rltab import-model src --name name` into `home` (int8 ONNX, as served), or exit saying why."""
+    r = subprocess.run(
+        [sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", name, "--home", str(home)],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        raise SystemExit(f"import-model failed: {r.stderr[-800:]}")
+
+
 def build(directory: Path, size: str) -> int:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM

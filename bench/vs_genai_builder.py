@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from import_sizes import build  # bench scripts share the checkpoint builder
+from import_sizes import build, imported  # bench scripts share the checkpoint builder
 from vs_llama_cpp import DECODE_TOKENS, GROWN, NEW_TOKENS, PROMPT, RLTAB
 
 VERIFY = r"""
@@ -87,13 +87,7 @@ def main() -> int:
         work = Path(tmp)
         src, home = work / "hf", work / "home"
         params = build(src, args.size)
-        r = subprocess.run(
-            [sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", "m", "--home", str(home)],
-            capture_output=True,
-            text=True,
-        )
-        if r.returncode != 0:
-            raise SystemExit(f"import-model failed: {r.stderr[-800:]}")
+        imported(src, home)
         built, sizes = {}, {}
         for precision in ("int8", "int4"):
             out = work / f"genai-{precision}"

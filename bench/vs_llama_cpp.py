@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from import_sizes import build  # bench scripts share the checkpoint builder
+from import_sizes import build, imported  # bench scripts share the checkpoint builder
 
 PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
 
@@ -158,13 +158,7 @@ def main() -> int:
         work = Path(tmp)
         src, home = work / "hf", work / "home"
         params = build(src, args.size)
-        r = subprocess.run(
-            [sys.executable, "-m", "rltab.server.cli", "import-model", str(src), "--name", "m", "--home", str(home)],
-            capture_output=True,
-            text=True,
-        )
-        if r.returncode != 0:
-            raise SystemExit(f"import-model failed: {r.stderr[-800:]}")
+        imported(src, home)
         ggufs = to_gguf(args.convert, src, work)
         from tokenizers import Tokenizer
 
