@@ -38,6 +38,9 @@ CMAKE_FLAGS = [
 ]
 
 
+JOBS = "RLTAB_LLAMA_BUILD_JOBS"  # compile jobs (default: every core; the background build: one)
+
+
 class Unavailable(RuntimeError):
     """llama.cpp cannot be had here (no network to PyPI, no cmake or compiler, a failed build)."""
 
@@ -89,7 +92,15 @@ def server_binary() -> Path:
         with log.open("w") as out:
             for cmd in (
                 ["cmake", "-S", str(src), "-B", str(build), *CMAKE_FLAGS],
-                ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(os.cpu_count() or 2)],
+                [
+                    "cmake",
+                    "--build",
+                    str(build),
+                    "--target",
+                    "llama-server",
+                    "-j",
+                    os.environ.get(JOBS, "") or str(os.cpu_count() or 2),
+                ],
             ):
                 if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode != 0:
                     raise Unavailable(f"building llama-server failed; see {log}")
@@ -122,14 +133,16 @@ def model_to_gguf(hf_dir: Path, out: Path, outtype: str = "f16") -> Path:
 
 
 def build_in_background(log: Path) -> subprocess.Popen | None:
-    """Start building the server in a low-priority process (the test session does, at its start,
-    so the build overlaps the tests before the ones that need it). None: already built."""
+    """Start building the server in a low-priority process, one compile job at a time (the test
+    session does, at its start, so the build overlaps the tests before the ones that need it and
+    leaves them a core). None: already built."""
     if (cache_dir() / "build" / "bin" / "llama-server").exists():
         return None
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "rltab.harness.llama_cpp"],
+            env={**os.environ, JOBS: "1"},
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=lambda: os.nice(19),
