@@ -80,16 +80,27 @@ def write(ledger: Ledger, out: Path, repo: str | None = None) -> int:
 
 
 def learnable_rows(path: Path) -> list[LearnableRow]:
-    """An export read back as the ledger rows the updater trains on (oldest first)."""
+    """An export read back as the ledger rows the updater trains on (oldest first). ValueError
+    (or ImportError: Parquet without pyarrow) for a file that is not one."""
     if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
-
+        try:
+            import pyarrow.parquet as pq
+        except ImportError as e:
+            raise ImportError("reading Parquet needs pyarrow (pip install pyarrow)") from e
         raw = pq.read_table(path).to_pylist()
     else:
-        raw = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        raw = []
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    raw.append(json.loads(line))
+                except ValueError as e:
+                    raise ValueError(f"{path}, line {n}: not JSON ({e})") from None
     rows = []
     for seq, r in enumerate(raw):
-        row = {**r, "seq": seq}
+        if not isinstance(r, dict) or "prompt_ids" not in r:
+            raise ValueError(f"{path}: row {seq + 1} is not an exported event (no prompt_ids)")
+        row = {k: r.get(k) for k in COLUMNS} | {"seq": seq}  # an older export's missing columns: None
         for k in LISTS:
             row[k] = json.dumps(r.get(k) or [])
         rows.append(cast(LearnableRow, row))

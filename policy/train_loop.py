@@ -16,6 +16,8 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
+from rltab.feedback.ledger import LearnableRow
+
 from .model_store import REQUEST_FILE, make_private
 from .progress import PhaseBars
 from .updater import UpdaterConfig, train_cycle
@@ -106,15 +108,13 @@ def run(
         held.release()
 
 
-def run_exports(home: Path, files: list[Path], cfg: UpdaterConfig | None = None, repo: str | None = None) -> int:
-    """`rltab train --events FILE...`: one cycle on exported events (`rltab export-ledger`), in
-    this process or, under torchrun / accelerate launch, in each of its processes (distributed.py);
-    rank 0 takes the home's lock, guards, publishes and prints the result."""
-    from rltab.feedback.export import learnable_rows
-
+def run_exports(home: Path, rows: list[LearnableRow], cfg: UpdaterConfig | None = None, repo: str | None = None) -> int:
+    """`rltab train --events FILE...`: one cycle on exported events (`rltab export-ledger`, read
+    back by feedback.export.learnable_rows), in this process or, under torchrun / accelerate
+    launch, in each of its processes (distributed.py); rank 0 takes the home's lock, guards,
+    publishes and prints the result."""
     from .distributed import from_env, leave
 
-    rows = [r for f in files for r in learnable_rows(f)]
     world = from_env()
     held = None
     try:

@@ -461,12 +461,17 @@ def cmd_train(args) -> int:
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
     if args.events:
+        from rltab.feedback.export import learnable_rows
         from rltab.policy.train_loop import run_exports
 
         missing = [f for f in args.events if not Path(f).is_file()]
         if missing or any(Path(f).suffix not in (".jsonl", ".parquet") for f in args.events):
             raise UsageError(f"--events wants .jsonl or .parquet files from `rltab export-ledger`: {args.events}")
-        return run_exports(_home(args), [Path(f) for f in args.events], cfg, _repo(args))
+        try:
+            rows = [r for f in args.events for r in learnable_rows(Path(f))]
+        except (ValueError, ImportError) as e:
+            raise UsageError(str(e)) from None
+        return run_exports(_home(args), rows, cfg, _repo(args))
     return run(
         _home(args),
         once=args.once,

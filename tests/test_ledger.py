@@ -256,3 +256,8 @@ def test_export_ledger_writes_only_learning_rows_and_reads_back_as_the_updater_r
     ]
     assert _cli("export-ledger", str(tmp_path / "events.csv"), home=home).returncode == 2
     assert _cli("export-ledger", str(out), home=tmp_path / "empty").returncode == 2
+    # What `rltab train --events` refuses, in one line: a file that is not an export.
+    for name, text in (("torn.jsonl", out.read_text()[:-40]), ("other.jsonl", "[1, 2]\n")):
+        (tmp_path / name).write_text(text)
+        r = _cli("train", "--events", str(tmp_path / name), home=tmp_path / "team")
+        assert r.returncode == 2 and r.stderr.count("\n") == 1 and name in r.stderr, r.stderr
