@@ -178,7 +178,7 @@ class Engine:
         for r, c in enumerate(drafts):
             if c.finish is not None:
                 continue
-            tail = [*src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
+            tail = c.tail(src)
             n, nxt = copy_candidates(src, tail, COPY_MAX_N)
             if repeats is not None:
                 n, nxt = nearer_first((n, nxt), repeats.find(tail, COPY_MAX_N))
@@ -253,7 +253,7 @@ class Engine:
         return out
 
     def _shaped(
-        self, logits: np.ndarray, drafts: list[_Draft], steps: int, rules: _Rules
+        self, logits: np.ndarray, drafts: list[Draft], steps: int, rules: _Rules
     ) -> tuple[np.ndarray, np.ndarray]:
         """What decoding chooses from at step `steps` (one row per draft): the copy distribution
         mixed in, the first token one of `allowed` after token healing, no end before
@@ -270,19 +270,8 @@ class Engine:
             logits[:, self._no_early_stop] = -np.inf
         return logits, logp
 
-    def _take(self, c: _Draft, tok: int, logprob: float, rules: _Rules) -> None:
-        """Append `tok` to the draft; it ends at a stop id, a newline (single-line), where
-        `stop(text)` cuts (checked at each newline), or at max_new_tokens."""
-        c.push(tok, logprob, self)
-        if c.finish is None and rules.stop is not None and tok in self.newline_ids:
-            cut_at = rules.stop(c.text())
-            if cut_at is not None:
-                c.finish, c.cut = "stop", cut_at
-        if c.finish is None and len(c.ids) >= rules.max_new_tokens:
-            c.finish = "length"
-
     def _decode(
-        self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng
+        self, drafts: list[Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng
     ) -> list[np.ndarray]:
         """Decode the drafts (one row each) from the logits after `rules.src`; the first token is one
         of `rules.allowed` after token healing. Returns the KV cache of what was run."""
@@ -297,7 +286,7 @@ class Engine:
             for r, c in enumerate(drafts):
                 if c.finish is None:
                     tok = _sample(logits[r], rules.temperature, rules.top_p, rng)
-                    self._take(c, tok, float(logp[r, tok]), rules)
+                    c.take(tok, float(logp[r, tok]), self, rules.stop, rules.max_new_tokens)
                 nxt[r, 0] = c.ids[-1]
             steps += 1
             if all(c.finish for c in drafts) or (rules.cancelled is not None and rules.cancelled()):
@@ -305,7 +294,7 @@ class Engine:
             logits, past = self._run(nxt, past)
 
     def _decode_lookup(
-        self, drafts: list[_Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng=None
+        self, drafts: list[Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng=None
     ) -> list[np.ndarray]:
         """`_decode` for one greedy draft, with prompt lookup: each run feeds the chosen token and
         the tokens that followed the text's tail where it repeats the prompt (`continuation`);
@@ -320,7 +309,7 @@ class Engine:
             for j in range(len(rows)):
                 row, logp = self._shaped(rows[j : j + 1], drafts, steps, rules)
                 tok = int(np.argmax(row[0]))
-                self._take(c, tok, float(logp[0, tok]), rules)
+                c.take(tok, float(logp[0, tok]), self, rules.stop, rules.max_new_tokens)
                 steps += 1
                 if c.finish or j == len(fed) or tok != fed[j]:
                     break
@@ -331,7 +320,7 @@ class Engine:
             if c.finish or (rules.cancelled is not None and rules.cancelled()):
                 return past
             room = rules.max_new_tokens - len(c.ids) - 1
-            tail = [*rules.src[-COPY_MAX_N:].tolist(), *c.ids][-COPY_MAX_N:]
+            tail = c.tail(rules.src)
             guesses = continuation(rules.src, tail, COPY_MAX_N, min(self.lookup_tokens, LOGIT_ROWS - 1, room))
             fed = self._guess(guesses, c.single_line)
             self.lookup_counts[0] += len(fed)
@@ -400,7 +389,7 @@ class Engine:
                     logits = logits[0]
                     hide, allowed, healed = h, allow, 1
             m = sum(c is None for c in silent)
-            drafts = [_Draft(single_line, hide) for _ in range(m)]
+            drafts = [Draft(single_line, hide) for _ in range(m)]
             if drafts:
                 src = np.asarray(prompt[: len(prompt) - healed], np.int64)
                 greedy_one = m == 1 and temperature <= 0 and self.lookup_tokens > 0
@@ -448,8 +437,16 @@ class _Rules:
     repeats: RepeatSource | None
 
 
-class _Draft:
-    """A candidate being decoded."""
+class Vocabulary(Protocol):
+    """What a draft needs of its engine (Engine, remote_engine.RemoteEngine)."""
+
+    token_bytes: list[bytes]
+    stop_ids: set[int]
+    newline_ids: set[int]
+
+
+class Draft:
+    """A candidate being decoded (here, or by an inference server: remote_engine.py)."""
 
     def __init__(self, single_line: bool, hide: int = 0):
         self.single_line = single_line
@@ -460,17 +457,32 @@ class _Draft:
         self.finish: str | None = None
         self.cut: int | None = None
 
-    def push(self, tok: int, logprob: float, engine: Engine) -> None:
+    def push(self, tok: int, logprob: float, engine: Vocabulary) -> None:
         self.ids.append(tok)
         self.logprobs.append(logprob)
         if tok in engine.stop_ids:
             self.finish = "eos"
             return
-        piece = engine.token_bytes[tok]
+        piece = engine.token_bytes[tok] if tok < len(engine.token_bytes) else b""  # a server's padding id
         seen = len(self.buf)
         self.buf += piece
         if self.single_line and b"\n" in bytes(self.buf[max(seen, self.hide) :]):
             self.finish = "newline"
+
+    def take(self, tok: int, logprob: float, engine: Vocabulary, stop, max_new_tokens: int) -> None:
+        """Append `tok`; the draft ends at a stop id, a newline (single-line), where `stop(text)`
+        cuts (checked at each newline), or at max_new_tokens."""
+        self.push(tok, logprob, engine)
+        if self.finish is None and stop is not None and tok in engine.newline_ids:
+            cut_at = stop(self.text())
+            if cut_at is not None:
+                self.finish, self.cut = "stop", cut_at
+        if self.finish is None and len(self.ids) >= max_new_tokens:
+            self.finish = "length"
+
+    def tail(self, src: np.ndarray) -> list[int]:
+        """The last COPY_MAX_N tokens written: the prompt's end, then what this draft added."""
+        return [*src[-COPY_MAX_N:].tolist(), *self.ids][-COPY_MAX_N:]
 
     def text(self) -> str:
         return bytes(self.buf[self.hide :]).decode("utf-8", errors="replace")

@@ -32,7 +32,7 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .engine import Candidate, Generation, RepeatSource
+from .engine import Draft, Generation, RepeatSource
 
 TIMEOUT_S = 30.0
 LORA_LOOKUP_S = 60.0
@@ -87,6 +87,7 @@ class RemoteEngine:
         self._parts = urlsplit(spec.url)
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
+        self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
         self.decode = decode  # ids -> text with the template's tokens spelled out (OpenAI prompts)
         self.encode = encode
         self.max_positions = max_positions
@@ -222,22 +223,6 @@ class RemoteEngine:
         same = len(values) == len(ids)
         return [(t, float(values[i]) if same and values[i] is not None else None) for i, t in enumerate(ids)]
 
-    def _finish(
-        self, tok: int, buf: bytearray, single_line: bool, stop: Callable[[str], int | None] | None
-    ) -> tuple[str, int | None]:
-        """Append `tok`'s bytes to `buf`; why decoding ends here ("length": it does not), and where
-        `stop` cut the text."""
-        if tok in self.stop_ids:
-            return "eos", None
-        seen = len(buf)
-        buf += self.token_bytes[tok] if 0 <= tok < len(self.token_bytes) else b""
-        if b"\n" in buf[seen:]:
-            if single_line:
-                return "newline", None
-            if stop is not None and (cut := stop(buf.decode("utf-8", errors="replace"))) is not None:
-                return "stop", cut
-        return "length", None
-
     def generate(
         self,
         prompt: Sequence[int],
@@ -265,10 +250,7 @@ class RemoteEngine:
         if max_new_tokens == 0:
             raise ValueError(f"prompt of {len(prompt)} tokens leaves no room (max {self.max_positions})")
         t0 = time.perf_counter()
-        ids: list[int] = []
-        logprobs: list[float | None] = []
-        buf = bytearray()
-        finish, cut, reused = "length", None, 0
+        draft, known, reused = Draft(single_line), True, 0
         events = self._stream(self._request(prompt, max_new_tokens, temperature, top_p, seed))
         try:
             try:
@@ -281,28 +263,21 @@ class RemoteEngine:
                 first = next(events, None)
             for event in itertools.chain([first] if first is not None else [], events):
                 for tok, lp in self._tokens(event):
-                    ids.append(tok)
-                    logprobs.append(lp)
-                    finish, cut = self._finish(tok, buf, single_line, stop)
-                    if finish == "length" and len(ids) >= max_new_tokens:
-                        finish = "max"
-                    if finish != "length":
+                    known = known and lp is not None
+                    draft.take(tok, lp or 0.0, self, stop, max_new_tokens)
+                    if draft.finish:
                         break
-                if finish != "length" or (cancelled is not None and cancelled()):
+                if draft.finish or (cancelled is not None and cancelled()):
                     break
                 if event.get("stop"):  # llama.cpp's last event: how much of the prompt its cache held
                     reused = int((event.get("timings") or {}).get("cache_n") or 0)
-                    finish = "eos" if event.get("stop_type") == "eos" else finish  # the end token is not streamed
+                    if event.get("stop_type") == "eos":  # the end token is not streamed
+                        draft.finish = "eos"
         finally:
             events.close()
-        finish = "length" if finish == "max" else finish
-        text = buf.decode("utf-8", errors="replace")
-        if finish == "newline":
-            text = text.split("\n", 1)[0]
-        elif cut is not None:
-            text = text[:cut]
-        known = all(lp is not None for lp in logprobs)
-        candidate = Candidate(ids, [float(x) for x in logprobs if x is not None] if known else [], text, finish)
+        candidate = draft.result()
+        if not known:  # some token came without its log-prob: none, rather than a misaligned list
+            candidate.logprobs = []
         return Generation(
             candidates=[candidate],
             prompt_tokens=len(prompt),
