@@ -6,7 +6,8 @@ minibatch's size, and the gradients are summed across processes before the step:
 gradient one process would compute, so every process takes the same step and stays in sync (no
 DDP wrapper: peft's LoRA parameters are all there is to sync). Rank 0 alone guards and publishes.
 
-Alone (no WORLD_SIZE in the environment) every call here is free and does nothing.
+Not launched so (no LOCAL_RANK nor accelerate's variables: the laptop's updater) it is SOLO, and
+every call here is free and does nothing.
 """
 
 from __future__ import annotations

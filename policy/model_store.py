@@ -257,14 +257,18 @@ def _max_positions(model_path: Path) -> int:
     return config.get("max_position_embeddings") or config.get("n_positions") or 2048
 
 
+def _prompt_side(model_path: Path) -> tuple[Tokenizer, FimTemplate]:
+    """A full model directory's tokenizer and FIM template: what prompts are built with."""
+    if not (model_path / "tokenizer.json").exists():
+        raise FileNotFoundError(f"no model at {model_path} (tokenizer.json missing)")
+    return T.load_tokenizer(model_path), fim_template(model_path)
+
+
 def _load_remote(model_path: Path, base: Path, version: str, remote: RemoteSpec) -> LoadedModel:
     """The tokenizer and template from the (base) model directory; the model runs on the server."""
     from .remote_engine import RemoteEngine
 
-    if not (base / "tokenizer.json").exists():
-        raise FileNotFoundError(f"no model at {base} (tokenizer.json missing)")
-    tok = T.load_tokenizer(base)
-    template = fim_template(base)
+    tok, template = _prompt_side(base)
     adapter = None
     if base != model_path:
         if not (model_path / ADAPTER_WEIGHTS).exists():
@@ -286,10 +290,7 @@ def _load_remote(model_path: Path, base: Path, version: str, remote: RemoteSpec)
 def _load_full(model_path: Path, version: str, threads: int, lora: bool = False) -> LoadedModel:
     from .engine import Engine
 
-    if not (model_path / "tokenizer.json").exists():
-        raise FileNotFoundError(f"no model at {model_path} (tokenizer.json missing)")
-    tok = T.load_tokenizer(model_path)
-    template = fim_template(model_path)
+    tok, template = _prompt_side(model_path)
 
     def engine_for(path: Path) -> Engine:
         return Engine(

@@ -206,7 +206,8 @@ def _cycle(
             progress("events", i + 1, len(train))
     guard_rows = G.heldout_rows(home, parent_dir) if world.leader else []  # the parent's base: same rows
     parent_scores = G.scores(model, held, guard_rows) if world.leader else None  # before any step
-    if world.device != "cpu":  # the steps on the GPU; the guard and the files on the CPU, as ever
+    on_gpu = world.device != "cpu"
+    if on_gpu:  # the steps on the GPU; the guard and the files on the CPU, as ever
         model.to(world.device)
         for e in train:
             e.ref_logp = None if e.ref_logp is None else e.ref_logp.to(world.device)
@@ -223,7 +224,6 @@ def _cycle(
     # 3. The loop: every term, every diagnostic, per optimizer step.
     history: list[dict[str, float]] = []
     model.train()
-    on_gpu = world.device != "cpu"
     if on_gpu:
         torch.set_default_device(world.device)  # the tensors the losses build, beside the model
     try:
