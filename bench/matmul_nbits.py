@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 from import_sizes import build  # bench scripts share the checkpoint builder
 from vs_llama_cpp import DECODE_TOKENS, GROWN
 
+from rltab.harness.bench import write_json
+
 
 def nbits(fp32: Path, out: Path, bits: int) -> Path:
     import onnx
@@ -99,8 +101,7 @@ def main() -> int:
         "rows": rows,
         "measured": time.strftime("%Y-%m-%d"),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(out, args.json)
     return 0
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from rltab.harness.bench import write_json
+
 
 def positions(files: list[Path], n: int, seed: int = 0) -> list[tuple[str, str]]:
     """(before, after) at n cursor positions: line ends and mid-line points, files in turn."""
@@ -98,8 +100,7 @@ def main() -> int:
         "measured": time.strftime("%Y-%m-%d"),
     }
     print(json.dumps({"same_completion": out["same_completion"]}))
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(out, args.json)
     return 0
 
 

@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rltab.harness.bench import write_json
+
 # A guard this lenient lets every run publish, so that their weights compare.
 CONFIG = dict(
     min_events=8,
@@ -104,8 +106,7 @@ def main() -> int:
         "runs": runs,
         "measured": time.strftime("%Y-%m-%d"),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(out, args.json)
     return 0
 
 

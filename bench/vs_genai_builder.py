@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from import_sizes import build, imported  # bench scripts share the checkpoint builder
-from vs_llama_cpp import DECODE_TOKENS, GROWN, NEW_TOKENS, PROMPT, RLTAB
+from vs_llama_cpp import GROWN, RLTAB, run
+
+from rltab.harness.bench import write_json
 
 VERIFY = r"""
 import json, sys, time, numpy as np
@@ -81,7 +82,6 @@ def main() -> int:
     ap.add_argument("--threads", default="1")
     ap.add_argument("--json", default="bench/results/vs_genai_builder.json")
     args = ap.parse_args()
-    counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS})
     rows = []
     with tempfile.TemporaryDirectory(prefix="rltab-genai-") as tmp:
         work = Path(tmp)
@@ -123,17 +123,8 @@ def main() -> int:
                 for p, d in built.items()
             ]
             for name, python, code, a in runs:
-                r = subprocess.run(
-                    [python, "-c", code, *a, json.dumps(ids), counts],
-                    capture_output=True,
-                    text=True,
-                    env={**os.environ, "OMP_NUM_THREADS": str(threads)},
-                )
                 row = {"engine": name, "threads": threads}
-                if r.returncode != 0:
-                    row["error"] = r.stderr[-800:] or f"exit code {r.returncode}"
-                else:
-                    row.update(json.loads(r.stdout.strip().splitlines()[-1]))
+                row.update(run(code, *a, json.dumps(ids), threads=threads, python=python))
                 print(json.dumps(row), flush=True)
                 rows.append(row)
         onnx = home / "models" / "m" / "model.int8.onnx"
@@ -146,8 +137,7 @@ def main() -> int:
         "rows": rows,
         "measured": time.strftime("%Y-%m-%d"),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(out, args.json)
     return 0
 
 

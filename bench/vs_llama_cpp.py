@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from import_sizes import build, imported  # bench scripts share the checkpoint builder
 
+from rltab.harness.bench import write_json
+
 PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
 
 RLTAB = r"""
@@ -91,10 +93,11 @@ print(json.dumps({"prefill_512_ms": round(pre, 1), "decode_ms_per_token": round(
 """
 
 
-def run(code: str, *args: str, threads: int) -> dict:
+def run(code: str, *args: str, threads: int, python: str = sys.executable) -> dict:
+    """`code` in a fresh `python` on `threads` threads, with the token counts last; its last line's JSON."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS})
-    r = subprocess.run([sys.executable, "-c", code, *args, counts], capture_output=True, text=True, env=env)
+    r = subprocess.run([python, "-c", code, *args, counts], capture_output=True, text=True, env=env)
     if r.returncode != 0:  # a signal (llama.cpp segfaults with AMX-repacked Q8_0 here) says little on stderr
         return {"error": r.stderr[-800:] or f"exit code {r.returncode}"}
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -192,8 +195,7 @@ def main() -> int:
         "rows": rows,
         "measured": time.strftime("%Y-%m-%d"),
     }
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+    write_json(out, args.json)
     return 0
 
 
