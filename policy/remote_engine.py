@@ -115,6 +115,8 @@ class RemoteEngine:
             return json.loads(body)
         except OSError as e:
             raise RemoteError(f"{self.spec.url}: {e}") from e
+        except ValueError as e:  # not JSON: not the server the URL was meant to name
+            raise RemoteError(f"{self.spec.url}{endpoint}: not JSON ({e})") from e
         finally:
             conn.close()
 
@@ -140,6 +142,8 @@ class RemoteEngine:
                 yield event
         except OSError as e:
             raise RemoteError(f"{self.spec.url}: {e}") from e
+        except ValueError as e:
+            raise RemoteError(f"{self.spec.url}{self.spec.endpoint}: not JSON ({e})") from e
         finally:
             conn.close()
 

@@ -222,3 +222,33 @@ def test_export_adapter_peft_is_a_directory_peft_loads(tmp_path):
     ids = torch.tensor([[1, 50, 60, 70, 80]])
     with torch.no_grad():
         assert torch.allclose(loaded(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-4)
+
+
+def test_a_url_that_is_not_an_inference_server_is_a_remote_error(starter):
+    """--engine pointed at some other web server: its answer is no JSON, and that is the one
+    error the server turns into 'no suggestion, one warning' (not a crash of the request)."""
+    import http.server
+    import threading
+
+    class Page(http.server.BaseHTTPRequestHandler):
+        def _page(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"data: <html>not an inference server</html>\n")
+
+        do_GET = do_POST = _page
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{httpd.server_address[1]}"
+        for spec in (RemoteSpec(url), RemoteSpec(url + "/v1")):
+            engine = load_model(Path("/nonexistent"), "starter", remote=spec).engine
+            with pytest.raises(RemoteError, match="not JSON"):
+                engine.generate(_prompts(starter)[0], max_new_tokens=4)
+    finally:
+        httpd.shutdown()
