@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from import_sizes import build, imported  # bench scripts share the checkpoint builder
 
 from rltab.harness.bench import write_json
+from rltab.harness.llama_cpp import model_to_gguf
 
 PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
 
@@ -104,37 +105,10 @@ def run(code: str, *args: str, threads: int, python: str = sys.executable) -> di
 
 
 def to_gguf(convert: Path, src: Path, work: Path) -> dict[str, Path]:
-    """Q8_0 from the converter; Q4_K_M quantized from an F16 file by llama.cpp's own quantizer.
-    rltab's tokenizer is not one the converter knows by hash: its pre-tokenizer is declared qwen2's
-    (the ids are what is compared here, not their text)."""
-    shim = (
-        "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]); "
-        "from conversion.base import TextModel; TextModel.get_vocab_base_pre = lambda self, tok: 'qwen2'; "
-        "import convert_hf_to_gguf as C; "
-        "sys.argv = ['convert', *sys.argv[3:]]; C.main()"
-    )
-    out = {}
-    for outtype in ("q8_0", "f16"):
-        path = work / f"model-{outtype}.gguf"
-        r = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                shim,
-                str(convert.parent),
-                str(convert.parent / "gguf-py"),
-                str(src),
-                "--outtype",
-                outtype,
-                "--outfile",
-                str(path),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if r.returncode != 0:
-            raise RuntimeError(f"convert_hf_to_gguf failed: {r.stderr[-1500:]}")
-        out[outtype] = path
+    """Q8_0 from the converter (harness.llama_cpp.model_to_gguf: rltab's tokenizer declared Qwen2's;
+    the ids are what is compared here, not their text); Q4_K_M quantized from an F16 file by
+    llama.cpp's own quantizer."""
+    out = {q: model_to_gguf(src, work / f"model-{q}.gguf", q, convert.parent) for q in ("q8_0", "f16")}
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()

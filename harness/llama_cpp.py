@@ -49,6 +49,10 @@ def cache_dir() -> Path:
     return Path(os.environ.get("RLTAB_LLAMA_CPP_CACHE") or Path(user_cache_dir("rltab")) / f"llama.cpp-{VERSION}")
 
 
+def _built() -> Path:
+    return cache_dir() / "build" / "bin" / "llama-server"
+
+
 def source() -> Path:
     """vendor/llama.cpp of the pinned sdist, downloaded and unpacked on first use."""
     root = cache_dir()
@@ -77,7 +81,7 @@ def source() -> Path:
 def server_binary() -> Path:
     """llama.cpp's `llama-server`, built on first use."""
     root = cache_dir()
-    binary = root / "build" / "bin" / "llama-server"
+    binary = _built()
     if binary.exists():
         return binary
     src = source()
@@ -107,28 +111,25 @@ def server_binary() -> Path:
     return binary
 
 
-def _converter(script: str, *args: str) -> None:
-    """Run one of llama.cpp's converters. rltab's tokenizer is not one the HF converter knows by
-    hash: its pre-tokenizer is declared Qwen2's (prompts travel as token ids, so the server's own
-    tokenization is never used on them)."""
-    src = source()
+def model_to_gguf(hf_dir: Path, out: Path, outtype: str = "f16", llama_cpp: Path | None = None) -> Path:
+    """A Hugging Face checkpoint directory as one GGUF file (`outtype`: f32, f16, bf16, q8_0), by
+    the converter of `llama_cpp` (a checkout; default: the pinned sdist's). rltab's tokenizer is not
+    one the converter knows by hash: its pre-tokenizer is declared Qwen2's (prompts travel as token
+    ids, so the server's own tokenization is never used on them)."""
+    src = llama_cpp or source()
     shim = (
         "import sys; sys.path[:0] = sys.argv[1:3]; "
         "from conversion.base import TextModel; TextModel.get_vocab_base_pre = lambda self, tok: 'qwen2'; "
-        f"import {script} as C; sys.argv = ['convert', *sys.argv[3:]]; C.main()"
+        "import convert_hf_to_gguf as C; sys.argv = ['convert', *sys.argv[3:]]; C.main()"
     )
     r = subprocess.run(
-        [sys.executable, "-c", shim, str(src), str(src / "gguf-py"), *args],
+        [sys.executable, "-c", shim, str(src), str(src / "gguf-py"), str(hf_dir)]
+        + ["--outtype", outtype, "--outfile", str(out)],
         capture_output=True,
         text=True,
     )
     if r.returncode != 0:
-        raise Unavailable(f"{script} failed: {r.stderr.strip()[-1500:]}")
-
-
-def model_to_gguf(hf_dir: Path, out: Path, outtype: str = "f16") -> Path:
-    """A Hugging Face checkpoint directory as one GGUF file (`outtype`: f32, f16, bf16, q8_0)."""
-    _converter("convert_hf_to_gguf", str(hf_dir), "--outtype", outtype, "--outfile", str(out))
+        raise Unavailable(f"convert_hf_to_gguf failed: {r.stderr.strip()[-1500:]}")
     return out
 
 
@@ -136,7 +137,7 @@ def build_in_background(log: Path) -> subprocess.Popen | None:
     """Start building the server in a low-priority process, one compile job at a time (the test
     session does, at its start, so the build overlaps the tests before the ones that need it and
     leaves them a core). None: already built."""
-    if (cache_dir() / "build" / "bin" / "llama-server").exists():
+    if _built().exists():
         return None
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("w") as out:
