@@ -48,6 +48,7 @@ class RltabServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._init_warnings: list[str] = []
         self._watch_files = False
+        self.inline_client = False  # the client said it shows textDocument/inlineCompletion
         self._last_engine_error = ""
 
     def start_io(self, stdin=None, stdout=None) -> None:
@@ -243,6 +244,7 @@ def build_server(
                 False,
             )
         )
+        ls.inline_client = getattr(params.capabilities.text_document, "inline_completion", None) is not None
         folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or params.root_path or ""]
         ls.service.open_workspace([f for f in folders if f])  # indexed in the background
 

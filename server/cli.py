@@ -594,6 +594,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine-model", metavar="NAME", help="with an OpenAI-compatible --engine: the model name it serves"
     )
     p.add_argument("--verbose", action="store_true", help="log to stderr")
+    # What language clients append when they launch a server over stdio (vscode-languageclient's
+    # TransportKind.stdio adds --stdio; run as a node module it adds --clientProcessId=PID too).
+    # stdio is rltab's only transport, and the client's process id also arrives in `initialize`.
+    p.add_argument("--stdio", action="store_true", help="speak LSP over stdio (the default and only transport)")
+    p.add_argument("--clientProcessId", type=int, help=argparse.SUPPRESS)
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
     p.add_argument("file")

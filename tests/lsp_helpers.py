@@ -20,7 +20,7 @@ async def lsp_session(
     model: Path | None = None,
     init_options: dict | None = None,
     env: dict | None = None,
-    caps: str = "visual-studio-code",
+    caps: str | types.ClientCapabilities = "visual-studio-code",
     extra_args=(),
 ):
     client = make_test_lsp_client()
@@ -39,7 +39,9 @@ async def lsp_session(
     )
     result = await client.initialize_session(
         types.InitializeParams(
-            capabilities=client_capabilities(caps), initialization_options=init_options or {}, workspace_folders=[]
+            capabilities=client_capabilities(caps) if isinstance(caps, str) else caps,
+            initialization_options=init_options or {},
+            workspace_folders=[],
         )
     )
     client.init_result = result

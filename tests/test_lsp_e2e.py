@@ -2,6 +2,7 @@
 starter model, and a real ledger file."""
 
 import asyncio
+import os
 
 import pytest
 from filelock import FileLock, Timeout
@@ -9,6 +10,7 @@ from helpers import completable_doc
 from lsp_helpers import edit, inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
+from pytest_lsp import client_capabilities
 from raw_lsp import RawServer
 
 from rltab.feedback import rewards as R
@@ -228,6 +230,31 @@ async def test_completion_request_for_older_clients(home):
             item.text_edit.new_text,
         )
         assert (await wait_until(lambda: outcome(home, sid)))[0] == "accepted"
+
+
+async def test_the_server_starts_with_the_flags_language_clients_append(home):
+    """vscode-languageclient appends --stdio to a command it runs over stdio (and, for a node
+    module, --clientProcessId=PID); `rltab serve` exited 2 on them and VS Code got no server."""
+    async with lsp_session(home, extra_args=("--stdio", f"--clientProcessId={os.getpid()}")) as c:
+        open_doc(c, URI, SRC)
+        assert (await inline(c, URI, *CURSOR)).items
+
+
+async def test_a_client_with_inline_completion_gets_no_plain_items(home):
+    """VS Code shows plain items in its suggest widget beside the ghost text, and Tab then takes
+    the item: a client that declares inlineCompletion is answered by ghost text alone."""
+    caps = client_capabilities("visual-studio-code")
+    caps.text_document.inline_completion = types.InlineCompletionClientCapabilities(dynamic_registration=True)
+    async with lsp_session(home, caps=caps) as c:
+        open_doc(c, URI, SRC)
+        r = await c.text_document_completion_async(
+            types.CompletionParams(
+                text_document=types.TextDocumentIdentifier(uri=URI), position=types.Position(*CURSOR)
+            )
+        )
+        assert not r.items
+        assert ledger_rows(home, "select count(*) from suggestion")[0][0] == 0  # the model was not asked
+        assert (await inline(c, URI, *CURSOR)).items  # the ghost text still comes
 
 
 async def test_learning_is_opt_in_and_secrets_are_never_stored(home):

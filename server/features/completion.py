@@ -1,5 +1,7 @@
 """textDocument/completion for clients without inline completion: the suggestion as one item
-that replaces the word being typed with that word plus the suggestion."""
+that replaces the word being typed with that word plus the suggestion. A client that shows inline
+completions (VS Code, Neovim 0.12+) gets an empty list: in VS Code a list item opens the suggest
+widget beside the ghost text, and Tab then takes the item instead of the ghost text."""
 
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ WORD_TAIL = re.compile(r"[A-Za-z0-9_]*$")
 def register(server: RltabServer) -> None:
     @server.feature(types.TEXT_DOCUMENT_COMPLETION, types.CompletionOptions(trigger_characters=[".", "(", " "]))
     async def completion(ls: RltabServer, params: types.CompletionParams):
+        if ls.inline_client:  # its ghost text is the suggestion; a list item would take Tab from it
+            return types.CompletionList(is_incomplete=False, items=[])
         served = await ls.complete(params.text_document.uri, params.position)
         if served is None or not served.text:  # silence is recorded, never shown
             return types.CompletionList(is_incomplete=True, items=[])
