@@ -2,24 +2,27 @@
  * The rltab VS Code extension: starts `rltab serve`, forwards what happens to suggestions and
  * shows the server's status. All completion and learning logic lives in the server.
  */
-import { execFile } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { promisify } from 'node:util';
 import * as vscode from 'vscode';
 import {
+  CloseAction,
   DidChangeConfigurationNotification,
+  ErrorAction,
+  type ErrorHandler,
   ExecuteCommandRequest,
   LanguageClient,
   type LanguageClientOptions,
+  type ServerOptions,
   State,
-  TransportKind,
 } from 'vscode-languageclient/node';
 
 import { onBattery } from './battery';
 import { learnedHtml, type LearnedEntry } from './learnedView';
 import { menuItems, OPT_IN_MESSAGE, versionItems, type MenuAction, type VersionRow } from './menu';
-import { findExecutable, INSTALL_HINT, rltabCommand, serverCommand, type Command } from './serverCommand';
+import { findExecutable, INSTALL_HINT, rltabCommand, serverCommand, startFailure, type Command } from './serverCommand';
 import { serverSettings } from './settings';
 import {
   parseStatus,
@@ -220,7 +223,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand(
       'rltab.menu',
       guarded(async () => {
-        if (state === 'stopped') return missingServer(config().get<string>('serverPath', 'rltab'));
+        if (state === 'stopped') return vscode.commands.executeCommand('rltab.restartServer'); // says why it cannot
         const switched = { enabled: config().get<boolean>('enable', true), snoozed: snoozedUntil > Date.now() };
         const pick = await vscode.window.showQuickPick(menuItems(status, workspaceFolder(), switched), {
           title: 'rltab',
@@ -240,24 +243,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     vscode.commands.registerCommand('rltab.trigger', () =>
       vscode.commands.executeCommand('editor.action.inlineSuggest.trigger'),
     ),
-    vscode.commands.registerCommand(
-      'rltab.restartServer',
-      guarded(async () => {
-        if (client === undefined) return missingServer(config().get<string>('serverPath', 'rltab'));
-        await client.restart();
-      }),
-    ),
   );
 
   // -- the language client -----------------------------------------------------------------------
-  const serverPath = config().get<string>('serverPath', 'rltab');
-  const server = resolve(serverCommand(serverPath));
-  if (server === undefined) {
-    state = 'stopped';
-    render();
-    void missingServer(serverPath);
-    return;
-  }
   // Every file is synchronised (the workspace index reads them); whether to ask for a completion
   // is decided per request, so a model that knows other languages needs no restart.
   const paused = (document: vscode.TextDocument) => pauseReason(switches(), document.languageId, Date.now()) !== undefined;
@@ -273,14 +261,61 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       render();
     }
   };
-  const clientOptions: LanguageClientOptions = {
+  /** Whether the server has answered `initialize` since it was last launched. */
+  let answered = false;
+  /** The last launch: what it wrote to stderr (the reason, when it stops as it starts) and its end. */
+  let launched = { stderr: '', exited: Promise.resolve<number | null>(null) };
+  let stopping = false; // stopped on purpose (a restart): not a failure
+  const launch = (server: Command) => (): Promise<ChildProcess> => {
+    answered = false;
+    const child = spawn(server.command, server.args, { env: process.env });
+    const run = { stderr: '', exited: Promise.resolve<number | null>(null) };
+    run.exited = new Promise((done) => {
+      child.on('exit', (code) => {
+        done(code);
+      });
+      child.on('error', (e) => {
+        run.stderr += `\n${e.message}`;
+        done(null);
+      });
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      run.stderr = (run.stderr + chunk.toString()).slice(-4000);
+    });
+    launched = run;
+    return Promise.resolve(child);
+  };
+  /** One notification for a server that stopped as it started: why, and the fix. */
+  const startFailed = async (serverPath: string) => {
+    const timeout = new Promise<null>((done) => {
+      setTimeout(() => {
+        done(null);
+      }, 3000);
+    });
+    const code = await Promise.race([launched.exited, timeout]);
+    if (stopping) return;
+    state = 'stopped';
+    render();
+    await failedToStart(startFailure(serverPath, code, launched.stderr), output);
+  };
+  const clientOptions = (defaults: () => ErrorHandler | undefined): LanguageClientOptions => ({
     documentSelector: [{ scheme: 'file' }, { scheme: 'untitled' }],
     initializationOptions: serverSettings(config()),
     synchronize: { configurationSection: 'rltab' },
     outputChannel: output,
+    // A server that stops as it starts stops for good, with one notification saying why
+    // (startFailed); one that crashes after running is restarted as usual.
+    initializationFailedHandler: () => false,
+    errorHandler: {
+      error: (error, message, count) => defaults()?.error(error, message, count) ?? { action: ErrorAction.Shutdown },
+      closed: () =>
+        answered
+          ? (defaults()?.closed() ?? { action: CloseAction.DoNotRestart })
+          : { action: CloseAction.DoNotRestart, handled: true },
+    },
     middleware: {
-      provideCompletionItem: (document, position, context, token, next) =>
-        paused(document) ? undefined : next(document, position, context, token),
+      // Ghost text only: a list item would open the suggest widget beside it and take Tab.
+      provideCompletionItem: () => undefined,
       // Remember what is shown, so partial accepts and dismissals can name its id.
       provideInlineCompletionItems: async (document, position, context, token, next) => {
         if (paused(document)) return undefined;
@@ -294,28 +329,63 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
         return result;
       },
     },
+  });
+  /** Starts the server that `rltab.serverPath` names now (again after the setting changes). */
+  const startClient = async (): Promise<void> => {
+    const serverPath = config().get<string>('serverPath', 'rltab');
+    const server = resolve(serverCommand(serverPath));
+    stopping = false;
+    if (server === undefined) {
+      state = 'stopped';
+      render();
+      void missingServer(serverPath);
+      return;
+    }
+    let defaults: ErrorHandler | undefined = undefined; // the client's own, made from the client
+    const next = new RltabClient(launch(server), clientOptions(() => defaults), () => answered);
+    defaults = next.createDefaultErrorHandler(4);
+    client = next;
+    clientSubscriptions.push(
+      next.onNotification('rltab/status', (params: unknown) => {
+        const update = parseStatus(params);
+        if (update === undefined) return;
+        const notice = updateNotice(status, update);
+        status = update;
+        render();
+        if (notice !== undefined) void tell(notice.kind, notice.message);
+      }),
+      next.onDidChangeState((e) => {
+        state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
+        if (state === 'running') answered = true;
+        void vscode.commands.executeCommand('setContext', 'rltab.serverRunning', state === 'running');
+        if (state === 'running') sendPaused(); // a restarted server starts unpaused
+        render();
+      }),
+    );
+    try {
+      await next.start();
+    } catch (e) {
+      output.error(`rltab: the server did not start: ${e instanceof Error ? e.message : String(e)}`);
+      void startFailed(serverPath); // not awaited: activation must not wait on the user
+    }
   };
-  client = new LanguageClient(
-    'rltab',
-    'rltab',
-    { command: server.command, args: server.args, transport: TransportKind.stdio },
-    clientOptions,
-  );
+  const clientSubscriptions: { dispose(): unknown }[] = [];
+  const stopClient = async (): Promise<void> => {
+    const old = client;
+    client = undefined;
+    stopping = true;
+    for (const d of clientSubscriptions.splice(0)) d.dispose();
+    if (old !== undefined && old.state !== State.Stopped) await old.stop().catch(() => undefined);
+  };
   context.subscriptions.push(
-    client.onNotification('rltab/status', (params: unknown) => {
-      const next = parseStatus(params);
-      if (next === undefined) return;
-      const notice = updateNotice(status, next);
-      status = next;
-      render();
-      if (notice !== undefined) void tell(notice.kind, notice.message);
-    }),
-    client.onDidChangeState((e) => {
-      state = e.newState === State.Running ? 'running' : e.newState === State.Starting ? 'starting' : 'stopped';
-      void vscode.commands.executeCommand('setContext', 'rltab.serverRunning', state === 'running');
-      if (state === 'running') sendPaused(); // a restarted server starts unpaused
-      render();
-    }),
+    new vscode.Disposable(() => void stopClient()),
+    vscode.commands.registerCommand(
+      'rltab.restartServer',
+      guarded(async () => {
+        await stopClient();
+        await startClient();
+      }),
+    ),
   );
   // Battery power: completions pause (the switches above) and the server holds the trainer.
   const sendPaused = () => {
@@ -343,15 +413,32 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
     }),
     vscode.window.onDidChangeActiveTextEditor(render),
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration('rltab')) {
+      if (e.affectsConfiguration('rltab.serverPath')) {
+        void stopClient().then(startClient); // a server installed after the editor started
+      } else if (e.affectsConfiguration('rltab')) {
         render();
         if (e.affectsConfiguration('rltab.pauseOnBattery')) void pollBattery().then(sendPaused);
       }
     }),
   );
-  await client.start();
+  await startClient();
   await pollBattery();
   sendPaused();
+}
+
+/** The language client, quiet about a failed start: the extension explains that itself (startFailed). */
+class RltabClient extends LanguageClient {
+  constructor(
+    server: ServerOptions,
+    options: LanguageClientOptions,
+    private readonly answered: () => boolean,
+  ) {
+    super('rltab', 'rltab', server, options);
+  }
+
+  override error(message: string, data?: unknown, showNotification?: boolean | 'force'): void {
+    super.error(message, data, this.answered() ? showNotification : false);
+  }
 }
 
 async function tell(kind: 'published' | 'refused', message: string): Promise<void> {
@@ -363,6 +450,15 @@ async function tell(kind: 'published' | 'refused', message: string): Promise<voi
 export async function deactivate(): Promise<void> {
   await client?.stop();
   client = undefined;
+}
+
+async function failedToStart(message: string, output: vscode.LogOutputChannel): Promise<void> {
+  output.error(message);
+  const settings = 'Open settings';
+  const log = 'Show log';
+  const choice = await vscode.window.showErrorMessage(message, settings, log);
+  if (choice === settings) await vscode.commands.executeCommand('workbench.action.openSettings', 'rltab.serverPath');
+  else if (choice === log) output.show();
 }
 
 async function missingServer(serverPath: string): Promise<void> {

@@ -63,3 +63,18 @@ export function findExecutable(
 export const INSTALL_HINT =
   'Install the rltab server from a checkout of its repository: `python3 -m venv .venv && .venv/bin/pip install -e .`, ' +
   'then set `rltab.serverPath` to `.venv/bin/rltab` (or to the Python interpreter that has rltab).';
+
+/**
+ * What to tell the user when the server exits before it ever answered (wrong interpreter, a
+ * broken install, a bad flag): the program, why, from the last line it wrote to stderr, and the fix.
+ */
+export function startFailure(serverPath: string, exitCode: number | null, stderr: string): string {
+  const lines = stderr.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  const missing = lines.find((l) => /No module named '?rltab/.test(l));
+  const last = missing ?? lines[lines.length - 1];
+  const why = last !== undefined ? `: ${last}` : exitCode !== null ? ` (exit code ${exitCode})` : '';
+  const fix = missing !== undefined
+    ? `"${serverPath}" is a Python without rltab. ${INSTALL_HINT}`
+    : 'See the rltab output for the whole message; if the install is broken, reinstall it. ' + INSTALL_HINT;
+  return `rltab: the server "${serverPath}" stopped as it started${why}. ${fix}`;
+}

@@ -8,7 +8,7 @@ const manifest = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.js
   contributes: {
     commands: { command: string }[];
     keybindings: { command: string; key: string; mac?: string }[];
-    configuration: { properties: Record<string, { scope?: string; enum?: string[]; default?: unknown }> };
+    configuration: { properties: Record<string, { scope?: string; ignoreSync?: boolean; enum?: string[]; default?: unknown }> };
     walkthroughs: { steps: { id: string; media: { markdown: string }; description: string }[] }[];
   };
   capabilities: { untrustedWorkspaces: { supported: string; restrictedConfigurations: string[] } };
@@ -29,9 +29,11 @@ test("keybindings leave VS Code's own editor navigation alone", () => {
   assert.ok(keybindings.some((k) => k.command === 'rltab.trigger' && k.key === 'alt+\\'));
 });
 
-test('the server path is a machine setting and untrusted workspaces cannot choose it', () => {
+test('the server path is set in User (or Remote) settings, never synced, and untrusted workspaces cannot choose it', () => {
   const props = configuration.properties;
-  assert.equal(props['rltab.serverPath']?.scope, 'machine-overridable');
+  // machine(-overridable) scope hides it from the User tab in any remote window, code-server's too.
+  assert.equal(props['rltab.serverPath']?.scope, 'window');
+  assert.equal(props['rltab.serverPath'].ignoreSync, true);
   assert.deepEqual(props['rltab.trace.server']?.enum, ['off', 'messages', 'verbose']);
   const untrusted = manifest.capabilities.untrustedWorkspaces;
   assert.equal(untrusted.supported, 'limited');

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { findExecutable, rltabCommand, serverCommand } from '../src/serverCommand';
+import { findExecutable, rltabCommand, serverCommand, startFailure } from '../src/serverCommand';
 
 test('the rltab executable gets `serve`', () => {
   assert.deepEqual(serverCommand('rltab'), { command: 'rltab', args: ['serve'] });
@@ -35,4 +35,13 @@ test('paths are checked as given, with ~ expanded', () => {
 test('Windows tries PATHEXT', () => {
   const isFile = (p: string) => p === 'C:\\tools\\rltab.EXE';
   assert.equal(findExecutable('rltab', { PATH: 'C:\\x;C:\\tools', PATHEXT: '.COM;.EXE' }, 'win32', isFile), 'C:\\tools\\rltab.EXE');
+});
+
+test('a server that stops as it starts is explained: why, from its stderr, and the fix', () => {
+  const noModule = startFailure('/usr/bin/python3', 1, 'Traceback (most recent call last):\n  ...\nModuleNotFoundError: No module named \'rltab\'\n');
+  assert.match(noModule, /"\/usr\/bin\/python3" is a Python without rltab/);
+  assert.match(noModule, /pip install -e \./);
+  const flag = startFailure('rltab', 2, 'rltab: unrecognized arguments: --bogus (see `rltab serve --help`)\n');
+  assert.match(flag, /stopped as it started: rltab: unrecognized arguments: --bogus/);
+  assert.match(startFailure('rltab', 3, ''), /\(exit code 3\)/);
 });
