@@ -47,9 +47,17 @@ def starter(session_home):
 
 
 def pytest_collection_modifyitems(session, config, items):
-    """The remote-engine tests need llama.cpp's server: start building it now (minutes, at low
-    priority, cached between runs), so the build overlaps the tests that come before them."""
-    if any(item.path.name == "test_remote_engine.py" for item in items):
+    """The remote-engine tests need llama.cpp's server, the real-VS-Code test code-server: start
+    building and installing them now (minutes, at low priority, cached between runs), so the work
+    overlaps the tests that come before them."""
+    names = {item.path.name for item in items}
+    if "test_remote_engine.py" in names:
         from rltab.harness import llama_cpp
 
         config._llama_build = llama_cpp.build_in_background(llama_cpp.cache_dir().parent / "llama-build.log")
+    if "test_vscode_real.py" in names:
+        from rltab.harness import code_server
+
+        config._code_server = code_server.install_in_background(
+            code_server.cache_dir().parent / "code-server-install.log"
+        )
