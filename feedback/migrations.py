@@ -85,13 +85,22 @@ def m005_scrub_secrets(db: Database) -> None:
     """Rows learned before the secret detector was widened (detect-secrets, cut key blocks,
     unquoted assignments, more secret-named files): drop the text and token ids of any row whose
     window, suggestion or later text now looks like a secret. Counts and outcomes stay."""
+    scrub_secrets(db)
+
+
+def scrub_secrets(db: Database) -> None:
+    """Drop the text and token ids of every row whose window, suggestion or later text looks like
+    a secret to today's detector (feedback/secrets.py), each suggestion and demonstration checked
+    inside its own lines; counts and outcomes stay."""
     from .secrets import contains_secret, is_secret_file
 
     texts = ("prefix_text", "suffix_text", "completion_text", "demonstration")
     leaked = []
     for row in db.query(f"select id, file, {', '.join(texts)} from suggestion where prompt_ids is not null"):
         path = row["file"] or ""
-        if is_secret_file(path) or any(contains_secret(row[t] or "", path) for t in texts):
+        before, after = row["prefix_text"] or "", row["suffix_text"] or ""
+        whole = (before + (row["completion_text"] or "") + after, before + (row["demonstration"] or ""))
+        if is_secret_file(path) or any(contains_secret(t, path) for t in whole):
             leaked.append(row["id"])
     for sid in leaked:
         db.execute(
@@ -136,3 +145,11 @@ def m007_typing(db: Database) -> None:
     db.table("typing").create(
         {"hour": int, "model_version": str, "repo": str, "chars": int}, pk=("hour", "model_version", "repo")
     )
+
+
+@migrations()
+def m008_scrub_secrets_detect_secrets_ran(db: Database) -> None:
+    """detect-secrets' plugins never ran before (its settings were left empty), and URL
+    credentials, bearer tokens, JWT headers and unquoted passwords were not recognised: scrub
+    what they let through."""
+    scrub_secrets(db)

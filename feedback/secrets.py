@@ -28,6 +28,10 @@ SECRET_NAME = (
     r"[\w.-]*(secret|passw(or)?d|passphrase|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[\w.-]*"
 )
 UNQUOTED_ASSIGNMENT = re.compile(rf"(?i)\b{SECRET_NAME}\s*[:=]\s*([A-Za-z0-9/+_=.~-]{{16,}})")
+# `export PGPASSWORD=...`, `# admin password: ...`: a short unquoted value after a secret-named
+# setting, unless it reads as code (a name, a call, a subscript, a type, a $VARIABLE).
+UNQUOTED_VALUE = re.compile(rf"(?i)\b{SECRET_NAME}\s*[:=]\s*([^\s'\"$(){{}}\[\]<>,;]{{6,}})(?=\s|$)")
+CODE_LIKE = re.compile(r"[A-Za-z_][A-Za-z_.]*")  # a name or attribute path, no digits or symbols
 OWN_PATTERNS = [
     re.compile(r"\bAKIA[0-9A-Z]{16}\b"),  # AWS access key id
     re.compile(r"\b(ghp|gho|ghu|ghs|ghr|github_pat)_[A-Za-z0-9_]{20,}"),  # GitHub tokens
@@ -35,6 +39,11 @@ OWN_PATTERNS = [
     re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"),  # OpenAI-style keys
     re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b"),  # Google API key
     re.compile(r"\beyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}"),  # JWT
+    re.compile(r"\beyJ[A-Za-z0-9_-]{17,}"),  # a JWT's header alone (a window or a line cut after it)
+    re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*"),  # Authorization: Bearer <token>
+    re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:[^/\s@'\"]{3,}@"),  # scheme://user:password@host
+    # ...and cut at the cursor before its `@` (not a host:port: a port is digits)
+    re.compile(r"(?i)\b[a-z][a-z0-9+.-]*://[^/\s:@'\"]+:(?!\d+$)[^/\s@'\"]{6,}$"),
     re.compile(rf"(?i)\b{SECRET_NAME}\s*[:=]\s*['\"][^'\"\s]{{8,}}['\"]"),  # name = "opaque value"
 ]
 
@@ -74,6 +83,9 @@ def _line_has_secret(line: str, suffix: str) -> bool:
     m = UNQUOTED_ASSIGNMENT.search(line)
     if m and m.lastindex and _opaque(m.group(m.lastindex)):
         return True
+    m = UNQUOTED_VALUE.search(line)
+    if m and m.lastindex and not CODE_LIKE.fullmatch(m.group(m.lastindex)):
+        return True
     return bool(_detect_secrets(line, suffix))
 
 
@@ -100,10 +112,15 @@ _configured = False
 
 
 def _configure() -> None:
-    """detect-secrets keeps its settings in a global; enter its defaults once for this process."""
+    """detect-secrets keeps its settings in a global: every plugin, its default filters, once for
+    this process. (Its `default_settings()` is a context manager that restores the empty settings
+    on exit, so it cannot be entered and left behind: that ran no plugin at all.)"""
     global _configured
     if not _configured:
-        from detect_secrets.settings import default_settings
+        from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+        from detect_secrets.settings import cache_bust, configure_settings_from_baseline
 
-        default_settings().__enter__()
+        cache_bust()
+        plugins = [{"name": kind.__name__} for kind in get_mapping_from_secret_type_to_class().values()]
+        configure_settings_from_baseline({"plugins_used": plugins})
         _configured = True

@@ -240,7 +240,8 @@ class Service:
         repo = self.repo_of(req.uri)
         doc = self.documents.get(req.uri)
         # (Repository snippets never hold a secret: workspace/repo_context.py leaves such ones out.)
-        keep = self.settings.learning_enabled and self._storable(path, s.window_before, s.window_after, s.text)
+        # The suggestion is checked inside its lines: a secret split across the cursor is still one.
+        keep = self.settings.learning_enabled and self._storable(path, s.window_before + s.text + s.window_after)
         return self.ledger.record_suggestion(
             SuggestionRecord(
                 model_version=s.model_version,
@@ -301,12 +302,13 @@ class Service:
         done = 0
         for item in self.tracker.due(text_of):
             row = self.ledger.suggestion(item.suggestion_id)
-            # Only beside a prompt that was itself kept: text next to a secret stays unrecorded.
+            # Only beside a prompt that was itself kept (text next to a secret stays unrecorded), and
+            # checked with the line it completes: a token typed after its first half is still a token.
             keep = (
                 row is not None
                 and row["prompt_ids"] is not None
                 and self.settings.learning_enabled
-                and self._storable(row["file"] or "", item.text)
+                and self._storable(row["file"] or "", (row["prefix_text"] or "") + item.text)
             )
             if isinstance(item, RetentionCheck):
                 self.ledger.record_retention(item.suggestion_id, item.retention, item.text if keep else None)

@@ -155,6 +155,10 @@ def test_secrets_are_recognised(text):
         "def add(a, b):\n    return a + b\n",
         'url = "https://example.com/path?q=1"\n',
         "password = get_password_from_environment()\n",
+        'BASE = "http://localhost:8080',  # a URL being typed, cut at its port
+        "def login(self, password: str, token: Optional[str] = None) -> bool:\n",
+        "secret_key = settings.SECRET_KEY\n",
+        "token = tokens[i + 1]\n",
     ],
 )
 def test_code_is_not_a_secret(text):
@@ -209,6 +213,83 @@ def test_no_secret_reaches_the_ledger_with_learning_on(tmp_path, starter):
     assert b"MIIEpAIBAAKCAQEA" not in raw and b"PRIVATE KEY" not in raw
 
 
+def test_detect_secrets_runs_with_its_plugins():
+    """feedback/secrets.py once entered detect-secrets' defaults through a context manager that
+    was dropped at once, leaving its settings empty: none of its plugins ran."""
+    from detect_secrets.settings import get_settings
+
+    contains_secret("x = 1", "a.py")
+    assert len(get_settings().plugins) > 20
+    assert contains_secret('aws = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"', "a.py")  # detect-secrets' own
+
+
+# The kinds an independent sweep found in the ledger (issue 26), each with the fragments that must
+# never be stored: typed into a file, copied from a workspace file, or typed as a demonstration.
+PASSWORD = "Zq8v1x9PwQ7"
+JWT_PARTS = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9", "eyJzdWIiOiIxMjM0NTY3ODkwIn0", "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9")
+SECRET_FRAGMENTS = (PASSWORD, "9f8e7d6c5b4a3f2e", "Tr0ub4dor", "3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c", *JWT_PARTS)
+SECRET_LINES = [
+    f'DB_URL = "postgres://app:{PASSWORD}@db/app"',
+    'MIRROR = "https://deploy:9f8e7d6c5b4a3f2e@git.example.com/repo.git"',
+    "# admin password: Tr0ub4dor&3x",
+    'HEADERS = {"Authorization": "Bearer 3f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c"}',
+    f'TOKEN = "{JWT_PARTS[0]}.{JWT_PARTS[1]}.{JWT_PARTS[2]}PlFUP0THsR8U"',
+    f'DATABASES = {{"default": {{"PASSWORD": "{PASSWORD}"}}}}',
+]
+CLEAN_CODE = "".join(
+    f"\n\ndef handler_{i}(request, response):\n    response.status = {200 + i}\n    return response\n"
+    for i in range(12)
+)
+
+
+@pytest.mark.parametrize("name", SECRET_LINES)
+def test_each_kind_is_a_secret(name):
+    assert contains_secret(name, "app.py")
+
+
+def test_no_secret_kind_reaches_any_ledger_column(tmp_path, starter):
+    """Typed with learning on, as the sweep did: the secrets in a Python and a shell file, a
+    workspace file holding the password (repository context and copying), and every later
+    demonstration. No column of any table holds a fragment, decoded token ids included."""
+    from rltab.harness.lsp_client import ServerSession
+    from rltab.harness.typing_sim import Typist
+
+    ws, home = tmp_path / "ws", tmp_path / "home"
+    (ws / ".git").mkdir(parents=True)
+    (ws / "config").mkdir()
+    (ws / "config" / "settings_db.py").write_text(
+        f'DATABASES = {{"default": {{"USER": "app", "PASSWORD": "{PASSWORD}"}}}}\nDB_PASSWORD = "{PASSWORD}"\n'
+    )
+    app = "import os\n\n" + "\n".join(SECRET_LINES) + "\n" + CLEAN_CODE
+    deploy = f"#!/bin/sh\nexport PGPASSWORD={PASSWORD}\npsql -h db -U app\n"
+    env = {"RLTAB_DEMONSTRATION_DELAY": "0.2", "RLTAB_RETENTION_DELAYS": "0.3"}
+    session = ServerSession(home, env=env)
+    try:
+        session.initialize({"learning": {"enabled": True}}, folders=[str(ws)])
+        Typist(session).type_files([(str(ws / "app.py"), app), (str(ws / "deploy.sh"), deploy)])
+        time.sleep(2.5)  # the demonstrations and retention checks come due (checked every second)
+    finally:
+        session.close()
+    db = sqlite3.connect(home / "ledger.db")
+    stored = []
+    for table in ("suggestion", "event"):
+        for row in db.execute(f"select * from {table}"):
+            stored += [str(v) for v in row if v is not None]
+    for prompt, completion in db.execute(
+        "select prompt_ids, completion_ids from suggestion where prompt_ids is not null"
+    ):
+        stored.append(starter.tokenizer.decode(json.loads(prompt)))
+        stored.append(starter.tokenizer.decode(json.loads(completion)))
+    kept = db.execute("select count(*) from suggestion where prompt_ids is not null").fetchone()[0]
+    demos = db.execute("select count(*) from suggestion where demonstration is not null").fetchone()[0]
+    db.close()
+    assert kept > 20 and demos > 10, (kept, demos)  # learning did store the clean code around them
+    leaked = sorted({f for f in SECRET_FRAGMENTS for text in stored if f in text})
+    assert leaked == []
+    raw = b"".join(p.read_bytes() for p in home.glob("ledger.db*") if p.is_file())
+    assert not [f for f in SECRET_FRAGMENTS if f.encode() in raw]
+
+
 def test_migration_scrubs_secrets_learned_before(tmp_path):
     db_path = tmp_path / "ledger.db"
     ledger = Ledger(db_path)
@@ -243,6 +324,48 @@ def test_migration_scrubs_secrets_learned_before(tmp_path):
     ledger = Ledger(db_path)  # the migration runs again, as on an upgrade
     assert ledger.suggestion(sid)["prefix_text"] is None and ledger.suggestion(sid)["prompt_ids"] is None
     assert ledger.suggestion(clean)["prefix_text"] == "x = 1\n"
+    ledger.close()
+
+
+def test_upgrade_scrubs_what_the_old_detector_let_through(tmp_path):
+    """m008: rows stored while detect-secrets ran no plugin, and a JWT split between the prompt
+    and the demonstration, lose their text and token ids on upgrade."""
+    db_path = tmp_path / "ledger.db"
+    ledger = Ledger(db_path)
+    url = ledger.record_suggestion(
+        SuggestionRecord(
+            "starter",
+            "line",
+            3,
+            1.0,
+            prompt_ids=[1],
+            completion_ids=[2],
+            logprobs=[-0.1],
+            prefix_text=f'DB = "postgres://app:{PASSWORD}',
+            completion_text="@db",
+        )
+    )
+    jwt = ledger.record_suggestion(
+        SuggestionRecord(
+            "starter",
+            "line",
+            3,
+            1.0,
+            prompt_ids=[1],
+            completion_ids=[2],
+            logprobs=[-0.1],
+            prefix_text=f'T = "{JWT_PARTS[0]}.',
+            completion_text="x",
+        )
+    )
+    ledger.record_demonstration(jwt, f'{JWT_PARTS[1]}.{JWT_PARTS[2]}"')
+    ledger.db.execute("delete from _sqlite_migrations where name = 'm008_scrub_secrets_detect_secrets_ran'")
+    ledger.close()
+    ledger = Ledger(db_path)
+    for sid in (url, jwt):
+        row = ledger.suggestion(sid)
+        assert row["prefix_text"] is None and row["prompt_ids"] is None and row["demonstration"] is None
+    assert not [t for (t,) in ledger.db.execute("select text from event") if t]
     ledger.close()
 
 
