@@ -4,11 +4,13 @@ A message is `Content-Length: N\r\n` (other headers allowed, names in any case) 
 of UTF-8 JSON. pygls' reader trusts every frame: after one wrong length it stays alive but never
 answers again, and a huge length kills it. This reader recovers from every framing fault:
 - a length too short or too long: the JSON value that starts the body is decoded on its own, and
-  reading goes on at the next header (or, when nothing more comes, after `stall_s` of quiet);
+  reading goes on at the next header (a length too long is found out when the next message comes);
 - a missing, malformed or oversized length: the body is skipped up to the next header;
 - bytes between messages: skipped up to the next header.
 Every fault that could hide a request comes back as a `Fault` carrying the bytes read, so the
-protocol can answer the request's id (JSON-RPC -32700 / -32600). Pure: no I/O, no clock.
+protocol can answer the request's id (JSON-RPC -32700 / -32600). Pure: no I/O, no clock. Only
+bytes decide where a message ends: a slow link (eglot over TRAMP, a remote container) may pause
+for seconds inside a message, and a pause is never taken for its end.
 """
 
 from __future__ import annotations
@@ -49,22 +51,6 @@ class Framer:
         while self._step(out):
             pass
         return out
-
-    def stalled(self) -> list[Message | Fault]:
-        """No bytes arrived for a while: a message whose length promised more than was sent is
-        taken as it is (if it is whole JSON), else reported and dropped."""
-        frame = self._frame()
-        if frame is None:  # stray bytes or half a header: nothing that can be answered
-            self.buf.clear()
-            return []
-        start = frame[0]
-        value = _first_value(self.buf[start:])
-        if value is None:
-            out: list[Message | Fault] = [Fault("message cut short", self._head(start))]
-            self.buf.clear()
-            return out
-        del self.buf[: start + value[1]]
-        return [Message(value[0]), *self.feed(b"")]
 
     # -- internals ---------------------------------------------------------------------------
     def _frame(self) -> tuple[int, int | None] | None:
@@ -113,7 +99,9 @@ class Framer:
             return True
         if length is not None:
             if len(self.buf) - start < length:
-                return False  # the body is still arriving
+                # The body is still arriving, unless the next message has begun after a whole
+                # JSON value: then the length promised too much.
+                return self._take_before_next(start, out)
             body = bytes(self.buf[start : start + length])
             try:
                 out.append(Message(json.loads(body)))
@@ -136,11 +124,23 @@ class Framer:
                 del self.buf[:nxt]
                 return True
         nxt_header = HEADER_START.search(self.buf, start)
-        if nxt_header is None and (length is None or (value is None and _incomplete(self.buf[start:]))):
-            return False  # wait for more bytes (or for stalled())
+        if nxt_header is None and length is None:
+            return False  # no length to go by: wait for more bytes (a whole value or the next header)
+        # A declared length whose bytes have all come ends the message, parseable or not.
         out.append(Fault("unparseable message", self._head(start)))
         cut = nxt_header.start() if nxt_header else start + (length if length is not None else len(self.buf))
         del self.buf[:cut]
+        return True
+
+    def _take_before_next(self, start: int, out: list) -> bool:
+        """A whole JSON value at `start` followed by the next message's header: that value."""
+        if HEADER_START.search(self.buf, start) is None:
+            return False
+        value = _first_value(self.buf[start:])
+        if value is None or not HEADER_START.match(bytes(self.buf[start + value[1] :]).lstrip()):
+            return False
+        out.append(Message(value[0]))
+        del self.buf[: start + value[1]]
         return True
 
 

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 PARSE_ERROR, INVALID_REQUEST, METHOD_NOT_FOUND, INVALID_PARAMS, INTERNAL_ERROR = -32700, -32600, -32601, -32602, -32603
 SERVER_NOT_INITIALIZED = -32002
-STALL_S = 1.0  # quiet this long in the middle of a message: take what came (framing.Framer.stalled)
 READ_CHUNK = 1 << 16
 
 
@@ -267,14 +266,11 @@ async def _read_loop(server, stdin) -> None:
     framer = Framer()
     protocol: RltabProtocol = server.protocol
     while not server._stop_event.is_set():
-        try:
-            data = await asyncio.wait_for(chunks.get(), timeout=STALL_S if framer.buf else None)
-        except asyncio.TimeoutError:
-            data = None
+        data = await chunks.get()  # however long it takes: only bytes end a message (framing.py)
         if data == b"":
             return  # the client closed stdin
         try:
-            items = framer.stalled() if data is None else framer.feed(data)
+            items = framer.feed(data)
         except Exception:  # a framing bug must cost one message, never the connection
             log.exception("cannot frame the input; dropping %d buffered bytes", len(framer.buf))
             framer.buf.clear()
