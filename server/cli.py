@@ -127,7 +127,9 @@ def cmd_serve(args) -> int:
     import logging
 
     from rltab.server.app import build_server
+    from rltab.server.native_memory import return_freed_memory
 
+    return_freed_memory()  # before the first large allocation
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         stream=sys.stderr,
