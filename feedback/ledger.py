@@ -138,12 +138,24 @@ class Ledger:
         class _Tx:
             def __enter__(self):
                 ledger._lock.acquire()
-                ledger.db.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    ledger.db.conn.execute("BEGIN IMMEDIATE")
+                except BaseException:
+                    ledger._lock.release()
+                    raise
                 return ledger.db
 
             def __exit__(self, exc_type, exc, tb):
+                conn = ledger.db.conn
                 try:
-                    ledger.db.conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                    conn.execute("ROLLBACK" if exc_type else "COMMIT")
+                except sqlite3.Error:
+                    # A COMMIT that failed (a full disk) leaves the transaction open: close it, or
+                    # every later BEGIN fails, even after space comes back.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    if not exc_type:
+                        raise
                 finally:
                     ledger._lock.release()
                 return False

@@ -14,7 +14,6 @@ from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
-from rltab.feedback.ledger import Ledger
 from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
 from rltab.policy import model_store
 from rltab.policy.remote_engine import RemoteError, RemoteSpec
@@ -23,6 +22,8 @@ from .features import commands, completion, configuration, documents, inline_com
 from .learning import UpdaterProcess
 from .models import ModelHolder
 from .protocol import RltabProtocol, serve_stdio, strict_converter
+from .recording import RETRY_S as RECORD_RETRY_S
+from .recording import Recording
 from .service import Served, Service, UserError, env_delays
 from .settings import Settings, parse_settings
 
@@ -209,18 +210,22 @@ def build_server(
     train_every_minutes: float = 30.0,
     remote: RemoteSpec | None = None,
 ) -> RltabServer:
-    home.mkdir(parents=True, exist_ok=True)
-    model_store.make_private(home)  # also tightens a home made by an older rltab
-    ledger = Ledger(home / "ledger.db")
+    try:  # a read-only or full home still serves, unrecorded (recording.py)
+        home.mkdir(parents=True, exist_ok=True)
+        model_store.make_private(home)  # also tightens a home made by an older rltab
+    except OSError as e:
+        log.warning("cannot prepare the home %s: %s", home, e)
+    records = Recording(home / "ledger.db", env_delays("RLTAB_RECORD_RETRY_S", (RECORD_RETRY_S,))[0])
     tracker = OutcomeTracker(
         retention_delays=env_delays("RLTAB_RETENTION_DELAYS", RETENTION_DELAYS),
         demonstration_delay=env_delays("RLTAB_DEMONSTRATION_DELAY", (DEMONSTRATION_DELAY,))[0],
     )
-    ledger.set_state("demonstration_window_s", tracker.demo_delay)  # the updater waits for demonstrations
+    # The updater waits this long for demonstrations.
+    records.write(lambda ledger: ledger.set_state("demonstration_window_s", tracker.demo_delay), None)
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
     loader = functools.partial(model_store.load_model, remote=remote) if remote else model_store.load_model
     models = ModelHolder(home, model_path, loader=loader)
-    service = Service(ledger, models, settings, tracker)
+    service = Service(records, models, settings, tracker)
     service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
 
@@ -230,6 +235,9 @@ def build_server(
 
     models.on_swap = swapped
     models.on_problem = server.show_message_threadsafe
+    records.tell = lambda message, resumed: server.show_message_threadsafe(
+        message, types.MessageType.Info if resumed else types.MessageType.Warning
+    )
 
     @server.feature(types.INITIALIZE)
     def initialize(ls: RltabServer, params: types.InitializeParams):
@@ -237,6 +245,9 @@ def build_server(
         settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
         ls.service.configure(settings)
         ls._init_warnings = warnings  # shown once the client is ready for messages
+        notice = ls.service.records.notice()  # a home that cannot be written, from the start
+        if notice is not None:
+            ls._init_warnings.append(notice)
         ls._watch_files = bool(
             getattr(
                 getattr(getattr(params.capabilities, "workspace", None), "did_change_watched_files", None),

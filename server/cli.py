@@ -145,9 +145,14 @@ def cmd_serve(args) -> int:
         remote = RemoteSpec(args.engine, args.engine_model)
         if not remote.valid:
             raise UsageError(f"--engine wants an http(s) URL, got {args.engine!r}")
-    server = build_server(
-        _home(args), model_path, args.learn, args.train_every_events, args.train_every_minutes, remote
-    )
+    from rltab.server.service import BadEnvironment
+
+    try:
+        server = build_server(
+            _home(args), model_path, args.learn, args.train_every_events, args.train_every_minutes, remote
+        )
+    except BadEnvironment as e:
+        raise UsageError(str(e)) from None
     try:
         server.start_io()
     finally:

@@ -9,14 +9,14 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 from rltab.feedback import rewards as R
-from rltab.feedback.ledger import Ledger, SuggestionRecord
+from rltab.feedback.ledger import SuggestionRecord
 from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, RetentionCheck
 from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.completion.completer import Completer, Suggestion
@@ -29,12 +29,14 @@ from rltab.policy.workspace.repo_context import RepoContext, Where
 
 from .documents import Documents
 from .models import ModelHolder
+from .recording import Recording
 from .settings import Settings
 
 log = logging.getLogger(__name__)
 
 # An edit this long or shorter is writing (typing, accepting a suggestion); a longer one is a
 # paste, a formatter or a generated file, which no completion could have saved.
+UNRECORDED_KEPT = 1000  # ids of suggestions served unrecorded, remembered for their commands
 TYPED_EDIT_MAX = 200
 
 
@@ -82,12 +84,13 @@ def find_repo(path: str) -> str:
 class Service:
     def __init__(
         self,
-        ledger: Ledger,
+        records: Recording,
         models: ModelHolder,
         settings: Settings = Settings(),
         tracker: OutcomeTracker | None = None,
     ):
-        self.ledger = ledger
+        self.records = records  # the ledger, as the serving path uses it (recording.py)
+        self._unrecorded: OrderedDict[str, None] = OrderedDict()  # served while nothing was recorded
         self.models = models
         self.settings = settings
         self.tracker = tracker or OutcomeTracker()
@@ -106,7 +109,7 @@ class Service:
     def configure(self, settings: Settings) -> None:
         """New settings; the reward scheme applies to outcomes settled from now on."""
         self.settings = settings
-        self.ledger.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
+        self.records.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
 
     # -- workspace and documents -------------------------------------------------------------
     def open_workspace(self, folders: list[str]) -> None:
@@ -242,28 +245,31 @@ class Service:
         # (Repository snippets never hold a secret: workspace/repo_context.py leaves such ones out.)
         # The suggestion is checked inside its lines: a secret split across the cursor is still one.
         keep = self.settings.learning_enabled and self._storable(path, s.window_before + s.text + s.window_after)
-        return self.ledger.record_suggestion(
-            SuggestionRecord(
-                model_version=s.model_version,
-                kind=s.kind,
-                completion_chars=len(s.text),
-                latency_ms=s.latency_ms,
-                confidence=round(s.confidence, 5),
-                repo=repo,
-                file=path,
-                language=doc.language if doc else "",
-                prompt_ids=s.prompt_ids if keep else None,
-                completion_ids=s.token_ids if keep else None,
-                logprobs=s.logprobs if keep else None,
-                prefix_text=s.window_before if keep else None,
-                suffix_text=s.window_after if keep else None,
-                completion_text=s.text if keep else None,
-                prompt_tokens=s.prompt_tokens,
-                prefill_tokens=s.prefill_tokens,
-                healed=s.healed,
-                syntax_error=s.syntax_error,
-            )
+        record = SuggestionRecord(
+            model_version=s.model_version,
+            kind=s.kind,
+            completion_chars=len(s.text),
+            latency_ms=s.latency_ms,
+            confidence=round(s.confidence, 5),
+            repo=repo,
+            file=path,
+            language=doc.language if doc else "",
+            prompt_ids=s.prompt_ids if keep else None,
+            completion_ids=s.token_ids if keep else None,
+            logprobs=s.logprobs if keep else None,
+            prefix_text=s.window_before if keep else None,
+            suffix_text=s.window_after if keep else None,
+            completion_text=s.text if keep else None,
+            prompt_tokens=s.prompt_tokens,
+            prefill_tokens=s.prefill_tokens,
+            healed=s.healed,
+            syntax_error=s.syntax_error,
         )
+        if self.records.write(lambda ledger: ledger.record_suggestion(record), None) is None:
+            self._unrecorded[record.id] = None  # its accept command must not fail
+            while len(self._unrecorded) > UNRECORDED_KEPT:
+                self._unrecorded.popitem(last=False)
+        return record.id
 
     @staticmethod
     def _storable(path: str, *texts: str) -> bool:
@@ -273,7 +279,9 @@ class Service:
     # -- outcomes ----------------------------------------------------------------------------
     def _settle(self, resolutions: list[Resolution]) -> int:
         for r in resolutions:
-            self.ledger.record_outcome(r.suggestion_id, r.outcome, r.accepted_chars, source="inferred")
+            self.records.write(
+                lambda ledger, r=r: ledger.record_outcome(r.suggestion_id, r.outcome, r.accepted_chars), None
+            )
         return len(resolutions)
 
     def explicit(self, kind: str, args: list) -> dict:
@@ -287,9 +295,12 @@ class Service:
             chars = args[1]
         if kind == R.REJECTED:
             self.tracker.rejected(sid)
-        if not self.ledger.record_outcome(sid, kind, chars, source="explicit"):
+        known = self.records.write(lambda ledger: ledger.record_outcome(sid, kind, chars, source="explicit"), None)
+        if known is None or (not known and sid in self._unrecorded):  # served or settled unrecorded
+            return {"id": sid, "outcome": None, "reward": None, "recorded": False}
+        if not known:
             raise UserError(f"unknown suggestion id {sid!r}")
-        row = self.ledger.suggestion(sid)
+        row = self.records.read(lambda ledger: ledger.suggestion(sid), None)
         return {"id": sid, "outcome": row and row["outcome"], "reward": row and row["reward"]}
 
     def run_due_checks(self) -> int:
@@ -301,7 +312,7 @@ class Service:
 
         done = 0
         for item in self.tracker.due(text_of):
-            row = self.ledger.suggestion(item.suggestion_id)
+            row = self.records.read(lambda ledger, item=item: ledger.suggestion(item.suggestion_id), None)
             # Only beside a prompt that was itself kept (text next to a secret stays unrecorded), and
             # checked with the line it completes: a token typed after its first half is still a token.
             keep = (
@@ -311,9 +322,17 @@ class Service:
                 and self._storable(row["file"] or "", (row["prefix_text"] or "") + item.text)
             )
             if isinstance(item, RetentionCheck):
-                self.ledger.record_retention(item.suggestion_id, item.retention, item.text if keep else None)
+                text = item.text if keep else None
+                self.records.write(
+                    lambda ledger, item=item, text=text: ledger.record_retention(
+                        item.suggestion_id, item.retention, text
+                    ),
+                    None,
+                )
             elif isinstance(item, Demonstration) and keep and item.text.strip():
-                self.ledger.record_demonstration(item.suggestion_id, item.text)
+                self.records.write(
+                    lambda ledger, item=item: ledger.record_demonstration(item.suggestion_id, item.text), None
+                )
             done += 1
         return done
 
@@ -325,7 +344,7 @@ class Service:
     def status(self) -> dict:
         """The `rltab/status` figures, from the ledger's running counts (no scan per edit)."""
         version = self.models.version
-        rate, pending = self.ledger.status_counts(version)
+        rate, pending = self.records.read(lambda ledger: ledger.status_counts(version), (0.0, 0))
         live = self.models.last
         return {
             "modelVersion": version,
@@ -342,29 +361,42 @@ class Service:
         """Whether an update cycle runs now, and the last one's outcome (published or refused, why):
         cheap enough to poll (a file and one indexed row)."""
         # last_cycle's columns are the notification's fields: {id, time, repo, parent, version, reason}
-        return {"training": training_now(self.models.home), "lastUpdate": self.ledger.last_cycle()}
+        last = self.records.read(lambda ledger: ledger.last_cycle(), None)
+        return {"training": training_now(self.models.home), "lastUpdate": last}
 
     def model_swapped(self) -> None:
         """A new version is live: the updater (another process) has marked rows as used."""
-        self.ledger.recount()
+        self.records.read(lambda ledger: ledger.recount(), None)
 
     def flush_typing(self) -> None:
         """Characters written since the last flush into the ledger (counts only, never text)."""
         if self._typed:
             counts, self._typed = dict(self._typed), Counter()
-            self.ledger.add_typing(counts)
+            self.records.write(lambda ledger: ledger.add_typing(counts), None)
 
     def shutdown(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.index.stop()
         self.flush_typing()
-        self.ledger.close()
+        self.records.close()
 
 
-def env_delays(name: str, default):
-    """Retention delays from the environment (seconds, comma-separated), for tests and demos."""
+class BadEnvironment(ValueError):
+    """An environment variable rltab reads holds something it cannot use."""
+
+
+def env_delays(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Delays from the environment (seconds, comma-separated), for tests and demos."""
     raw = os.environ.get(name)
-    return tuple(float(x) for x in raw.split(",")) if raw else default
+    if not raw:
+        return default
+    try:
+        delays = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(0 <= d < float("inf") for d in delays):
+        raise BadEnvironment(f"{name}={raw!r}: expected seconds, comma-separated (e.g. {','.join(map(str, default))})")
+    return delays
 
 
 @dataclass(frozen=True)
