@@ -15,6 +15,12 @@ server only runs the model. Two protocols:
 Streaming both ways: single-line completions stop at the first newline, block completions where
 `stop(text)` cuts, and a cancelled request closes the stream (llama.cpp stops decoding).
 
+A server that misbehaves costs one suggestion, never a request: every failure (refused, down,
+an answer of the wrong shape, a stream cut mid-way) is a RemoteError, and each completion has an
+overall deadline (`RemoteSpec.deadline_s`): a watchdog shuts the socket when it passes, or when
+the request is cancelled, wherever the read is blocked (a server that never answers, or drips a
+byte at a time, once held the one inference worker for 60 to 100 s).
+
 What stays local-only: the copy distribution (`copy_weight`) and token healing need the model's
 full next-token distribution at each step, which no server streams; they are skipped here.
 Where a server returns no log-probs, the candidate carries none and the updater takes the parent's
@@ -24,9 +30,12 @@ first step), see examples.from_rows.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import itertools
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -34,8 +43,11 @@ from urllib.parse import urlsplit
 
 from .engine import Draft, Generation, RepeatSource
 
-TIMEOUT_S = 30.0
+DEADLINE_S = 5.0  # one completion, from request to last token: editors give up soon after
+CHECK_S = 20.0  # a lookup outside a completion (is this version's adapter loaded?)
 LORA_LOOKUP_S = 60.0
+WATCH_EVERY_S = 0.05
+SHAPE_ERRORS = (AttributeError, TypeError, KeyError, IndexError, ValueError)  # an answer of the wrong shape
 
 
 class RemoteError(RuntimeError):
@@ -52,11 +64,21 @@ class RemoteSpec:
 
     url: str
     model: str | None = None  # OpenAI `model` for the base (vLLM needs the name it serves)
+    deadline_s: float = DEADLINE_S
 
     @property
-    def valid(self) -> bool:
-        parts = urlsplit(self.url)
-        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    def problem(self) -> str | None:
+        """What is wrong with the URL (None: nothing), checked at start."""
+        try:
+            parts = urlsplit(self.url)
+            port = parts.port  # out of range or not a number: ValueError
+        except ValueError as e:
+            return f"--engine {self.url!r} is not a URL: {e}"
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"--engine wants an http(s) URL, got {self.url!r}"
+        if port == 0:
+            return f"--engine {self.url!r}: port 0"
+        return None
 
     @property
     def openai(self) -> bool:
@@ -82,8 +104,8 @@ class RemoteEngine:
         adapter: str | None = None,
     ):
         self.spec = spec
-        if not spec.valid:
-            raise ValueError(f"--engine wants an http(s) URL, got {spec.url!r}")
+        if spec.problem:
+            raise ValueError(spec.problem)
         self._parts = urlsplit(spec.url)
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
@@ -97,67 +119,93 @@ class RemoteEngine:
         self._text_prompts = False  # OpenAI: token-id prompts until the server refuses them (Ollama)
 
     # -- HTTP -------------------------------------------------------------------------------
-    def _connect(self) -> http.client.HTTPConnection:
+    def _connect(self, deadline: float) -> http.client.HTTPConnection:
+        """A connection, connected (within the time left): the watchdog needs its socket, which
+        http.client hands on to the response and forgets."""
         cls = http.client.HTTPSConnection if self._parts.scheme == "https" else http.client.HTTPConnection
-        return cls(self._parts.hostname or "", self._parts.port, timeout=TIMEOUT_S)
+        left = max(0.05, deadline - time.monotonic())
+        conn = cls(self._parts.hostname or "", self._parts.port, timeout=left)
+        try:
+            conn.connect()
+        except (OSError, http.client.HTTPException) as e:
+            conn.close()
+            why = f"no connection within {left:.1f} s" if isinstance(e, TimeoutError) else e
+            raise RemoteError(f"{self.spec.url}: {why}") from e
+        return conn
 
     def _path(self, endpoint: str) -> str:
         return self._parts.path.rstrip("/") + endpoint
 
-    def get_json(self, endpoint: str):
-        conn = self._connect()
+    def get_json(self, endpoint: str, deadline: float | None = None):
+        deadline = time.monotonic() + CHECK_S if deadline is None else deadline
+        conn = self._connect(deadline)
         try:
-            conn.request("GET", self._path(endpoint))
-            r = conn.getresponse()
-            body = r.read()
+            with _Watch(conn.sock, deadline) as watch:
+                try:
+                    conn.request("GET", self._path(endpoint))
+                    r = conn.getresponse()
+                    body = r.read()
+                except (OSError, http.client.HTTPException) as e:
+                    raise RemoteError(f"{self.spec.url}: {watch.reason(e)}") from e
             if r.status != 200:
                 raise RemoteError(f"{self.spec.url}{endpoint}: HTTP {r.status} {body[:200]!r}")
             return json.loads(body)
-        except OSError as e:
-            raise RemoteError(f"{self.spec.url}: {e}") from e
         except ValueError as e:  # not JSON: not the server the URL was meant to name
             raise RemoteError(f"{self.spec.url}{endpoint}: not JSON ({e})") from e
         finally:
             conn.close()
 
-    def _stream(self, body: dict) -> Generator[dict, None, None]:
+    def _stream(self, body: dict, deadline: float, cancelled: Callable[[], bool] | None) -> Generator[dict, None, None]:
         """The server-sent events of one streamed completion; closing the generator closes the
         connection, which makes llama.cpp stop decoding."""
-        conn = self._connect()
+        conn = self._connect(deadline)
         try:
-            conn.request("POST", self._path(self.spec.endpoint), json.dumps(body), {"Content-Type": "application/json"})
-            r = conn.getresponse()
-            if r.status != 200:
-                raise RemoteError(f"{self.spec.url}{self.spec.endpoint}: HTTP {r.status} {r.read()[:300]!r}", r.status)
-            for raw in r:
-                line = raw.strip()
-                if not line.startswith(b"data:"):
-                    continue
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    return
-                event = json.loads(data)
-                if "error" in event:
-                    raise RemoteError(f"{self.spec.url}: {event['error']}")
-                yield event
-        except OSError as e:
-            raise RemoteError(f"{self.spec.url}: {e}") from e
+            with _Watch(conn.sock, deadline, cancelled) as watch:
+                try:
+                    headers = {"Content-Type": "application/json"}
+                    conn.request("POST", self._path(self.spec.endpoint), json.dumps(body), headers)
+                    r = conn.getresponse()
+                    if r.status != 200:
+                        raise RemoteError(
+                            f"{self.spec.url}{self.spec.endpoint}: HTTP {r.status} {r.read()[:300]!r}", r.status
+                        )
+                    for raw in r:
+                        line = raw.strip()
+                        if not line.startswith(b"data:"):
+                            continue
+                        data = line[5:].strip()
+                        if data == b"[DONE]":
+                            return
+                        event = json.loads(data)
+                        if not isinstance(event, dict):
+                            raise ValueError(f"an event that is not an object: {data[:80]!r}")
+                        if "error" in event:
+                            raise RemoteError(f"{self.spec.url}: {event['error']}")
+                        yield event
+                        if event.get("stop") is True:  # llama.cpp's last event
+                            return
+                    # The bytes ran out before the stream's end ([DONE], or a `stop` event).
+                    raise RemoteError(f"{self.spec.url}: {watch.why or 'the stream ended before its end'}")
+                except (OSError, http.client.HTTPException) as e:  # refused, reset, cut mid-way
+                    raise RemoteError(f"{self.spec.url}: {watch.reason(e)}") from e
         except ValueError as e:
             raise RemoteError(f"{self.spec.url}{self.spec.endpoint}: not JSON ({e})") from e
         finally:
             conn.close()
 
-    def lora_field(self) -> list[dict]:
+    def lora_field(self, deadline: float | None = None) -> list[dict]:
         """llama.cpp: every adapter the server loaded, at scale 0 but this version's at 1 (the
         server applies the ones a request does not name at their start-up scale, 1 by default).
         Looked up again every LORA_LOOKUP_S: a restarted server numbers its adapters anew."""
         if self._lora is None or time.monotonic() - self._lora_at > LORA_LOOKUP_S:
             try:
-                loaded = self.get_json("/lora-adapters")
+                loaded = self.get_json("/lora-adapters", deadline)
             except RemoteError:
                 if self.adapter:
                     raise
                 loaded = []  # a server without the endpoint has no adapters to switch off
+            if not isinstance(loaded, list) or not all(isinstance(a, dict) and "id" in a for a in loaded):
+                raise RemoteError(f"{self.spec.url}/lora-adapters: not a list of adapters: {str(loaded)[:120]}")
             ids = [a["id"] for a in loaded if str(a.get("path", "")).rsplit("/", 1)[-1] == self.adapter]
             if self.adapter and not ids:
                 names = ", ".join(str(a.get("path")) for a in loaded) or "none"
@@ -175,14 +223,19 @@ class RemoteEngine:
         if not self.spec.openai:
             self.lora_field()
             return
-        served = {m.get("id") for m in (self.get_json("/models").get("data") or [])}
+        try:
+            served = {m.get("id") for m in (self.get_json("/models").get("data") or [])}
+        except SHAPE_ERRORS as e:
+            raise RemoteError(f"{self.spec.url}/models: an answer of the wrong shape ({e})") from e
         if self.adapter not in served:
             raise RemoteError(
                 f"the server does not serve the LoRA adapter {self.adapter} (it has: {', '.join(sorted(map(str, served))) or 'none'})"
             )
 
     # -- generation ------------------------------------------------------------------------
-    def _request(self, prompt: list[int], max_new_tokens: int, temperature: float, top_p: float, seed) -> dict:
+    def _request(
+        self, prompt: list[int], max_new_tokens: int, temperature: float, top_p: float, seed, deadline: float
+    ) -> dict:
         if self.spec.openai:
             body: dict = {
                 "model": self.adapter or self.spec.model or "default",
@@ -199,7 +252,7 @@ class RemoteEngine:
                 "return_tokens": True,
                 "cache_prompt": True,
             }
-            if lora := self.lora_field():
+            if lora := self.lora_field(deadline):
                 body["lora"] = lora
         body.update(stream=True, temperature=temperature, top_p=top_p)
         if seed is not None:
@@ -254,8 +307,38 @@ class RemoteEngine:
         if max_new_tokens == 0:
             raise ValueError(f"prompt of {len(prompt)} tokens leaves no room (max {self.max_positions})")
         t0 = time.perf_counter()
+        deadline = time.monotonic() + self.spec.deadline_s
         draft, known, reused = Draft(single_line), True, 0
-        events = self._stream(self._request(prompt, max_new_tokens, temperature, top_p, seed))
+        try:
+            reused, known = self._decode(
+                prompt, draft, max_new_tokens, temperature, top_p, seed, deadline, stop, cancelled
+            )
+        except RemoteError:
+            if cancelled is None or not cancelled():
+                raise
+        except SHAPE_ERRORS as e:  # a field of the wrong type: {"choices": 5}, {"tokens": "abc"}
+            raise RemoteError(f"{self.spec.url}: an answer of the wrong shape ({type(e).__name__}: {e})") from e
+        candidate = draft.result()
+        if not known:  # some token came without its log-prob: none, rather than a misaligned list
+            candidate.logprobs = []
+        return Generation(
+            candidates=[candidate],
+            prompt_tokens=len(prompt),
+            reused_tokens=reused,
+            latency_ms=(time.perf_counter() - t0) * 1000,
+            prompt=prompt,
+        )
+
+    def _decode(self, prompt, draft: Draft, max_new_tokens, temperature, top_p, seed, deadline, stop, cancelled):
+        """Streams the server's tokens into `draft`; (prompt tokens its cache held, whether every
+        token came with its log-prob)."""
+        reused, known = 0, True
+
+        def stream():
+            body = self._request(prompt, max_new_tokens, temperature, top_p, seed, deadline)
+            return self._stream(body, deadline, cancelled)
+
+        events = stream()
         try:
             try:
                 first = next(events, None)
@@ -263,7 +346,7 @@ class RemoteEngine:
                 if not (self.spec.openai and not self._text_prompts and e.status in (400, 422)):
                     raise
                 self._text_prompts = True  # then as text, the template's tokens spelled out
-                events = self._stream(self._request(prompt, max_new_tokens, temperature, top_p, seed))
+                events = stream()
                 first = next(events, None)
             for event in itertools.chain([first] if first is not None else [], events):
                 for tok, lp in self._tokens(event):
@@ -279,13 +362,44 @@ class RemoteEngine:
                         draft.finish = "eos"
         finally:
             events.close()
-        candidate = draft.result()
-        if not known:  # some token came without its log-prob: none, rather than a misaligned list
-            candidate.logprobs = []
-        return Generation(
-            candidates=[candidate],
-            prompt_tokens=len(prompt),
-            reused_tokens=reused,
-            latency_ms=(time.perf_counter() - t0) * 1000,
-            prompt=prompt,
-        )
+        return reused, known
+
+
+class _Watch:
+    """Shuts a connection's socket when `deadline` passes or `cancelled()` turns true, wherever
+    a read or write on it is blocked; `why` says which (None: neither)."""
+
+    def __init__(self, sock: socket.socket, deadline: float, cancelled: Callable[[], bool] | None = None):
+        self.sock, self.deadline, self.cancelled = sock, deadline, cancelled
+        self.seconds = max(0.0, deadline - time.monotonic())  # for the message
+        self.why: str | None = None
+        self._done = threading.Event()
+
+    def reason(self, e: BaseException) -> str:
+        """Why a read or write failed: the watchdog's reason, else the socket's own."""
+        if self.why:
+            return self.why
+        if isinstance(e, TimeoutError):  # the socket's timeout (the time left) ran out first
+            return f"no complete answer within {self.seconds:.1f} s"
+        return str(e)
+
+    def __enter__(self) -> _Watch:
+        threading.Thread(target=self._watch, name="rltab-remote-watch", daemon=True).start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+
+    def _watch(self) -> None:
+        while not self._done.wait(WATCH_EVERY_S):
+            if self.cancelled is not None and self.cancelled():
+                self.why = "cancelled"
+            elif time.monotonic() > self.deadline:
+                self.why = f"no complete answer within {self.seconds:.1f} s"
+            if self.why:
+                with contextlib.suppress(OSError):  # closed meanwhile
+                    # A read blocked with nothing to read wakes at the shutdown; one fed a byte
+                    # at a time (Linux still delivers after SHUT_RD) fails at its next recv.
+                    self.sock.settimeout(1e-3)
+                    self.sock.shutdown(socket.SHUT_RDWR)
+                return

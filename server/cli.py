@@ -44,6 +44,17 @@ def count(minimum: int):
     return parse
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a positive, finite number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
 def config_from_json(cls, text: str, flag: str = "--config"):
     """A config dataclass from a JSON object, every key known and every value of its field's type."""
     try:
@@ -142,9 +153,9 @@ def cmd_serve(args) -> int:
     if args.engine:
         from rltab.policy.remote_engine import RemoteSpec
 
-        remote = RemoteSpec(args.engine, args.engine_model)
-        if not remote.valid:
-            raise UsageError(f"--engine wants an http(s) URL, got {args.engine!r}")
+        remote = RemoteSpec(args.engine, args.engine_model, args.engine_deadline)
+        if remote.problem:
+            raise UsageError(remote.problem)
     from rltab.server.service import BadEnvironment
 
     try:
@@ -599,6 +610,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--engine-model", metavar="NAME", help="with an OpenAI-compatible --engine: the model name it serves"
+    )
+    p.add_argument(
+        "--engine-deadline",
+        metavar="SECONDS",
+        type=seconds,
+        default=5.0,
+        help="with --engine: give up on a completion the server has not finished in this long (default 5)",
     )
     p.add_argument("--verbose", action="store_true", help="log to stderr")
     # What language clients append when they launch a server over stdio (vscode-languageclient's
