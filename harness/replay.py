@@ -51,6 +51,17 @@ def limit(files: list[tuple[str, str]], chars: int | None) -> list[tuple[str, st
     return out
 
 
+def is_result(value) -> bool:
+    """Whether a decoded JSON value is what `replay` writes (what `--compare` can plot)."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("curve"), list)
+        and all(
+            isinstance(p, dict) and {"chars", "accept_rate", "chars_saved_per_100"} <= set(p) for p in value["curve"]
+        )
+    )
+
+
 def curve(shown: list[Shown], chars_total: int, bins: int = 10) -> list[dict]:
     """Accept rate and chars saved per 100 in each tenth of the characters (for the plot)."""
     out = []
@@ -82,8 +93,8 @@ def replay(
     progress: Progress = silent,
 ) -> dict:
     files = limit(corpus_files(paths), limit_chars)
-    if not files:
-        raise ValueError("no Python files to type")
+    if not any(text for _, text in files):
+        raise ValueError("nothing to type: no Python files, or only empty ones")
     home = home or Path(tempfile.mkdtemp(prefix="rltab-replay-"))
     if model and learn:  # learning moves `current`: start it at a copy of the given model
         import shutil

@@ -62,7 +62,12 @@ def check_source(src: Path) -> dict:
         raise ImportFailure(f"{src} is not a directory")
     if not (src / "config.json").exists():
         raise ImportFailure(f"{src} has no config.json: give the directory of a Hugging Face checkpoint")
-    config = json.loads((src / "config.json").read_text())
+    try:
+        config = json.loads((src / "config.json").read_text())
+    except ValueError as e:
+        raise ImportFailure(f"{src / 'config.json'} is not valid JSON: {e}") from e
+    if not isinstance(config, dict):
+        raise ImportFailure(f"{src / 'config.json'} is not a model configuration (a JSON object)")
     family(config.get("model_type", "?"))  # raises for unsupported architectures
     if not weight_bytes(src):
         raise ImportFailure(f"{src} has no weights (model.safetensors or pytorch_model.bin)")

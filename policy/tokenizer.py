@@ -36,8 +36,16 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 8192) -> Tokenizer:
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
+    """The tokenizer file at `path` (or in the directory); ValueError for one that is no tokenizer
+    (tokenizers raises a bare Exception)."""
     path = Path(path)
-    return Tokenizer.from_file(str(path / "tokenizer.json" if path.is_dir() else path))
+    file = path / "tokenizer.json" if path.is_dir() else path
+    try:
+        return Tokenizer.from_file(str(file))
+    except Exception as e:
+        if isinstance(e, OSError):
+            raise
+        raise ValueError(f"{file} is not a tokenizer: {e}") from e
 
 
 def token_id(tok: Tokenizer, token: str) -> int:

@@ -82,13 +82,24 @@ def _writable_parent(path: str, flag: str) -> None:
         raise UsageError(f"{flag} {path}: no such directory {parent}")
 
 
+def _image_path(path: str, flag: str) -> None:
+    """A file matplotlib can write, in a directory that exists: checked before the work."""
+    _writable_parent(path, flag)
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    kinds = FigureCanvasBase.get_supported_filetypes()
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if suffix not in kinds:
+        raise UsageError(f"{flag} {path}: not an image format matplotlib writes ({', '.join(sorted(kinds))})")
+
+
 def _load(args):
     from rltab.policy.model_store import load_model
 
     model_path = Path(args.model) if getattr(args, "model", None) else None
     try:
         return load_model(_home(args), model_path=model_path)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # no model there, or a file that is not what it says
         raise UsageError(str(e)) from e
 
 
@@ -243,7 +254,7 @@ def cmd_stats(args) -> int:
 
     db = _home(args) / "ledger.db"
     if args.plot:
-        _writable_parent(args.plot, "--plot")
+        _image_path(args.plot, "--plot")
     rows: list[dict] = []
     timeline: list[dict] = []
     starts: list[tuple[float, str]] = []
@@ -503,13 +514,18 @@ def cmd_train(args) -> int:
 def cmd_replay(args) -> int:
     from rltab.harness import replay as R
 
+    if args.plot:
+        _image_path(args.plot, "--plot")
     if args.compare:
         results = []
         for p in args.compare:
             try:
-                results.append(json.loads(Path(p).read_text()))
+                result = json.loads(Path(p).read_text())
             except (OSError, ValueError) as e:
                 raise UsageError(f"cannot read {p}: {e}") from e
+            if not R.is_result(result):
+                raise UsageError(f"{p} is not a replay result (write one with `rltab replay ... --json OUT`)")
+            results.append(result)
         if not args.plot:
             raise UsageError("--compare needs --plot PNG")
         R.plot(results, args.plot)

@@ -523,12 +523,39 @@ BAD = [
     ("replay", "{tmp}", "--learn", "--config", '{{"epochs": "many"}}', "--home", "{good}"),
     ("eval", "humaneval-infill", "--n", "0"),
     ("complete", "{tmp}/missing.py", "--line", "1", "--col", "1"),
+    # issue 26's sweep: the seven that printed a traceback
+    ("serve", "--engine", "http://[::1", "--home", "{good}"),
+    ("serve", "--engine", "http://127.0.0.1:99999", "--home", "{good}"),
+    ("complete", "{tmp}/x.py", "--line", "1", "--col", "1", "--model", "{tmp}/emptytok", "--home", "{good}"),
+    ("stats", "--home", "{good}", "--plot", "{tmp}/x.notanimageformat"),
+    ("replay", "--compare", "{tmp}/list.json", "{tmp}/obj.json", "--plot", "{tmp}/c.png"),
+    ("replay", "{tmp}/empty.py", "--frozen", "--home", "{good}"),
+    ("import-model", "{tmp}/listconfig", "--home", "{good}"),
 ]
+
+
+def test_a_bad_environment_variable_is_one_line_and_exit_2(tmp_path):
+    r = subprocess.run(
+        [*CLI, "serve", "--home", str(tmp_path / "h")],
+        env={**os.environ, "RLTAB_RETENTION_DELAYS": "abc"},
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "RLTAB_RETENTION_DELAYS" in r.stderr, r.stderr
 
 
 @pytest.mark.parametrize("argv", BAD, ids=[" ".join(a[:3]) for a in BAD])
 def test_bad_input_is_one_line_and_exit_2(bad_homes, argv):
-    (bad_homes["tmp"] / "x.py").write_text("x = 1\n")
+    tmp = bad_homes["tmp"]
+    (tmp / "x.py").write_text("x = 1\n")
+    (tmp / "empty.py").write_text("")
+    (tmp / "list.json").write_text("[]")
+    (tmp / "obj.json").write_text("{}")
+    (tmp / "emptytok").mkdir(exist_ok=True)
+    (tmp / "emptytok" / "tokenizer.json").write_text("{}")
+    (tmp / "listconfig").mkdir(exist_ok=True)
+    (tmp / "listconfig" / "config.json").write_text("[]")
     args = [a.format(**bad_homes) for a in argv]
     r = rltab(*args, timeout=120)
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
