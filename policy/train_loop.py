@@ -14,29 +14,14 @@ import sys
 import time
 from pathlib import Path
 
-from filelock import FileLock, Timeout
+from filelock import FileLock
 
 from rltab.feedback.ledger import LearnableRow
 
-from .model_store import REQUEST_FILE, make_private
+from .model_store import REQUEST_FILE
 from .progress import PhaseBars
 from .updater import UpdaterConfig, train_cycle
-
-
-class AlreadyRunning(Exception):
-    pass
-
-
-def lock(home: Path) -> FileLock:
-    """The home's updater lock (one updater per home, on any OS), held until `.release()`."""
-    home.mkdir(parents=True, exist_ok=True)
-    make_private(home)
-    held = FileLock(home / "updater.lock")
-    try:
-        held.acquire(timeout=0)
-    except Timeout:
-        raise AlreadyRunning(f"another updater holds {home / 'updater.lock'}") from None
-    return held
+from .updater_lock import AlreadyRunning, lock
 
 
 def be_background() -> None:
@@ -66,14 +51,18 @@ def run(
     parent_pid: int | None = None,
     cfg: UpdaterConfig | None = None,
     poll_s: float = 5.0,
+    held: FileLock | None = None,
 ) -> int:
+    """`held`: the home's updater lock, when the caller took it already (the CLI does, before
+    torch loads)."""
     cfg = cfg or UpdaterConfig()
+    if held is None:
+        try:
+            held = lock(home)
+        except AlreadyRunning as e:
+            print(f"rltab train: {e}", file=sys.stderr)
+            return 0 if not once else 3
     be_background()
-    try:
-        held = lock(home)
-    except AlreadyRunning as e:
-        print(f"rltab train: {e}", file=sys.stderr)
-        return 0 if not once else 3
     try:
         if once:
             bars = PhaseBars("rltab train")  # on a terminal; a pipe or log file gets plain lines

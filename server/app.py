@@ -149,7 +149,7 @@ class RltabServer(LanguageServer):
         return {"current": current, "repo": repo}
 
     def train(self):
-        return self.updater.train_now()
+        return self.updater.train_now(self.service.settings.learning_enabled)
 
     async def _warm_up(self) -> None:
         try:

@@ -485,30 +485,38 @@ def cmd_use(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from rltab.policy.train_loop import run
     from rltab.policy.update_config import UpdaterConfig
+    from rltab.policy.updater_lock import AlreadyRunning, lock
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
-    if args.events:
-        from rltab.feedback.export import learnable_rows
-        from rltab.policy.train_loop import run_exports
+    if not args.events:
+        try:  # decided before torch loads: a second updater costs nothing
+            held = lock(_home(args))
+        except AlreadyRunning as e:
+            print(f"rltab train: {e}", file=sys.stderr)
+            return 3 if args.once else 0
+        from rltab.policy.train_loop import run
 
-        missing = [f for f in args.events if not Path(f).is_file()]
-        if missing or any(Path(f).suffix not in (".jsonl", ".parquet") for f in args.events):
-            raise UsageError(f"--events wants .jsonl or .parquet files from `rltab export-ledger`: {args.events}")
-        try:
-            rows = [r for f in args.events for r in learnable_rows(Path(f))]
-        except (ValueError, ImportError) as e:
-            raise UsageError(str(e)) from None
-        return run_exports(_home(args), rows, cfg, _repo(args))
-    return run(
-        _home(args),
-        once=args.once,
-        every_events=args.every_events,
-        every_minutes=args.every_minutes,
-        parent_pid=args.parent_pid,
-        cfg=cfg,
-    )
+        return run(
+            _home(args),
+            once=args.once,
+            every_events=args.every_events,
+            every_minutes=args.every_minutes,
+            parent_pid=args.parent_pid,
+            cfg=cfg,
+            held=held,
+        )
+    from rltab.feedback.export import learnable_rows
+    from rltab.policy.train_loop import run_exports
+
+    missing = [f for f in args.events if not Path(f).is_file()]
+    if missing or any(Path(f).suffix not in (".jsonl", ".parquet") for f in args.events):
+        raise UsageError(f"--events wants .jsonl or .parquet files from `rltab export-ledger`: {args.events}")
+    try:
+        rows = [r for f in args.events for r in learnable_rows(Path(f))]
+    except (ValueError, ImportError) as e:
+        raise UsageError(str(e)) from None
+    return run_exports(_home(args), rows, cfg, _repo(args))
 
 
 def cmd_replay(args) -> int:

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rltab.policy import updater_lock
 from rltab.policy.model_store import REQUEST_FILE
 
 log = logging.getLogger(__name__)
@@ -19,7 +20,8 @@ class UpdaterProcess:
         self.home = home
         self.every_events = every_events
         self.every_minutes = every_minutes
-        self.proc: subprocess.Popen | None = None
+        self.proc: subprocess.Popen | None = None  # the watching updater (learning on)
+        self.once: subprocess.Popen | None = None  # the last one-off cycle ("train now")
 
     @property
     def running(self) -> bool:
@@ -49,12 +51,17 @@ class UpdaterProcess:
         elif not enabled and self.running:
             self.stop()
 
-    def train_now(self) -> dict:
-        """rltab.train: ask the watching updater for a cycle, or run one cycle on its own."""
+    def train_now(self, learning: bool) -> dict:
+        """rltab.train: ask the watching updater for a cycle, or run one cycle on its own; never
+        a second updater, and none while learning is off (nothing is recorded to train on)."""
+        if not learning:
+            return {"started": False, "how": "learning is off: nothing is recorded to train on"}
         if self.running:
             (self.home / REQUEST_FILE).touch()
             return {"started": True, "how": "the running updater"}
-        self._spawn("--once")
+        if (self.once is not None and self.once.poll() is None) or updater_lock.running(self.home):
+            return {"started": False, "how": "an update cycle is running already"}
+        self.once = self._spawn("--once")
         return {"started": True, "how": "a one-off updater"}
 
     def stop(self) -> None:

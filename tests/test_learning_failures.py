@@ -183,3 +183,47 @@ def test_guard_bounds_drift_from_the_base_not_only_the_parent(tmp_path, starter)
     drifted = run_guard(starter.path, parent, tmp_path / "home", [], UpdaterConfig())
     assert not drifted["passed"]
     assert "> base" in drifted["reason"] and "parent" not in drifted["reason"]
+
+
+def _trainers(server_pid: int) -> list[int]:
+    """`rltab train` processes started by the server `server_pid`."""
+    out = subprocess.run(["ps", "-o", "pid=,ppid=,args=", "-e"], capture_output=True, text=True).stdout
+    return [
+        int(pid)
+        for pid, ppid, *args in (line.split(None, 2) for line in out.splitlines() if line.strip())
+        if int(ppid) == server_pid and "rltab.server.cli train" in " ".join(args)
+    ]
+
+
+def test_a_burst_of_train_now_starts_one_updater_and_none_while_learning_is_off(tmp_path):
+    """Four rltab.train in a burst once started four `rltab train --once` (918 MB), learning off
+    too: the lock was taken only after torch loaded."""
+    from raw_lsp import RawServer
+
+    for learning in (False, True):
+        server = RawServer(tmp_path / f"home-{learning}", extra_args=("--train-every-events", "0"))
+        try:
+            server.initialize({"learning": {"enabled": learning}})
+            answers = [server.request(i, "workspace/executeCommand", {"command": "rltab.train"}) for i in range(4)]
+            started = [a["result"]["started"] for a in answers]
+            assert started == ([True, False, False, False] if learning else [False] * 4), answers
+            assert len(_trainers(server.proc.pid)) <= (1 if learning else 0)
+        finally:
+            server.close()
+
+
+def test_a_second_updater_leaves_before_torch_loads(tmp_path):
+    from rltab.policy.updater_lock import lock
+
+    held = lock(tmp_path / "home")
+    try:
+        probe = (
+            "import sys; from rltab.server.cli import main; "
+            f"rc = main(['train', '--once', '--home', {str(tmp_path / 'home')!r}]); "
+            "print(rc, 'torch' in sys.modules)"
+        )
+        r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    finally:
+        held.release()
+    assert r.stdout.split() == ["3", "False"], (r.stdout, r.stderr)
+    assert "another updater holds" in r.stderr and r.stderr.count("\n") == 1

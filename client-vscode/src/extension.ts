@@ -151,9 +151,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<void> 
       await config().update('learning.enabled', !enabled, vscode.ConfigurationTarget.Global);
     },
     trainNow: async () => {
-      await serverCall('rltab.train');
+      const r = (await serverCall('rltab.train')) as { started?: boolean; how?: string } | null;
       vscode.window.showInformationMessage(
-        'rltab: training started in the background; the new model goes live once it passes its checks.',
+        r?.started === false
+          ? `rltab: not training now: ${r.how ?? 'the server declined'}.`
+          : 'rltab: training started in the background; the new model goes live once it passes its checks.',
       );
     },
     pickModel: async () => {
