@@ -21,7 +21,7 @@ from rltab.policy.remote_engine import RemoteError, RemoteSpec
 from .features import commands, completion, configuration, documents, inline_completion
 from .learning import UpdaterProcess
 from .models import ModelHolder
-from .protocol import RltabProtocol, serve_stdio, strict_converter
+from .protocol import ARRIVAL, RltabProtocol, serve_stdio, strict_converter
 from .recording import RETRY_S as RECORD_RETRY_S
 from .recording import Recording
 from .service import Served, Service, UserError, env_delays
@@ -65,6 +65,8 @@ class RltabServer(LanguageServer):
 
     async def complete(self, uri: str, position: types.Position) -> Served | None:
         svc = self.service
+        if svc.closed_after(uri, ARRIVAL.get()):  # a didClose sent after this request ran first
+            return None
         req = self.user_call(svc.request, uri, position.line, position.character)
         if svc.settings.debounce_ms:
             await asyncio.sleep(svc.settings.debounce_ms / 1000)

@@ -34,9 +34,10 @@ from .settings import Settings
 
 log = logging.getLogger(__name__)
 
+UNRECORDED_KEPT = 1000  # ids of suggestions served unrecorded, remembered for their commands
+CLOSED_KEPT = 256  # documents whose closing is remembered (Service.closed_after)
 # An edit this long or shorter is writing (typing, accepting a suggestion); a longer one is a
 # paste, a formatter or a generated file, which no completion could have saved.
-UNRECORDED_KEPT = 1000  # ids of suggestions served unrecorded, remembered for their commands
 TYPED_EDIT_MAX = 200
 
 
@@ -91,6 +92,7 @@ class Service:
     ):
         self.records = records  # the ledger, as the serving path uses it (recording.py)
         self._unrecorded: OrderedDict[str, None] = OrderedDict()  # served while nothing was recorded
+        self._closed: OrderedDict[str, int] = OrderedDict()  # uri -> the message that closed it
         self.models = models
         self.settings = settings
         self.tracker = tracker or OutcomeTracker()
@@ -143,8 +145,13 @@ class Service:
             self.index.document(path, doc.text)
         return settled
 
-    def close(self, uri: str) -> None:
+    def close(self, uri: str, at: int = 0) -> None:
+        """`at`: the number of the message that closed it (protocol.ARRIVAL)."""
         doc = self.documents.close(uri)
+        if doc is not None:
+            self._closed[uri] = at
+            while len(self._closed) > CLOSED_KEPT:
+                self._closed.popitem(last=False)
         if doc is not None:
             self._settle(self.tracker.closed(uri, doc.text))
             path = uri_to_path(uri)
@@ -154,6 +161,11 @@ class Service:
                 repeats.forget(path)
 
     # -- completion --------------------------------------------------------------------------
+    def closed_after(self, uri: str, sent: int) -> bool:
+        """Whether the document was closed by a message that came after message `sent` (a request
+        the client sent while it was open: answered empty, not as an error)."""
+        return self.documents.get(uri) is None and self._closed.get(uri, -1) > sent
+
     def request(self, uri: str, line: int, character: int) -> Request:
         doc = self.documents.get(uri)
         if doc is None:

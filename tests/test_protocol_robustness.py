@@ -462,3 +462,46 @@ def test_fuzz_leaves_a_working_server(fuzz_server):
     total = sum(len(v) for v in s.by_id.values()) + len(s.null_errors)
     assert total >= 1000, f"only {total} responses: the fuzz sent too little"
     assert_clean(s)
+
+
+def test_a_request_sent_before_its_documents_close_is_answered(server, doc):
+    """A didClose in the same write as a request once made the request fail ("document not
+    open"): its handler read the document only when it ran. A request for a document that was
+    never open is still an error."""
+    src, cursor = doc
+    server.initialize()
+    server.open(URI, src)
+    request = {
+        "jsonrpc": "2.0",
+        "id": 9,
+        "method": "textDocument/inlineCompletion",
+        "params": {
+            "textDocument": {"uri": URI},
+            "position": {"line": cursor[0], "character": cursor[1]},
+            "context": {"triggerKind": 2},
+        },
+    }
+    close = {"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": URI}}}
+    server.write(frame(request) + frame(close))
+    assert "result" in server.wait(9), server.wait(9)
+    assert "not open" in server.inline(10, URI, *cursor)["error"]["message"]  # sent after the close
+    assert_clean(server)
+
+
+def test_malformed_messages_log_one_line_each(server):
+    server.initialize()
+    bad = [
+        {
+            "jsonrpc": "2.0",
+            "id": 100 + i,
+            "method": "textDocument/inlineCompletion",
+            "params": {"position": {"line": "x"}},
+        }
+        for i in range(20)
+    ] + [{"jsonrpc": "2.0", "method": "textDocument/didChange", "params": {"textDocument": {"uri": 5}}}] * 20
+    server.write(b"".join(frame(m) for m in bad))
+    for i in range(20):
+        assert server.wait(100 + i)["error"]["code"] == -32602
+    server.request("sync", "shutdown")
+    err = server.stderr_text()
+    assert "Traceback" not in err and len(err.splitlines()) <= 45, err[:3000]

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from ..protocol import ARRIVAL
+
 if TYPE_CHECKING:  # the server class imports these modules
     from ..app import RltabServer
 
@@ -26,7 +28,7 @@ def register(server: RltabServer) -> None:
 
     @server.feature(types.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: RltabServer, params: types.DidCloseTextDocumentParams):
-        ls.service.close(params.text_document.uri)
+        ls.service.close(params.text_document.uri, at=ARRIVAL.get())
 
     @server.feature(types.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def did_change_watched_files(ls: RltabServer, params: types.DidChangeWatchedFilesParams):
