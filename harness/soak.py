@@ -79,6 +79,7 @@ def soak(
                 result.messages += 1
                 result.requests += 1
                 if result.messages // read_every > len(result.rss) - 1:
+                    assert session.proc is not None
                     result.rss.append((result.messages, rss_mb(session.proc.pid)))
         return result
     finally:

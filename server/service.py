@@ -291,10 +291,11 @@ class Service:
     # -- outcomes ----------------------------------------------------------------------------
     def _settle(self, resolutions: list[Resolution]) -> int:
         for r in resolutions:
-            self.records.write(
-                lambda ledger, r=r: ledger.record_outcome(r.suggestion_id, r.outcome, r.accepted_chars), None
-            )
+            self._settle_one(r)
         return len(resolutions)
+
+    def _settle_one(self, r: Resolution) -> None:
+        self.records.write(lambda ledger: ledger.record_outcome(r.suggestion_id, r.outcome, r.accepted_chars), None)
 
     def explicit(self, kind: str, args: list) -> dict:
         """rltab.accepted [id] / rltab.partiallyAccepted [id, acceptedLength] / rltab.rejected [id]."""
@@ -324,29 +325,25 @@ class Service:
 
         done = 0
         for item in self.tracker.due(text_of):
-            row = self.records.read(lambda ledger, item=item: ledger.suggestion(item.suggestion_id), None)
-            # Only beside a prompt that was itself kept (text next to a secret stays unrecorded), and
-            # checked with the line it completes: a token typed after its first half is still a token.
-            keep = (
-                row is not None
-                and row["prompt_ids"] is not None
-                and self.settings.learning_enabled
-                and self._storable(row["file"] or "", (row["prefix_text"] or "") + item.text)
-            )
-            if isinstance(item, RetentionCheck):
-                text = item.text if keep else None
-                self.records.write(
-                    lambda ledger, item=item, text=text: ledger.record_retention(
-                        item.suggestion_id, item.retention, text
-                    ),
-                    None,
-                )
-            elif isinstance(item, Demonstration) and keep and item.text.strip():
-                self.records.write(
-                    lambda ledger, item=item: ledger.record_demonstration(item.suggestion_id, item.text), None
-                )
+            self._run_check(item)
             done += 1
         return done
+
+    def _run_check(self, item: RetentionCheck | Demonstration) -> None:
+        row = self.records.read(lambda ledger: ledger.suggestion(item.suggestion_id), None)
+        # Only beside a prompt that was itself kept (text next to a secret stays unrecorded), and
+        # checked with the line it completes: a token typed after its first half is still a token.
+        keep = (
+            row is not None
+            and row["prompt_ids"] is not None
+            and self.settings.learning_enabled
+            and self._storable(row["file"] or "", (row["prefix_text"] or "") + item.text)
+        )
+        if isinstance(item, RetentionCheck):
+            text = item.text if keep else None
+            self.records.write(lambda ledger: ledger.record_retention(item.suggestion_id, item.retention, text), None)
+        elif keep and item.text.strip():
+            self.records.write(lambda ledger: ledger.record_demonstration(item.suggestion_id, item.text), None)
 
     def warm_up(self) -> str:
         """Load the model (and build its ONNX file if needed) before the first request."""
