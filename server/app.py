@@ -15,7 +15,7 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
-from rltab.policy import model_store
+from rltab.policy.model_store import LoadedModel, load_model, make_private, rollback
 from rltab.policy.remote_engine import RemoteError, RemoteSpec
 
 from .features import commands, completion, configuration, documents, inline_completion
@@ -146,7 +146,7 @@ class RltabServer(LanguageServer):
         if version is not None and not isinstance(version, str):
             raise UserError("rltab.rollback takes an optional version name")
         repo = self.service.models.last_repo  # the repository being served: the user's "undo"
-        current = model_store.rollback(self.home, version, repo)
+        current = rollback(self.home, version, repo)
         self.service.models.recheck()
         return {"current": current, "repo": repo}
 
@@ -214,7 +214,7 @@ def build_server(
 ) -> RltabServer:
     try:  # a read-only or full home still serves, unrecorded (recording.py)
         home.mkdir(parents=True, exist_ok=True)
-        model_store.make_private(home)  # also tightens a home made by an older rltab
+        make_private(home)  # also tightens a home made by an older rltab
     except OSError as e:
         log.warning("cannot prepare the home %s: %s", home, e)
     records = Recording(home / "ledger.db", env_delays("RLTAB_RECORD_RETRY_S", (RECORD_RETRY_S,))[0])
@@ -225,13 +225,13 @@ def build_server(
     # The updater waits this long for demonstrations.
     records.write(lambda ledger: ledger.set_state("demonstration_window_s", tracker.demo_delay), None)
     settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
-    loader = functools.partial(model_store.load_model, remote=remote) if remote else model_store.load_model
+    loader = functools.partial(load_model, remote=remote) if remote else load_model
     models = ModelHolder(home, model_path, loader=loader)
     service = Service(records, models, settings, tracker)
     service.configure(settings)
     server = RltabServer(service, home, UpdaterProcess(home, train_every_events, train_every_minutes))
 
-    def swapped(model: model_store.LoadedModel) -> None:
+    def swapped(model: LoadedModel) -> None:
         service.model_swapped()
         server.send_status_threadsafe()
 
