@@ -33,9 +33,9 @@ from import_sizes import build
 CYCLE = r"""
 import json, resource, sys, time
 from pathlib import Path
-from rltab.policy import offline
+from rltab.policy.runtime import offline
 offline.seal()
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
 home, cfg = Path(sys.argv[1]), json.loads(sys.argv[2])
 t = time.perf_counter()
 r = train_cycle(home, UpdaterConfig(**cfg), log=lambda m: None)
@@ -53,7 +53,7 @@ def events(home: Path, version: str) -> None:
             sys.executable,
             "-c",
             (
-                "import sys; from pathlib import Path; from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round; "
+                "import sys; from pathlib import Path; from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round; "
                 "serve_round(Path(sys.argv[1]), QUOTE_CONTEXTS, lambda t: \"'\" in t, repo='/bench/repo')"
             ),
             str(home),
@@ -113,7 +113,7 @@ def hot_swap(home: Path, versions: list[str], requests: int = 400, every: int = 
     """Completions through `rltab serve` on a document of the repository while its pointer flips
     between two adapter versions every `every` requests: failed requests, swaps seen."""
     from rltab.harness.lsp_client import ServerSession
-    from rltab.policy.model_store import set_current
+    from rltab.policy.model.home import set_current
 
     client = ServerSession(home)
     client.initialize({})

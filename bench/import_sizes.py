@@ -31,7 +31,7 @@ SIZES = {  # Qwen2 shapes: hidden, layers, heads, kv heads, intermediate, vocab
 SERVE = r"""
 import json, resource, sys, time, numpy as np
 from pathlib import Path
-from rltab.policy.model_store import load_model
+from rltab.policy.inference.loading import load_model
 home, name = Path(sys.argv[1]), sys.argv[2]
 t = time.perf_counter(); m = load_model(home, name); load_s = time.perf_counter() - t
 ids = (m.encode("def f(x):\n    return x + 1\n\n") * 200)[:512]
@@ -64,7 +64,7 @@ def build(directory: Path, size: str) -> int:
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from rltab.policy.model import STARTER_DIR, TOKENIZER_FILES
+    from rltab.policy.model.checkpoint import STARTER_DIR, TOKENIZER_FILES
 
     h, layers, heads, kv, inter, vocab = SIZES[size]
     torch.manual_seed(0)

@@ -64,10 +64,10 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", default="bench/results/matmul_nbits.json")
     args = ap.parse_args()
-    from rltab.policy import tokenizer as T
-    from rltab.policy.engine import Engine
-    from rltab.policy.export import export_fp32, quantize_int8
-    from rltab.policy.model import load_torch
+    from rltab.policy.inference.engine import Engine
+    from rltab.policy.model import tokenizer as T
+    from rltab.policy.model.checkpoint import load_torch
+    from rltab.policy.model.export import export_fp32, quantize_int8
 
     rows, sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="rltab-nbits-") as tmp:

@@ -57,8 +57,8 @@ def main() -> int:
     import tempfile
 
     from rltab.policy.completion.completer import Completer
-    from rltab.policy.engine import LOOKUP_TOKENS
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.engine import LOOKUP_TOKENS
+    from rltab.policy.inference.loading import load_model
 
     model = load_model(Path(tempfile.mkdtemp(prefix="rltab-lookup-")), threads=args.threads)
     completer = Completer(model)

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from rltab.harness import replay as R
-from rltab.policy.model import STARTER_DIR
+from rltab.policy.model.checkpoint import STARTER_DIR
 
 HERE = Path(__file__).resolve().parent
 PACKAGES = {"click": ("click", "click"), "attrs": ("attrs", "attr")}  # corpus -> (distribution, module)
@@ -67,7 +67,7 @@ def ratios(learn: dict, frozen: dict) -> dict:
 
 def heldout_drift(learn: dict, home: Path) -> dict:
     """Held-out stdlib loss of the final learned model vs the base, from the guard's records."""
-    from rltab.policy.model import read_meta
+    from rltab.policy.model.checkpoint import read_meta
 
     last = next((u for u in reversed(learn["updates"]) if u.get("published")), None)
     if last is None:

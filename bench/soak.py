@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from rltab.harness.soak import soak
-from rltab.policy import corpus
+from rltab.policy.pretraining import corpus
 
 HERE = Path(__file__).parent
 

@@ -70,7 +70,7 @@ def main() -> int:
         work = Path(tmp)
         events = args.events
         if events is None:
-            from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
+            from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
 
             serve_round(work / "laptop", QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), n=4)
             events = work / "events.jsonl"

@@ -26,7 +26,7 @@ from pathlib import Path
 from rltab.feedback.ledger import Ledger
 from rltab.harness.lsp_client import ServerSession
 from rltab.harness.typing_sim import Typist, percentile
-from rltab.policy import corpus
+from rltab.policy.pretraining import corpus
 
 
 def pct(xs, q):
@@ -140,7 +140,7 @@ def main() -> int:
                 [
                     sys.executable,
                     "-c",
-                    f"import json; from rltab.policy.model_store import list_versions; from pathlib import Path; print(json.dumps(list_versions(Path({str(home)!r}))))",
+                    f"import json; from rltab.policy.model.home import list_versions; from pathlib import Path; print(json.dumps(list_versions(Path({str(home)!r}))))",
                 ],
                 capture_output=True,
                 text=True,

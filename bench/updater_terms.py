@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rltab.policy.model_store import load_model
-from rltab.policy.synthetic import QUOTE_CONTEXTS, first_text_probs, serve_round
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.inference.loading import load_model
+from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, first_text_probs, serve_round
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
 
 CONFIGS = {
     "default (ppo-clip+kl+silence+sft)": {},

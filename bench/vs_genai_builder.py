@@ -32,7 +32,7 @@ from rltab.harness.bench import write_json
 VERIFY = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
-from rltab.policy.model_store import load_model
+from rltab.policy.inference.loading import load_model
 home, name, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ids = json.loads(sys.argv[4])
 e = load_model(home, name, threads=threads).engine

@@ -36,7 +36,7 @@ PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
 RLTAB = r"""
 import json, sys, time, numpy as np
 from pathlib import Path
-from rltab.policy.model_store import load_model
+from rltab.policy.inference.loading import load_model
 home, name, threads = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 ids, n = json.loads(sys.argv[4]), json.loads(sys.argv[5])  # n: prompt, decode and new token counts
 m = load_model(home, name, threads=threads)

@@ -21,9 +21,9 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from rltab.policy import corpus
-from rltab.policy import tokenizer as T
-from rltab.policy.model import STARTER_DIR
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.checkpoint import STARTER_DIR
+from rltab.policy.pretraining import corpus
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where

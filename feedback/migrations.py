@@ -92,7 +92,7 @@ def scrub_secrets(db: Database) -> None:
     """Drop the text and token ids of every row whose window, suggestion or later text looks like
     a secret to today's detector (feedback/secrets.py), each suggestion and demonstration checked
     inside its own lines; counts and outcomes stay."""
-    from .secrets import contains_secret, is_secret_file
+    from .secrets import contains_secret, is_secret_file  # detect-secrets: loaded when a scrub runs, not per open
 
     texts = ("prefix_text", "suffix_text", "completion_text", "demonstration")
     leaked = []

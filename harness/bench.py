@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rltab.policy import corpus
-from rltab.policy.fim import cursor_window, prompt_ids
+from rltab.policy.completion.prompt import cursor_window, prompt_ids
+from rltab.policy.pretraining import corpus
 
 
 def _ms(f, repeats: int) -> list[float]:
@@ -35,7 +35,7 @@ def _pct(xs, q):
 def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) -> dict:
     import torch
 
-    from rltab.policy.model import load_torch
+    from rltab.policy.model.checkpoint import load_torch
 
     torch.set_num_threads(threads)
     eng = model.engine
@@ -89,8 +89,8 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
 
     # The same with repository context (issue 14): it comes first and stays put while the user
     # types at one place, so KV reuse still prefills only the new tokens.
-    from rltab.policy import crossfile
     from rltab.policy.completion.completer import COPY_WEIGHT
+    from rltab.policy.pretraining import crossfile
     from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 
     ctx, files = crossfile.stdlib_context("heldout")

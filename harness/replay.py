@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
-from rltab.policy.progress import Progress, silent
+from rltab.policy.runtime.progress import Progress, silent
 
 from .lsp_client import ServerSession
 from .typing_sim import Shown, Typist, summarize
@@ -99,8 +99,8 @@ def replay(
     if model and learn:  # learning moves `current`: start it at a copy of the given model
         import shutil
 
-        from rltab.policy.model import read_meta, write_meta
-        from rltab.policy.model_store import set_current
+        from rltab.policy.model.checkpoint import read_meta, write_meta
+        from rltab.policy.model.home import set_current
 
         base = home / "models" / "base"
         if not base.exists():

@@ -15,8 +15,9 @@ from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
 from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
-from rltab.policy.model_store import LoadedModel, load_model, make_private, rollback
-from rltab.policy.remote_engine import RemoteError, RemoteSpec
+from rltab.policy.inference.loading import LoadedModel, load_model
+from rltab.policy.inference.remote_engine import RemoteError, RemoteSpec
+from rltab.policy.model.home import make_private, rollback
 
 from .features import commands, completion, configuration, documents, inline_completion
 from .learning import UpdaterProcess

@@ -20,7 +20,7 @@ class UsageError(Exception):
 
 
 def _home(args) -> Path:
-    from rltab.policy.model_store import default_home
+    from rltab.policy.model.home import default_home
 
     home = Path(args.home).expanduser() if getattr(args, "home", None) else default_home()
     if home.exists() and not home.is_dir():
@@ -94,7 +94,7 @@ def _image_path(path: str, flag: str) -> None:
 
 
 def _load(args):
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.loading import load_model
 
     model_path = Path(args.model) if getattr(args, "model", None) else None
     try:
@@ -162,7 +162,7 @@ def cmd_serve(args) -> int:
         raise UsageError(f"no model at {model_path} (tokenizer.json missing)")
     remote = None
     if args.engine:
-        from rltab.policy.remote_engine import RemoteSpec
+        from rltab.policy.inference.remote_engine import RemoteSpec
 
         remote = RemoteSpec(args.engine, args.engine_model, args.engine_deadline)
         if remote.problem:
@@ -190,7 +190,7 @@ def cmd_demo(args) -> int:
     from rltab.feedback.ledger import Ledger
     from rltab.harness.lsp_client import ServerSession
     from rltab.harness.typing_sim import Typist, summarize
-    from rltab.policy import corpus
+    from rltab.policy.pretraining import corpus
 
     path = Path(args.file) if args.file else corpus.stdlib_dir() / "textwrap.py"
     try:
@@ -290,7 +290,7 @@ def _repo(args) -> str | None:
 
 def cmd_forget(args) -> int:
     from rltab.feedback.ledger import Ledger
-    from rltab.policy.model_store import current_version, forget_repo_models, remove_versions
+    from rltab.policy.model.home import current_version, forget_repo_models, remove_versions
 
     home = _home(args)
     db = home / "ledger.db"
@@ -316,7 +316,7 @@ def cmd_forget(args) -> int:
 
 def cmd_versions(args) -> int:
     from rltab.feedback.ledger import Ledger
-    from rltab.policy.model_store import current_version, list_versions
+    from rltab.policy.model.home import current_version, list_versions
     from rltab.server.learned import when
 
     home, repo = _home(args), _repo(args)
@@ -392,8 +392,8 @@ def cmd_export_ledger(args) -> int:
 
 
 def cmd_export_adapter(args) -> int:
-    from rltab.policy.adapter_export import ExportError, export
-    from rltab.policy.model_store import model_dir
+    from rltab.policy.model.adapter_export import ExportError, export
+    from rltab.policy.model.home import model_dir
 
     home = _home(args)
     if not model_dir(home, args.version).is_dir():
@@ -409,7 +409,7 @@ def cmd_export_adapter(args) -> int:
 
 
 def cmd_import_model(args) -> int:
-    from rltab.policy.importer import ImportFailure, import_model
+    from rltab.policy.model.importer import ImportFailure, import_model
 
     try:
         meta = import_model(args.hf_dir, _home(args), args.name, make_current=args.make_current)
@@ -434,8 +434,9 @@ def cmd_import_model(args) -> int:
 def cmd_eval(args) -> int:
     from tqdm import tqdm
 
-    from rltab.policy import humaneval
-    from rltab.policy.model_store import current_version, load_model, model_dir
+    from rltab.policy.evaluation import humaneval
+    from rltab.policy.inference.loading import load_model
+    from rltab.policy.model.home import current_version, model_dir
 
     try:
         ks = tuple(sorted({int(k) for k in args.k.split(",")}))
@@ -464,7 +465,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_rollback(args) -> int:
-    from rltab.policy.model_store import rollback
+    from rltab.policy.model.home import rollback
 
     try:
         print(f"current: {rollback(_home(args), args.version, _repo(args))}")
@@ -474,7 +475,7 @@ def cmd_rollback(args) -> int:
 
 
 def cmd_use(args) -> int:
-    from rltab.policy.model_store import set_current
+    from rltab.policy.model.home import set_current
 
     try:
         set_current(_home(args), args.version, _repo(args))
@@ -485,8 +486,8 @@ def cmd_use(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from rltab.policy.update_config import UpdaterConfig
-    from rltab.policy.updater_lock import AlreadyRunning, lock
+    from rltab.policy.learning.config import UpdaterConfig
+    from rltab.policy.learning.lock import AlreadyRunning, lock
 
     cfg = config_from_json(UpdaterConfig, args.config) if args.config else UpdaterConfig()
     if not args.events:
@@ -495,7 +496,7 @@ def cmd_train(args) -> int:
         except AlreadyRunning as e:
             print(f"rltab train: {e}", file=sys.stderr)
             return 3 if args.once else 0
-        from rltab.policy.train_loop import run
+        from rltab.policy.learning.train_loop import run
 
         return run(
             _home(args),
@@ -507,7 +508,7 @@ def cmd_train(args) -> int:
             held=held,
         )
     from rltab.feedback.export import learnable_rows
-    from rltab.policy.train_loop import run_exports
+    from rltab.policy.learning.train_loop import run_exports
 
     missing = [f for f in args.events if not Path(f).is_file()]
     if missing or any(Path(f).suffix not in (".jsonl", ".parquet") for f in args.events):
@@ -543,14 +544,14 @@ def cmd_replay(args) -> int:
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
-    from rltab.policy.update_config import UpdaterConfig
+    from rltab.policy.learning.config import UpdaterConfig
 
     config = dataclasses.asdict(config_from_json(UpdaterConfig, args.config)) if args.config else None
     try:
         settings = json.loads(args.settings) if args.settings else None
     except ValueError as e:
         raise UsageError(f"--settings is not valid JSON: {e}") from e
-    from rltab.policy.progress import PhaseBars
+    from rltab.policy.runtime.progress import PhaseBars
 
     bars = PhaseBars("rltab replay", unit="char")  # characters typed, updates, ETA (on a terminal)
     try:
@@ -761,14 +762,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from rltab.policy import offline
-    from rltab.policy.quiet import quiet
+    from rltab.policy.runtime import offline
+    from rltab.policy.runtime.quiet import quiet
 
     offline.seal()  # before anything loads onnxruntime or transformers
     quiet()  # and their own bars and warnings stay out of rltab's
     os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600
     args = build_parser().parse_args(argv)
-    from rltab.policy.model_store import OnnxBuildError
+    from rltab.policy.model.build_int8 import OnnxBuildError
 
     try:
         return args.fn(args) or 0

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from rltab.feedback.ledger import Ledger
-from rltab.policy.model_store import current_version, list_versions
+from rltab.policy.model.home import current_version, list_versions
 
 # The guard's figures worth a user's eye, each beside the parent's (guard.py's report keys).
 GUARD_PAIRS = (
@@ -97,8 +97,9 @@ def _usage(version: str | None, used: dict[str, dict]) -> dict | None:
 def _side_by_side(home: Path, version: str, rows: list[dict], n: int) -> list[dict]:
     """The newest `n` trained-on contexts with their text kept: the suggestion then, what the user
     did, and what `version` suggests there now."""
+    # onnxruntime and a model load only when examples are asked for (`--examples 0` stays quick)
     from rltab.policy.completion.completer import Completer
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.loading import load_model
 
     kept = [r for r in rows if r["prefix_text"] is not None and r["completion_text"]][-n:]  # shown ones
     if not kept:

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rltab.policy import updater_lock
-from rltab.policy.model_store import REQUEST_FILE
+from rltab.policy.learning import lock as updater_lock
+from rltab.policy.model.formats import REQUEST_FILE
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rltab.policy.model_store import STARTER_VERSION, LoadedModel, current_version, lineage, load_model
+from rltab.policy.inference.loading import LoadedModel, load_model
+from rltab.policy.model.formats import STARTER_VERSION
+from rltab.policy.model.home import current_version, lineage
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_S = 60.0

@@ -21,8 +21,10 @@ from rltab.feedback.outcomes import Demonstration, OutcomeTracker, Resolution, R
 from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.completion.completer import Completer, Suggestion
 from rltab.policy.completion.context import LINE, NONE
-from rltab.policy.fim import RepoPrompt, Window
-from rltab.policy.model_store import STARTER_VERSION, LoadedModel, training_now
+from rltab.policy.completion.prompt import RepoPrompt, Window
+from rltab.policy.inference.loading import LoadedModel
+from rltab.policy.model.formats import STARTER_VERSION
+from rltab.policy.model.home import training_now
 from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where

@@ -15,7 +15,7 @@ from helpers import make_tiny_model
 # One thread, as the product runs: two OpenMP threads spin against any other busy process.
 torch.set_num_threads(1)
 
-from rltab.policy.model import STARTER_DIR  # noqa: E402
+from rltab.policy.model.checkpoint import STARTER_DIR  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +32,7 @@ def session_home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model(tiny_model_dir, session_home):
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.loading import load_model
 
     return load_model(session_home, model_path=tiny_model_dir)
 
@@ -41,7 +41,7 @@ def tiny_model(tiny_model_dir, session_home):
 def starter(session_home):
     if not (STARTER_DIR / "model.safetensors").exists():
         pytest.fail("the shipped starter model is missing from policy/starter")
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.loading import load_model
 
     return load_model(session_home)
 

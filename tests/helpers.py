@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch
 
-from rltab.policy import corpus
-from rltab.policy import tokenizer as T
-from rltab.policy.model import save_model_dir, starter_config
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.checkpoint import save_model_dir, starter_config
+from rltab.policy.pretraining import corpus
 
 TINY = dict(
     hidden_size=64,
@@ -175,8 +175,8 @@ def make_family_checkpoint(directory: Path, model_type: str, seed: int = 0, pad_
 
 def random_adapter(home, name, seed, scale=0.3):
     """A published-looking adapter version over the starter with random (nonzero) LoRA weights."""
-    from rltab.policy import adapters as A
-    from rltab.policy.model import STARTER_DIR, load_torch, write_meta
+    from rltab.policy.model import adapters as A
+    from rltab.policy.model.checkpoint import STARTER_DIR, load_torch, write_meta
 
     model = A.with_lora(load_torch(STARTER_DIR), r=8, alpha=16, seed=seed)
     g = torch.Generator().manual_seed(seed)

@@ -7,9 +7,10 @@ import numpy as np
 import torch
 from helpers import random_adapter
 
-from rltab.policy import adapters as A
-from rltab.policy.model import STARTER_DIR, read_meta
-from rltab.policy.model_store import ADAPTER_ONNX, load_model
+from rltab.policy.inference.loading import load_model
+from rltab.policy.model import adapters as A
+from rltab.policy.model.checkpoint import STARTER_DIR, read_meta
+from rltab.policy.model.formats import ADAPTER_ONNX
 
 PREFIXES = [
     "import os\n\n\ndef main(args):\n    return ",
@@ -68,15 +69,15 @@ def test_the_base_serves_a_graph_without_lora_terms(starter):
     Add per projection on every step) and computes what the LoRA graph computes with no adapter."""
     import onnx
 
-    from rltab.policy.export import LORA_ONNX, PLAIN_ONNX
-    from rltab.policy.model_store import onnx_path
+    from rltab.policy.model.build_int8 import onnx_path
+    from rltab.policy.model.export import LORA_ONNX, PLAIN_ONNX
 
     plain, lora = onnx.load(str(onnx_path(STARTER_DIR))), onnx.load(str(onnx_path(STARTER_DIR, lora=True)))
     assert onnx_path(STARTER_DIR).name == PLAIN_ONNX and onnx_path(STARTER_DIR, lora=True).name == LORA_ONNX
     assert not [i for i in plain.graph.input if "lora" in i.name]
     assert len([i for i in lora.graph.input if "lora" in i.name]) == 2 * 7 * 4  # 7 projections, 4 layers
     assert len(plain.graph.node) < len(lora.graph.node) - 3 * 7 * 4
-    from rltab.policy.engine import Engine
+    from rltab.policy.inference.engine import Engine
 
     with_lora = Engine(onnx_path(STARTER_DIR, lora=True), starter.engine.token_bytes, sorted(starter.engine.stop_ids))
     for text in PREFIXES:

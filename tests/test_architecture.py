@@ -44,7 +44,7 @@ def test_policy_and_feedback_never_import_the_server_or_the_harness():
 
 
 def test_only_the_cli_imports_the_harness():
-    allowed = {ROOT / "server" / "cli.py"}
+    allowed = {ROOT / "server" / "cli.py", *(ROOT / "server" / "cli").glob("*.py")}
     assert not offenders(
         ["server", "policy", "feedback"], lambda p, m: m.startswith("rltab.harness") and p not in allowed
     )
@@ -82,3 +82,32 @@ def test_serving_a_completion_never_loads_the_learning_stack(tmp_path):
     loaded = set(json.loads(out.read_text()))
     assert "onnxruntime" in loaded and "rltab.server.app" in loaded
     assert not loaded & set(LEARNING_STACK), sorted(loaded & set(LEARNING_STACK))
+
+
+# policy/ by concern (policy/__init__.py): the serving side never reaches into the learning side,
+# and each layer of it imports only those below it.
+ABOVE_SERVING = ("rltab.policy.learning", "rltab.policy.evaluation", "rltab.policy.pretraining")
+IMPORTER = ROOT / "policy" / "model" / "importer.py"  # it measures the model it imports (evaluation)
+
+
+def test_inference_completion_and_workspace_never_import_learning_evaluation_or_pretraining():
+    assert not offenders(
+        ["policy/inference", "policy/completion", "policy/workspace"], lambda p, m: m.startswith(ABOVE_SERVING)
+    )
+
+
+def test_model_imports_no_other_concern_but_runtime():
+    others = (*ABOVE_SERVING, "rltab.policy.inference", "rltab.policy.completion", "rltab.policy.workspace")
+    assert not offenders(["policy/model"], lambda p, m: m.startswith(others) and p != IMPORTER)
+
+
+def test_inference_imports_only_model():
+    assert not offenders(
+        ["policy/inference"], lambda p, m: m.startswith(("rltab.policy.completion", "rltab.policy.workspace"))
+    )
+
+
+def test_each_policy_subpackage_says_what_lives_there_and_what_it_may_import():
+    for init in sorted((ROOT / "policy").glob("*/__init__.py")):
+        doc = (init.read_text().split('"""') + ["", ""])[1].strip()
+        assert doc and "import" in doc.lower(), f"{init.relative_to(ROOT)}: no docstring saying what it may import"

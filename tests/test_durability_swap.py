@@ -13,9 +13,9 @@ from lsprotocol import types
 from raw_lsp import RawServer
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
-from rltab.policy.export import build_onnx
-from rltab.policy.model import read_meta, write_meta
-from rltab.policy.model_store import set_current
+from rltab.policy.model.checkpoint import read_meta, write_meta
+from rltab.policy.model.export import build_onnx
+from rltab.policy.model.home import set_current
 
 
 def test_kill_9_while_writing_events_loses_nothing_acknowledged(tmp_path):
@@ -114,7 +114,7 @@ def test_a_version_that_failed_to_load_is_tried_again_later(tmp_path, starter, m
     once it loads, without a restart."""
     from helpers import random_adapter
 
-    from rltab.policy.model_store import ADAPTER_ONNX
+    from rltab.policy.model.formats import ADAPTER_ONNX
     from rltab.server import models as M
 
     home = tmp_path / "home"

@@ -11,12 +11,12 @@ import torch
 
 from rltab.feedback import rewards as R
 from rltab.feedback.ledger import Ledger, SuggestionRecord
-from rltab.policy import humaneval
 from rltab.policy.completion.context import cursor_context
 from rltab.policy.completion.postprocess.check_syntax import check_syntax, enclosing_statement
-from rltab.policy.losses import rrhf_loss
-from rltab.policy.passk import mean_pass_at_k, pass_at_k
-from rltab.policy.sandbox import run_program
+from rltab.policy.evaluation import humaneval
+from rltab.policy.evaluation.passk import mean_pass_at_k, pass_at_k
+from rltab.policy.evaluation.sandbox import run_program
+from rltab.policy.learning.losses import rrhf_loss
 
 
 # -- pass@k ------------------------------------------------------------------------------------
@@ -45,7 +45,7 @@ def test_pass_at_k_matches_the_binomial_form():
 
 
 def test_paired_loss_p_value():
-    from rltab.policy.passk import paired_loss_p_value
+    from rltab.policy.evaluation.passk import paired_loss_p_value
 
     assert paired_loss_p_value({"a", "b"}, {"a", "b"}) == 1.0
     assert paired_loss_p_value(set("abcde"), set("abcd")) == 0.5  # one task lost: chance
@@ -213,8 +213,8 @@ def test_completer_drops_breaking_suggestions_only_when_asked(starter):
     nothing else changes."""
     import re
 
-    from rltab.policy import corpus
     from rltab.policy.completion.completer import Completer
+    from rltab.policy.pretraining import corpus
 
     completer = Completer(starter)
     text = (corpus.stdlib_dir() / "textwrap.py").read_text()[:3000]
@@ -246,9 +246,9 @@ def test_rrhf_loss_hand_computed():
 
 @pytest.mark.parametrize("term", ["rrhf_coef", "ptx_coef"])
 def test_optional_terms_run_in_the_updater(tmp_path, starter, term):
-    from rltab.policy.model import read_meta
-    from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
-    from rltab.policy.updater import UpdaterConfig, train_cycle
+    from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
+    from rltab.policy.learning.updater import UpdaterConfig, train_cycle
+    from rltab.policy.model.checkpoint import read_meta
 
     home = tmp_path / "home"
     serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"))
@@ -264,8 +264,8 @@ def test_optional_terms_run_in_the_updater(tmp_path, starter, term):
 def test_guard_refuses_a_version_that_loses_pass_at_1(tmp_path, starter):
     import shutil
 
-    from rltab.policy.model import read_meta, write_meta
-    from rltab.policy.updater import UpdaterConfig, run_guard
+    from rltab.policy.learning.updater import UpdaterConfig, run_guard
+    from rltab.policy.model.checkpoint import read_meta, write_meta
 
     parent = tmp_path / "parent"
     shutil.copytree(starter.path, parent)

@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from rltab.policy import export as E
-from rltab.policy.engine import LOOKUP_TOKENS, Engine, common_prefix
-from rltab.policy.model import load_torch
+from rltab.policy.inference.engine import LOOKUP_TOKENS, Engine, common_prefix
+from rltab.policy.model import export as E
+from rltab.policy.model.checkpoint import load_torch
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +194,7 @@ def test_prompt_lookup_on_the_int8_starter(starter):
     one give slightly different logits: the completions agree where the choice is clear."""
     import inspect
 
-    import rltab.policy.copying as source
+    import rltab.policy.inference.copying as source
 
     ids = starter.encode(inspect.getsource(source))
     same = total = 0

@@ -11,12 +11,13 @@ from helpers import FAMILY_TOKENS, make_family_checkpoint
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.policy.completion.completer import Completer
-from rltab.policy.export import LOGIT_ROWS, KVCacheLM
-from rltab.policy.families import detect_fim
-from rltab.policy.importer import ImportFailure, import_model
-from rltab.policy.model import load_torch, read_meta
-from rltab.policy.model_store import current_version, load_model
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.inference.loading import load_model
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
+from rltab.policy.model.checkpoint import load_torch, read_meta
+from rltab.policy.model.export import LOGIT_ROWS, KVCacheLM
+from rltab.policy.model.families import detect_fim
+from rltab.policy.model.home import current_version
+from rltab.policy.model.importer import ImportFailure, import_model
 from rltab.server.cli import main as cli
 
 EXPECTED_STYLE = {"llama": "deepseek", "qwen2": "qwen", "starcoder2": "starcoder", "gpt2": "none"}
@@ -87,7 +88,7 @@ def test_prompts_use_the_family_template(imported):
     tpl = served.template
     completion = Completer(served).complete("def add(a, b):\n    return ", "\n\nprint(add(1, 2))\n")
     assert isinstance(completion.text, str)
-    from rltab.policy.fim import prompt_ids
+    from rltab.policy.completion.prompt import prompt_ids
 
     ids = prompt_ids("x = ", "\ny = 2\n", served.encode, served.token_id, tpl)
     if model_type == "gpt2":
@@ -169,7 +170,7 @@ def test_cli_errors_are_clear(tmp_path, capsys):
     assert "no weights" in capsys.readouterr().err
     with pytest.raises(ImportFailure, match="not enough memory"):
         src = make_family_checkpoint(tmp_path / "q", "qwen2")
-        import rltab.policy.importer as I
+        import rltab.policy.model.importer as I
 
         orig = I.available_memory
         I.available_memory = lambda: 1024
@@ -185,7 +186,7 @@ def test_cli_import_then_replay_learns_on_the_imported_model(tmp_path):
     import subprocess
     import sys
 
-    from rltab.policy.evaluate import click_dir
+    from rltab.policy.evaluation.evaluate import click_dir
 
     src = make_family_checkpoint(tmp_path / "hf", "qwen2", seed=3)
     home = tmp_path / "home"

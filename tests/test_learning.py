@@ -5,9 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from rltab.policy.model_store import current_version, load_model
-from rltab.policy.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve_round, text_kl
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.inference.loading import load_model
+from rltab.policy.learning.synthetic import HEAD, QUOTE_CONTEXTS, first_text_probs, serve_round, text_kl
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
+from rltab.policy.model.home import current_version
 from rltab.server import cli
 
 # These tests check that the reward terms move the model the way the rewards say. They run the

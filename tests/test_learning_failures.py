@@ -12,9 +12,9 @@ from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 from lsprotocol import types
 
 from rltab.feedback.ledger import Ledger
-from rltab.policy.model_store import current_version, list_versions, set_current
-from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
+from rltab.policy.model.home import current_version, list_versions, set_current
 
 QUIET = dict(log=lambda m: None)
 
@@ -169,8 +169,8 @@ async def test_learning_loop_over_lsp(tmp_path, starter):
 def test_guard_bounds_drift_from_the_base_not_only_the_parent(tmp_path, starter):
     """Each version may be within 2 % of its parent and still drift far from the base after many
     versions; the guard also compares with the base's held-out loss, carried in meta.json."""
-    from rltab.policy.model import read_meta, write_meta
-    from rltab.policy.updater import run_guard
+    from rltab.policy.learning.updater import run_guard
+    from rltab.policy.model.checkpoint import read_meta, write_meta
 
     parent = tmp_path / "parent"
     shutil.copytree(starter.path, parent)
@@ -213,7 +213,7 @@ def test_a_burst_of_train_now_starts_one_updater_and_none_while_learning_is_off(
 
 
 def test_a_second_updater_leaves_before_torch_loads(tmp_path):
-    from rltab.policy.updater_lock import lock
+    from rltab.policy.learning.lock import lock
 
     held = lock(tmp_path / "home")
     try:

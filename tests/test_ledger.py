@@ -225,9 +225,9 @@ def test_learnable_rows_per_repository_and_waiting_for_their_demonstration(tmp_p
 def test_export_ledger_writes_only_learning_rows_and_reads_back_as_the_updater_rows(tmp_path, starter):
     """`rltab export-ledger`: what a team's trainer gets, and that the updater reads it unchanged."""
     from rltab.feedback.export import learnable_rows
-    from rltab.policy.examples import from_rows, stop_sets_for
-    from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
-    from rltab.policy.update_config import UpdaterConfig
+    from rltab.policy.learning.config import UpdaterConfig
+    from rltab.policy.learning.examples import from_rows, stop_sets_for
+    from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
 
     home, repo = tmp_path / "home", tmp_path / "proj"
     serve_round(home, QUOTE_CONTEXTS[:2], lambda t: t.lstrip().startswith("'"), n=2, repo=str(repo))

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from rltab.policy import losses as L
+from rltab.policy.learning import losses as L
 
 
 def t(x):
@@ -94,7 +94,7 @@ def test_silence_loss_pushes_towards_the_better_choice():
 def test_token_credit_follows_what_the_user_took():
     """A partial accept credits the tokens the user took, blames the first one they did not, and
     leaves later tokens (never judged) and tokens the filters cut (never shown) out."""
-    from rltab.policy.examples import Example
+    from rltab.policy.learning.examples import Example
 
     def ex(outcome, taken, shown=9, ends=(2, 5, 7, 9, 12)):
         e = Example(

@@ -21,10 +21,10 @@ from lsp_helpers import inline, ledger_rows, lsp_session, open_doc, wait_until
 
 from rltab.harness import llama_cpp
 from rltab.policy.completion.completer import Completer
-from rltab.policy.model import STARTER_DIR, load_torch
-from rltab.policy.model_store import load_model
-from rltab.policy.remote_engine import RemoteError, RemoteSpec
-from rltab.policy.scoring import completion_logprobs
+from rltab.policy.inference.loading import load_model
+from rltab.policy.inference.remote_engine import RemoteError, RemoteSpec
+from rltab.policy.learning.scoring import completion_logprobs
+from rltab.policy.model.checkpoint import STARTER_DIR, load_torch
 
 CONTEXTS = [
     ("import os\n\n\ndef main(args):\n    path = os.path.", "\n"),

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from raw_lsp import RawServer
 
-from rltab.policy.model_store import load_model
-from rltab.policy.remote_engine import RemoteError, RemoteSpec
+from rltab.policy.inference.loading import load_model
+from rltab.policy.inference.remote_engine import RemoteError, RemoteSpec
 
 PROMPT = "import os\n\n\ndef main(args):\n    path = os.path."
 

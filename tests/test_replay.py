@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from rltab.policy.evaluate import click_dir
+from rltab.policy.evaluation.evaluate import click_dir
 
 FIELDS = {
     "chars_typed",

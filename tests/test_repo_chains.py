@@ -11,10 +11,10 @@ import sys
 from lsp_helpers import inline, ledger_rows, lsp_session, open_doc
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
-from rltab.policy.model import STARTER_DIR, read_meta, write_meta
-from rltab.policy.model_store import current_version, set_current
-from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
-from rltab.policy.updater import UpdaterConfig, train_cycle
+from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.learning.updater import UpdaterConfig, train_cycle
+from rltab.policy.model.checkpoint import STARTER_DIR, read_meta, write_meta
+from rltab.policy.model.home import current_version, set_current
 
 QUIET = dict(log=lambda m: None)
 # Only the general-ability checks (held-out loss, int8 parity): these tests are about where a

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from rltab.harness.soak import soak
-from rltab.policy import corpus
+from rltab.policy.pretraining import corpus
 
 WARM_UP = 4000  # messages: the model's arenas and caches fill first
 BOUND_MB = 4.0  # growth allowed over the ~5,000 messages after it (measured: 1.5 MB; with the leak, 9)

@@ -5,11 +5,11 @@ import ast
 import numpy as np
 import pytest
 
-from rltab.policy import corpus
 from rltab.policy.completion.completer import Completer
-from rltab.policy.engine import Engine
-from rltab.policy.export import export_fp32
-from rltab.policy.model import load_torch
+from rltab.policy.inference.engine import Engine
+from rltab.policy.model.checkpoint import load_torch
+from rltab.policy.model.export import export_fp32
+from rltab.policy.pretraining import corpus
 
 
 @pytest.fixture(scope="module")

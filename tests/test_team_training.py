@@ -12,7 +12,7 @@ from pathlib import Path
 
 from safetensors.torch import load_file
 
-from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
 
 # Every rewarded event counts; a guard this lenient lets the run publish so its weights compare.
 CONFIG = json.dumps(
@@ -66,7 +66,7 @@ def test_two_gloo_processes_take_the_steps_one_process_takes(tmp_path, starter):
     for k in a:
         assert (a[k] - b[k]).abs().max().item() < 0.02 * moved, (k, (a[k] - b[k]).abs().max(), moved)
     # The team's version is a normal adapter version: the laptop's server can load it.
-    from rltab.policy.model_store import load_model
+    from rltab.policy.inference.loading import load_model
 
     assert load_model(tmp_path / "two", "v0001").version == "v0001"
 
@@ -77,9 +77,9 @@ def test_events_served_without_log_probs_learn_from_the_parent_s(tmp_path, start
     import sqlite3
 
     from rltab.feedback.ledger import Ledger
-    from rltab.policy.examples import from_rows, stop_sets_for
-    from rltab.policy.update_config import UpdaterConfig
-    from rltab.policy.updater import train_cycle
+    from rltab.policy.learning.config import UpdaterConfig
+    from rltab.policy.learning.examples import from_rows, stop_sets_for
+    from rltab.policy.learning.updater import train_cycle
 
     home = tmp_path / "home"
     serve_round(home, QUOTE_CONTEXTS, lambda t: t.lstrip().startswith("'"), n=2)

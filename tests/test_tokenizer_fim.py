@@ -1,5 +1,6 @@
-from rltab.policy import tokenizer as T
-from rltab.policy.fim import FimTemplate, cursor_window, prompt_ids
+from rltab.policy.completion.prompt import cursor_window, prompt_ids
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.fim import FimTemplate
 
 
 def test_round_trips_unicode(tiny_model):

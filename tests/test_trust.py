@@ -19,10 +19,10 @@ from raw_lsp import RawServer
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
 from rltab.feedback.secrets import contains_secret, is_secret_file
-from rltab.policy.fim import cursor_window
-from rltab.policy.model import STARTER_DIR, write_meta
-from rltab.policy.model_store import current_version, make_private, set_current
-from rltab.policy.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.completion.prompt import cursor_window
+from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
+from rltab.policy.model.checkpoint import STARTER_DIR, write_meta
+from rltab.policy.model.home import current_version, make_private, set_current
 from rltab.server.service import find_repo
 
 CLI = [sys.executable, "-m", "rltab.server.cli"]

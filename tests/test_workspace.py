@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from rltab.harness.lsp_client import ServerSession
-from rltab.policy.fim import FimTemplate, RepoPrompt, Snippet, commented, prompt_ids
+from rltab.policy.completion.prompt import RepoPrompt, Snippet, commented, prompt_ids
+from rltab.policy.model.fim import FimTemplate
 from rltab.policy.workspace import python_defs as P
 from rltab.policy.workspace.files import Limits
 from rltab.policy.workspace.index import WorkspaceIndex
@@ -228,8 +229,8 @@ def test_prompt_layout_per_family():
 
 
 def _decoded_prompts(home: Path) -> list[str]:
-    from rltab.policy import tokenizer as T
-    from rltab.policy.model import STARTER_DIR
+    from rltab.policy.model import tokenizer as T
+    from rltab.policy.model.checkpoint import STARTER_DIR
 
     tok = T.load_tokenizer(STARTER_DIR)
     db = sqlite3.connect(home / "ledger.db")
@@ -241,7 +242,7 @@ def _decoded_prompts(home: Path) -> list[str]:
 def test_copy_candidates_follow_the_longest_repeat():
     import numpy as np
 
-    from rltab.policy.copying import copy_candidates
+    from rltab.policy.inference.copying import copy_candidates
 
     src = np.array([5, 6, 7, 8, 1, 6, 7, 9, 2, 7, 3])
     assert copy_candidates(src, [4, 6, 7], 6) == (2, {8: 1, 9: 1})  # "6 7" was followed by 8 and by 9
@@ -295,7 +296,7 @@ def test_token_table_finds_what_a_scan_finds():
     repeat, its next tokens and their counts), and never from the file it is told to leave out."""
     import numpy as np
 
-    from rltab.policy.copying import SEP, TokenTable, copy_candidates
+    from rltab.policy.inference.copying import SEP, TokenTable, copy_candidates
 
     rng = np.random.default_rng(0)
     files = {f"f{i}.py": rng.integers(0, 12, 400) for i in range(5)}
@@ -313,8 +314,8 @@ def test_token_table_finds_what_a_scan_finds():
 
 
 def test_workspace_repeats_follow_the_index_and_leave_secrets_out(tmp_path):
-    from rltab.policy import tokenizer as T
-    from rltab.policy.model import STARTER_DIR
+    from rltab.policy.model import tokenizer as T
+    from rltab.policy.model.checkpoint import STARTER_DIR
     from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 
     tok = T.load_tokenizer(STARTER_DIR)

@@ -7,14 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from rltab.policy.engine import RepeatSource
-from rltab.policy.fim import PREFIX_TOKENS, SUFFIX_TOKENS, RepoPrompt, Window, cursor_window, prompt_ids
-from rltab.policy.model_store import LoadedModel
+from rltab.policy.inference.engine import RepeatSource
+from rltab.policy.inference.loading import LoadedModel
 
 from .context import BLOCK, NONE, cursor_context
 from .postprocess import postprocess
 from .postprocess.check_syntax import check_syntax
 from .postprocess.limit_block import block_end
+from .prompt import PREFIX_TOKENS, SUFFIX_TOKENS, RepoPrompt, Window, cursor_window, prompt_ids
 
 TOKENS_PER_LINE = 20
 ROOM_TO_COMPLETE = 48  # positions a prompt leaves free for the completion (a line's worth)

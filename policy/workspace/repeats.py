@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rltab.feedback.secrets import contains_secret
-from rltab.policy.copying import TokenTable, copy_candidates, nearer_first
+from rltab.policy.inference.copying import TokenTable, copy_candidates, nearer_first
 
 from .index import WorkspaceIndex
 

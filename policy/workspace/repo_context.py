@@ -17,7 +17,7 @@ from functools import cached_property
 from pathlib import Path
 
 from rltab.feedback.secrets import contains_secret
-from rltab.policy.fim import Snippet
+from rltab.policy.completion.prompt import Snippet
 
 from . import python_defs as P
 from .index import WorkspaceIndex, cut_windows, identifiers

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import torch
 
-from .model import load_torch, read_meta
-from .model_store import ADAPTER_ONNX, ADAPTER_WEIGHTS, base_dir
+from .checkpoint import load_torch, read_meta
+from .families import family
+from .formats import ADAPTER_ONNX, ADAPTER_WEIGHTS
+from .home import base_dir
 
 _PEFT_PREFIX = "base_model.model."
 
@@ -23,8 +25,6 @@ _PEFT_PREFIX = "base_model.model."
 def with_lora(base, r: int, alpha: int, seed: int = 0):
     """`base` wrapped by peft with a fresh LoRA (B = 0: the same function as `base`)."""
     from peft import LoraConfig, get_peft_model
-
-    from .families import family
 
     fam = family(base.config.model_type)
     torch.manual_seed(seed)

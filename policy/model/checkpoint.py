@@ -11,7 +11,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-STARTER_DIR = Path(__file__).resolve().parent / "starter"
+from .formats import STARTER_VERSION
+from .tokenizer import save_for_transformers
+
+STARTER_DIR = Path(__file__).resolve().parents[1] / "starter"  # package data of rltab.policy
 
 
 def starter_config(vocab_size: int, **overrides: Any):
@@ -72,8 +75,6 @@ def save_model_dir(
 
     import torch
 
-    from .tokenizer import save_for_transformers
-
     model_dir = Path(model_dir)
     model_dir.mkdir(parents=True, exist_ok=True)
     out = copy.deepcopy(model).to(torch.float16) if fp16 else model
@@ -86,3 +87,18 @@ def save_model_dir(
         save_for_transformers(tokenizer, model_dir)
     write_meta(model_dir, meta)
     return model_dir
+
+
+def model_languages(model_path: Path) -> tuple[str, ...] | None:
+    """The languages a full model knows: meta.json's "languages" (language ids, as LSP names them),
+    else Python for rltab's own starter; None for an imported model that does not say."""
+    meta = read_meta(model_path)
+    if isinstance(meta.get("languages"), list):
+        return tuple(str(x) for x in meta["languages"])
+    return ("python",) if meta.get("name") == STARTER_VERSION else None
+
+
+def max_positions(model_path: Path) -> int:
+    """The longest sequence the model takes (its config: max_position_embeddings or n_positions)."""
+    config = json.loads((model_path / "config.json").read_text())
+    return config.get("max_position_embeddings") or config.get("n_positions") or 2048

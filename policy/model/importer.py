@@ -15,9 +15,15 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
+from rltab.policy.evaluation import evaluate
+from rltab.policy.inference.loading import load_model
+from rltab.policy.learning.guard import parity_check
+
+from . import tokenizer as T
+from .checkpoint import TOKENIZER_FILES, write_meta
+from .export import build_onnx
 from .families import detect_fim, family
-from .model import TOKENIZER_FILES, write_meta
-from .model_store import make_private
+from .home import make_private, set_current
 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.pt")
 
@@ -81,10 +87,6 @@ def import_model(
 ) -> dict:
     """Import `src` as `models/<name>` under `home`; returns the new version's meta."""
     from tqdm import tqdm
-
-    from . import tokenizer as T
-    from .export import build_onnx
-    from .model_store import set_current
 
     src = Path(src).expanduser()
     config = check_source(src)
@@ -171,9 +173,6 @@ def import_model(
 def onnx_agreement(model_dir: Path, torch_model, tok, eos: str) -> float:
     """The updater guard's parity check on the new version: share of held-out prefixes where the
     int8 engine picks torch's next token (near-ties left out)."""
-    from . import evaluate
-    from .guard import parity_check
-    from .model_store import load_model
 
     rows = evaluate.heldout_rows(tok, 256, max_rows=8, eos=eos)
     return parity_check(load_model(model_dir.parent, model_path=model_dir, version=model_dir.name), torch_model, rows)

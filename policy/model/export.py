@@ -22,11 +22,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .families import FAMILIES
+from .checkpoint import load_torch
+from .families import FAMILIES, family
 
-# Where the built files go and how the cache names them live in model_store (torch-free: serving
+# Where the built files go and how the cache names them live in formats (torch-free: serving
 # needs them without this module).
-from .model_store import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
+from .formats import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
 
 SUPPORTED = tuple(FAMILIES)
 
@@ -172,7 +173,6 @@ class KVCacheLM(nn.Module):
 def lora_targets(hf_model) -> list[tuple[str, nn.Module]]:
     """(name, module) of every projection LoRA adapts, named as in the transformers model
     (`model.layers.0.self_attn.q_proj`): the names of the graph's LoRA inputs."""
-    from .families import family
 
     targets = set(family(hf_model.config.model_type).lora_targets)
     return [(n, m) for n, m in hf_model.named_modules() if n.split(".")[-1] in targets and hasattr(m, "weight")]
@@ -317,8 +317,6 @@ def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 
     """Export + quantize `model_dir` into `out_dir/` (atomically): the graph that takes LoRA
     adapters (LORA_ONNX) and the same graph without them (PLAIN_ONNX, returned)."""
     import onnx
-
-    from .model import load_torch
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

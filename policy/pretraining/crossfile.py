@@ -11,11 +11,13 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
+from rltab.policy.completion.prompt import RepoPrompt, cursor_window, prompt_ids
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.fim import RLTAB_TEMPLATE
+from rltab.policy.workspace.index import WorkspaceIndex
+from rltab.policy.workspace.repo_context import RepoContext, Where
+
 from . import corpus
-from . import tokenizer as T
-from .fim import RLTAB_TEMPLATE, RepoPrompt, cursor_window, prompt_ids
-from .workspace.index import WorkspaceIndex
-from .workspace.repo_context import RepoContext, Where
 
 # The serving windows (fim.PREFIX_TOKENS, SUFFIX_TOKENS) with the context on top: a prompt reaches
 # ~670 tokens, so these examples are trained in rows of 768 (train_starter.TrainConfig.seq_len).

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 
 from rltab.feedback.ledger import Ledger, SuggestionRecord
-
-from .model_store import load_model
+from rltab.policy.inference.loading import load_model
+from rltab.policy.model.home import current_version
 
 HEAD = "import os\n\n\ndef main(args):\n"
 QUOTE_CONTEXTS = [
@@ -55,7 +55,6 @@ def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_li
     """Sample n suggestions per context from the model serving `repo` (as served: int8, healed)
     and let the synthetic user judge each; everything lands in the ledger as the server records
     it, under `repo`."""
-    from .model_store import current_version
 
     model = load_model(home, current_version(home, repo))
     ledger = Ledger(home / "ledger.db")

@@ -6,7 +6,14 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from . import corpus
+from rltab.policy.completion.completer import Completer
+from rltab.policy.inference.loading import load_model
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.checkpoint import STARTER_DIR, load_torch
+from rltab.policy.model.fim import FimTemplate
+from rltab.policy.pretraining import corpus
+
+from . import humaneval
 
 
 def heldout_rows(tok, seq_len: int = 512, max_rows: int = 48, eos: str = "<|endoftext|>"):
@@ -82,13 +89,6 @@ def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
     import time
     from dataclasses import asdict, replace
 
-    from rltab.policy.completion.completer import Completer
-
-    from . import tokenizer as T
-    from .fim import FimTemplate
-    from .model import load_torch
-    from .model_store import load_model
-
     tok = T.load_tokenizer(model_dir)
     loss = heldout_loss(load_torch(model_dir), heldout_rows(tok, 512))
     served = load_model(home, model_path=model_dir)
@@ -104,7 +104,6 @@ def model_card_figures(model_dir: Path, home: Path, n_cases: int = 200) -> dict:
         lambda b, a: Completer(replace(served, template=fim)).complete(b, a, max_lines=1).text, cases
     )
     l2r = exact_match(lambda b, a: completer.complete(b, "\n", max_lines=1).text, cases)
-    from . import humaneval
 
     he = humaneval.evaluate(served, humaneval.infill_tasks())
     return {
@@ -124,8 +123,6 @@ def main(argv=None) -> int:
     import argparse
     import json
     import tempfile
-
-    from .model import STARTER_DIR
 
     ap = argparse.ArgumentParser(description="held-out figures for a model directory (default: the starter)")
     ap.add_argument("model_dir", nargs="?", default=str(STARTER_DIR))

@@ -1,8 +1,8 @@
 """Train the starter model on CPython's standard library with fill-in-the-middle.
 
-    python -m rltab.policy.train_starter --minutes 80          # CPU, one thread, resumable
-    python -m rltab.policy.train_starter --device cuda --minutes 30 --batch-size 64
-    python -m rltab.policy.train_starter --publish             # copy the run's best into policy/starter
+    python -m rltab.policy.pretraining.train_starter --minutes 80          # CPU, one thread, resumable
+    python -m rltab.policy.pretraining.train_starter --device cuda --minutes 30 --batch-size 64
+    python -m rltab.policy.pretraining.train_starter --publish             # copy the run's best into policy/starter
 
 Training is never finished: a run resumes from its own checkpoint (runs/starter/ckpt.pt), or
 else starts from the shipped starter weights, or else from scratch (new tokenizer too).
@@ -24,9 +24,11 @@ from pathlib import Path
 
 import torch
 
-from . import corpus, crossfile, evaluate
-from . import tokenizer as T
-from .model import STARTER_DIR, read_meta, save_model_dir, starter_config
+from rltab.policy.evaluation import evaluate
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.checkpoint import STARTER_DIR, load_torch, read_meta, save_model_dir, starter_config, write_meta
+
+from . import corpus, crossfile
 
 
 @dataclass
@@ -282,8 +284,6 @@ def publish(cfg: TrainConfig) -> int:
         print(f"no best model in {best}")
         return 2
     if old and "heldout_middle_loss" in new and "heldout_middle_loss" not in old:  # score the shipped one alike
-        from .model import load_torch
-
         old["heldout_middle_loss"] = crossfile.heldout_middle_loss(
             load_torch(STARTER_DIR), T.load_tokenizer(STARTER_DIR), cfg.context_eval_cases
         )
@@ -310,7 +310,6 @@ def publish(cfg: TrainConfig) -> int:
     STARTER_DIR.mkdir(exist_ok=True)
     for f in best.iterdir():
         shutil.copy2(f, STARTER_DIR / f.name)
-    from .model import write_meta
 
     write_meta(STARTER_DIR, new)
     print(f"published step {new['step']} (held-out {new['heldout_loss']}) to {STARTER_DIR}: {json.dumps(figures)}")

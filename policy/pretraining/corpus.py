@@ -12,7 +12,7 @@ import sysconfig
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from . import tokenizer as T
+from rltab.policy.model import tokenizer as T
 
 HELD_OUT = (
     "argparse.py",

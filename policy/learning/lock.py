@@ -11,7 +11,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .model_store import make_private
+from rltab.policy.model.home import make_private
 
 LOCK_FILE = "updater.lock"
 

@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .fim import cursor_window, prompt_ids
+from rltab.policy.completion.prompt import cursor_window, prompt_ids
+
 from .passk import mean_pass_at_k
 from .sandbox import run_program
 

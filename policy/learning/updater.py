@@ -8,8 +8,8 @@
 
 Runs in its own process (`rltab train`), niced, one thread; the server only ever sees the
 published directory appear and `current` change. Nothing here imports from rltab.server.
-The pieces: update_config (settings), examples (rows -> typed examples), scoring (log-probs),
-losses (the maths), adapters (LoRA versions over a shared base), guard, versions (publish).
+The pieces (learning/): config (settings), examples (rows -> typed examples), scoring (log-probs),
+losses (the maths), model/adapters (LoRA versions over a shared base), guard, versions (publish).
 """
 
 from __future__ import annotations
@@ -26,10 +26,16 @@ import numpy as np
 import torch
 
 from rltab.feedback.ledger import LearnableRow, Ledger
+from rltab.policy.model import adapters as A
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.checkpoint import load_torch
+from rltab.policy.model.formats import TRAINING_FILE
+from rltab.policy.model.home import base_dir, current_version, model_dir
+from rltab.policy.runtime.progress import Progress, silent
 
-from . import adapters as A
 from . import guard as G
 from . import losses as L
+from .config import UpdaterConfig
 from .distributed import SOLO, World
 from .examples import (
     Example,
@@ -43,11 +49,7 @@ from .examples import (
     stop_sets_for,
 )
 from .guard import parity_check, run_guard
-from .model import load_torch
-from .model_store import TRAINING_FILE, base_dir, current_version, model_dir
-from .progress import Progress, silent
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
-from .update_config import UpdaterConfig
 from .versions import next_version, publish
 
 __all__ = ["CycleResult", "UpdaterConfig", "parity_check", "run_guard", "train_cycle"]
@@ -178,7 +180,6 @@ def _cycle(
     rows = ledger.learnable(cfg.max_events, repo, complete_before=complete_before) if given is None else given
     if len(rows) < cfg.min_events:
         return CycleResult(None, f"only {len(rows)} learnable events (need {cfg.min_events})", len(rows))
-    from . import tokenizer as T
 
     weights = base_dir(home, parent_dir)  # a full model: the parent itself, or the base under its adapter
     tok = T.load_tokenizer(weights)

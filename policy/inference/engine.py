@@ -19,8 +19,9 @@ from typing import Protocol
 
 import numpy as np
 
+from rltab.policy.model.formats import LOGIT_ROWS
+
 from .copying import continuation, copy_candidates, nearer_first
-from .model_store import LOGIT_ROWS
 
 
 @dataclass

@@ -10,12 +10,14 @@ import shutil
 import time
 from pathlib import Path
 
+from rltab.policy.model import adapters
+from rltab.policy.model.checkpoint import read_meta, write_meta
+from rltab.policy.model.home import make_private, set_current
+from rltab.policy.runtime.progress import Progress, silent
+
+from .config import UpdaterConfig
 from .examples import Example
 from .guard import Scores, run_guard
-from .model import read_meta, write_meta
-from .model_store import make_private, set_current
-from .progress import Progress, silent
-from .update_config import UpdaterConfig
 
 
 def next_version(home: Path) -> str:
@@ -60,7 +62,6 @@ def publish(
 ) -> tuple[str | None, dict]:
     """Write `policy`'s LoRA as an adapter version over the parent's base, let the guard check
     it, publish it into `repo`'s chain. Returns (the version or None, the guard's report)."""
-    from . import adapters
 
     root = home / "models"
     root.mkdir(parents=True, exist_ok=True)

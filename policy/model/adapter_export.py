@@ -6,7 +6,7 @@
 - `gguf`: llama.cpp's adapter file (`llama-server --lora FILE`), made by that converter from the
   PEFT directory: the converter lives in every llama.cpp checkout (`--llama-cpp DIR`).
 
-Both are named `model_store.adapter_name` (version + digest of the weights), the name
+Both are named `formats.adapter_name` (version + digest of the weights), the name
 `rltab serve --engine URL` asks the server for: unique across everyone sharing it.
 """
 
@@ -17,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .model_store import adapter_name, base_dir, model_dir
+from .adapters import lora_settings, policy
+from .formats import adapter_name
+from .home import base_dir, model_dir
 
 
 class ExportError(RuntimeError):
@@ -27,7 +29,6 @@ class ExportError(RuntimeError):
 def export_peft(home: Path, version: str, out_dir: Path) -> Path:
     """out_dir/<adapter name>/ with the PEFT files; the base's config beside them is not copied
     (the server has the base)."""
-    from .adapters import lora_settings, policy
 
     path = model_dir(home, version)
     if lora_settings(path) is None:

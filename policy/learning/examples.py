@@ -18,9 +18,12 @@ from pathlib import Path
 import torch
 
 from rltab.feedback.ledger import LearnableRow
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.fim import fim_template, stop_token_ids
+from rltab.policy.pretraining import corpus
 
+from .config import UpdaterConfig
 from .losses import RunningBaseline, group_relative_advantages
-from .update_config import UpdaterConfig
 
 
 @dataclass
@@ -83,8 +86,6 @@ class StopSets:
 
 
 def stop_sets_for(model_dir_path: Path, tok) -> StopSets:
-    from . import tokenizer as T
-    from .model_store import fim_template, stop_token_ids
 
     table = T.token_bytes(tok)
     return StopSets(
@@ -95,7 +96,6 @@ def stop_sets_for(model_dir_path: Path, tok) -> StopSets:
 def from_rows(rows: Sequence[LearnableRow], tok, cfg: UpdaterConfig, stops: StopSets) -> list[Example]:
     """Decode ledger rows, oldest first. Damaged rows are skipped: they teach nothing, and one
     must not fail the cycle."""
-    from . import tokenizer as T
 
     table = T.token_bytes(tok)
     out = []
@@ -189,7 +189,6 @@ def grouped_order(examples: list[Example], rng) -> list[int]:
 def general_python_rows(tok, cfg: UpdaterConfig, n: int) -> list[torch.Tensor]:
     """`n` fixed rows of standard-library training code (never the held-out modules), one per
     optimizer step, for the ptx term."""
-    from . import corpus
 
     files = corpus.stdlib_files("train")
     rng = random.Random(cfg.seed)

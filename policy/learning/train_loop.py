@@ -16,12 +16,13 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from rltab.feedback.ledger import LearnableRow
+from rltab.feedback.ledger import LearnableRow, Ledger
+from rltab.policy.model.formats import REQUEST_FILE
+from rltab.policy.runtime.progress import PhaseBars
 
-from .model_store import REQUEST_FILE
-from .progress import PhaseBars
+from .distributed import from_env, leave
+from .lock import AlreadyRunning, lock
 from .updater import UpdaterConfig, train_cycle
-from .updater_lock import AlreadyRunning, lock
 
 
 def be_background() -> None:
@@ -34,7 +35,6 @@ def be_background() -> None:
 
 
 def pending(home: Path) -> int:
-    from rltab.feedback.ledger import Ledger
 
     ledger = Ledger(home / "ledger.db")
     try:
@@ -102,7 +102,6 @@ def run_exports(home: Path, rows: list[LearnableRow], cfg: UpdaterConfig | None 
     back by feedback.export.learnable_rows), in this process or, under torchrun / accelerate
     launch, in each of its processes (distributed.py); rank 0 takes the home's lock, guards,
     publishes and prints the result."""
-    from .distributed import from_env, leave
 
     world = from_env()
     held = None

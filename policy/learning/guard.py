@@ -21,13 +21,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import evaluate
+from rltab.policy.evaluation import evaluate, humaneval
+from rltab.policy.evaluation.passk import paired_loss_p_value
+from rltab.policy.inference.loading import load_model
+from rltab.policy.model import tokenizer as T
+from rltab.policy.model.adapters import policy
+from rltab.policy.model.checkpoint import read_meta
+from rltab.policy.model.fim import fim_template
+from rltab.policy.model.formats import weights_digest
+from rltab.policy.model.home import base_dir, cache_dir
+
+from .config import UpdaterConfig
 from .examples import Example
-from .model import read_meta
-from .model_store import load_model
-from .passk import paired_loss_p_value
 from .scoring import mean_logprob
-from .update_config import UpdaterConfig
 
 
 def reward_weighted_ll(model, examples: list[Example]) -> float | None:
@@ -57,8 +63,6 @@ class Scores:
 
 
 def heldout_rows(home: Path, model_path: Path):
-    from . import tokenizer as T
-    from .model_store import base_dir, fim_template
 
     weights = base_dir(home, model_path)
     return evaluate.heldout_rows(T.load_tokenizer(weights), 256, max_rows=8, eos=fim_template(weights).eos)
@@ -84,7 +88,6 @@ def run_guard(
     """The verdict on `candidate`. The updater passes the model it trained (the candidate's
     weights, already in memory), the parent's scores taken before training and the held-out rows
     they were taken on, so that no second copy of the weights is loaded and nothing is built twice."""
-    from .adapters import policy
 
     rows = heldout_rows(home, candidate) if rows is None else rows
     new_torch = candidate_model if candidate_model is not None else policy(home, candidate)
@@ -166,7 +169,6 @@ def run_guard(
 def parent_solved(home: Path, parent_dir: Path, n_tasks: int) -> list[str]:
     """The guard tasks a parent without guard records (the starter, an imported model) solves,
     cached per weights so that its first children do not pay for it again."""
-    from .model_store import cache_dir, weights_digest
 
     path = cache_dir() / "guard" / f"{weights_digest(parent_dir)}-humaneval-{n_tasks}.json"
     try:
@@ -183,7 +185,6 @@ def parent_solved(home: Path, parent_dir: Path, n_tasks: int) -> list[str]:
 
 def humaneval_solved(served, n_tasks: int) -> list[str]:
     """Tasks solved greedily (pass@1) in the guard's fixed HumanEval single-line-infilling subset."""
-    from . import humaneval
 
     return humaneval.evaluate(served, humaneval.guard_subset(humaneval.infill_tasks(), n_tasks))["solved"]
 

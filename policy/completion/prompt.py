@@ -12,45 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from . import tokenizer as T
+from rltab.policy.model.fim import RLTAB_TEMPLATE, FimTemplate
 
 Encode = Callable[[str], Sequence[int]]
+
+
 PREFIX_TOKENS, SUFFIX_TOKENS = 384, 128  # the serving windows around the cursor
-
-
-@dataclass(frozen=True)
-class FimTemplate:
-    """The special tokens of one model family; `spm` picks suffix-first order."""
-
-    prefix: str | None = T.FIM_PREFIX
-    suffix: str | None = T.FIM_SUFFIX
-    middle: str | None = T.FIM_MIDDLE
-    eos: str = T.EOS
-    spm: bool = True
-    serve_fim: bool = True  # False: this model completes better left-to-right (measured), so serve that
-    bos: str | None = None  # put first in every prompt (Llama-style checkpoints expect it)
-    stops: tuple[str, ...] = ()  # more tokens that end a completion (CodeLlama's <EOT>, StarCoder's <file_sep>)
-
-    @property
-    def has_fim(self) -> bool:
-        return bool(self.prefix and self.suffix and self.middle)
-
-    @property
-    def repo_tokens(self) -> tuple[str, str] | None:
-        """(repository-name token, file-separator token) of families trained on whole
-        repositories (Qwen2.5-Coder, StarCoder2), found among the family's stop tokens."""
-        for repo, sep in (("<|repo_name|>", "<|file_sep|>"), ("<repo_name>", "<file_sep>")):
-            if sep in self.stops and repo in self.stops:  # both in the vocabulary
-                return repo, sep
-        return None
-
-    @property
-    def stop_tokens(self) -> set[str]:
-        """Tokens that end a completion: end of text, the FIM markers, and the family's extras."""
-        return {t for t in (self.eos, self.prefix, self.suffix, self.middle, *self.stops) if t}
-
-
-RLTAB_TEMPLATE = FimTemplate()
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,3 @@
+"""How rltab's processes run: sealed offline, quiet libraries, progress bars.
+Imports nothing of rltab's.
+"""
