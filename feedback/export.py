@@ -45,10 +45,11 @@ LISTS = ("prompt_ids", "completion_ids", "logprobs")
 def records(ledger: Ledger, repo: str | None = None) -> Iterator[dict]:
     """Learnable rows (recorded while learning, settled), oldest first, as plain records."""
     for row in ledger.recorded_for_learning(repo):
-        out = {k: row.get(k) for k in COLUMNS}
+        plain: dict = dict(row)
+        out = {k: plain.get(k) for k in COLUMNS}
         for k in LISTS:
-            out[k] = json.loads(row[k]) if row[k] else []
-        out["file"] = _relative(row.get("file"), row.get("repo"))
+            out[k] = json.loads(plain[k]) if plain[k] else []
+        out["file"] = _relative(row["file"], row["repo"])
         yield out
 
 

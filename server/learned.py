@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from rltab.feedback.ledger import Ledger
+from rltab.feedback.ledger import Ledger, SuggestionRow
 from rltab.policy.model.home import current_version, list_versions
 
 # The guard's figures worth a user's eye, each beside the parent's (guard.py's report keys).
@@ -94,7 +94,7 @@ def _usage(version: str | None, used: dict[str, dict]) -> dict | None:
     }
 
 
-def _side_by_side(home: Path, version: str, rows: list[dict], n: int) -> list[dict]:
+def _side_by_side(home: Path, version: str, rows: list[SuggestionRow], n: int) -> list[dict]:
     """The newest `n` trained-on contexts with their text kept: the suggestion then, what the user
     did, and what `version` suggests there now."""
     # onnxruntime and a model load only when examples are asked for (`--examples 0` stays quick)
@@ -107,14 +107,15 @@ def _side_by_side(home: Path, version: str, rows: list[dict], n: int) -> list[di
     completer = Completer(load_model(home, version))
     out = []
     for r in kept:
-        now = completer.complete(r["prefix_text"], r["suffix_text"] or "")
-        taken = r["completion_text"][: r["accepted_chars"] or 0]
+        before, then = r["prefix_text"] or "", r["completion_text"] or ""  # kept: both there
+        now = completer.complete(before, r["suffix_text"] or "")
+        taken = then[: r["accepted_chars"] or 0]
         out.append(
             {
                 "file": Path(r["file"]).name if r["file"] else None,
-                "context": "\n".join(r["prefix_text"].split("\n")[-3:]),
+                "context": "\n".join(before.split("\n")[-3:]),
                 "then_version": r["model_version"],
-                "then": r["completion_text"],
+                "then": then,
                 "outcome": r["outcome"],
                 "user_wrote": r["demonstration"] if r["demonstration"] is not None else taken,
                 "now": now.text,
