@@ -2,6 +2,9 @@
 
 Prompts are cut from the held-out stdlib modules. Every figure is a median over repeats unless
 named p95. Torch eager is transformers' `generate` on the same fp32 weights, same thread count.
+
+`latency` is one function on purpose: it is the measurement protocol, each figure in the order
+BENCHMARKS reports it, sharing the model, prompts and repeats; split, it would read as plumbing.
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A simulated developer (harness/typing_sim.py) types real files through `rltab se
 `--learn`: learning on, and after every N new learnable events the updater runs to completion
 (`rltab train --once`) before typing goes on, so runs are deterministic: same inputs, same
 figures. `--frozen`: the model never changes.
+
+`replay` is one function on purpose: setting the home up, typing, updating in between and the
+result share one server and one clock, and read in the order they happen.
 """
 
 from __future__ import annotations

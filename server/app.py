@@ -10,7 +10,6 @@ import threading
 from pathlib import Path
 
 from lsprotocol import types
-from pygls.capabilities import ServerCapabilitiesBuilder
 from pygls.exceptions import JsonRpcInvalidParams
 from pygls.lsp.server import LanguageServer
 
@@ -19,14 +18,14 @@ from rltab.policy.inference.loading import LoadedModel, load_model
 from rltab.policy.inference.remote_engine import RemoteError, RemoteSpec
 from rltab.policy.model.home import make_private, rollback
 
-from .features import commands, completion, configuration, documents, inline_completion
+from .features import commands, completion, configuration, documents, inline_completion, lifecycle
 from .learning import UpdaterProcess
 from .models import ModelHolder
 from .protocol import ARRIVAL, RltabProtocol, serve_stdio, strict_converter
 from .recording import RETRY_S as RECORD_RETRY_S
 from .recording import Recording
-from .service import Served, Service, UserError, env_delays
-from .settings import Settings, parse_settings
+from .service import Served, Service, UserError
+from .settings import Settings, env_delays, parse_settings
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -242,42 +241,6 @@ def build_server(
         message, types.MessageType.Info if resumed else types.MessageType.Warning
     )
 
-    @server.feature(types.INITIALIZE)
-    def initialize(ls: RltabServer, params: types.InitializeParams):
-        ls.service.documents.encoding = ServerCapabilitiesBuilder.choose_position_encoding(params.capabilities)
-        settings, warnings = parse_settings(params.initialization_options, ls.service.settings)
-        ls.service.configure(settings)
-        ls._init_warnings = warnings  # shown once the client is ready for messages
-        notice = ls.service.records.notice()  # a home that cannot be written, from the start
-        if notice is not None:
-            ls._init_warnings.append(notice)
-        ls._watch_files = bool(
-            getattr(
-                getattr(getattr(params.capabilities, "workspace", None), "did_change_watched_files", None),
-                "dynamic_registration",
-                False,
-            )
-        )
-        ls.inline_client = getattr(params.capabilities.text_document, "inline_completion", None) is not None
-        folders = [f.uri for f in params.workspace_folders or []] or [params.root_uri or params.root_path or ""]
-        ls.service.open_workspace([f for f in folders if f])  # indexed in the background
-
-    @server.feature(types.INITIALIZED)
-    def initialized(ls: RltabServer, params: types.InitializedParams):
-        ls._loop = asyncio.get_running_loop()
-        ls.updater.ensure(ls.service.settings.trains)
-        for w in ls._init_warnings:
-            ls.window_show_message(types.ShowMessageParams(type=types.MessageType.Warning, message=w))
-        ls.start_background(ls._checks_loop())
-        ls.start_background(ls._warm_up())
-        if ls._watch_files:  # keep the workspace index current when files change on disk
-            ls.start_background(ls._watch_workspace())
-
-    @server.feature(types.SHUTDOWN)
-    def shutdown(ls: RltabServer, *args):
-        ls.service.executor.shutdown(wait=False, cancel_futures=True)
-        ls.updater.stop()
-
-    for feature in (documents, inline_completion, completion, commands, configuration):
+    for feature in (lifecycle, documents, inline_completion, completion, commands, configuration):
         feature.register(server)
     return server

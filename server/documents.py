@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 UTF8, UTF16, UTF32 = "utf-8", "utf-16", "utf-32"
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -120,3 +122,18 @@ class Documents:
             applied.append((before, s, e, new))
         doc.version = version
         return applied
+
+
+def uri_to_path(uri: str) -> str:
+    parsed = urlparse(uri)
+    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
+
+
+def find_repo(path: str) -> str:
+    """The nearest enclosing directory with a .git, else the file's directory; symlinks resolved,
+    so that `rltab forget --repo` finds the rows whichever spelling of the path it is given."""
+    p = Path(path).resolve().parent
+    for d in (p, *p.parents):
+        if (d / ".git").exists():
+            return str(d)
+    return str(p)

@@ -13,7 +13,6 @@ from collections import Counter, OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlparse
 
 from rltab.feedback import rewards as R
 from rltab.feedback.ledger import SuggestionRecord
@@ -29,7 +28,7 @@ from rltab.policy.workspace.index import WorkspaceIndex
 from rltab.policy.workspace.repeats import RequestRepeats, WorkspaceRepeats
 from rltab.policy.workspace.repo_context import RepoContext, Where
 
-from .documents import Documents
+from .documents import Documents, find_repo, uri_to_path
 from .models import ModelHolder
 from .recording import Recording
 from .settings import Settings
@@ -67,21 +66,6 @@ class Served:
     kind: str
     model_version: str
     latency_ms: float
-
-
-def uri_to_path(uri: str) -> str:
-    parsed = urlparse(uri)
-    return unquote(parsed.path) if parsed.scheme in ("file", "") else uri
-
-
-def find_repo(path: str) -> str:
-    """The nearest enclosing directory with a .git, else the file's directory; symlinks resolved,
-    so that `rltab forget --repo` finds the rows whichever spelling of the path it is given."""
-    p = Path(path).resolve().parent
-    for d in (p, *p.parents):
-        if (d / ".git").exists():
-            return str(d)
-    return str(p)
 
 
 class Service:
@@ -390,24 +374,6 @@ class Service:
         self.index.stop()
         self.flush_typing()
         self.records.close()
-
-
-class BadEnvironment(ValueError):
-    """An environment variable rltab reads holds something it cannot use."""
-
-
-def env_delays(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
-    """Delays from the environment (seconds, comma-separated), for tests and demos."""
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        delays = tuple(float(x) for x in raw.split(","))
-    except ValueError:
-        delays = ()
-    if not delays or not all(0 <= d < float("inf") for d in delays):
-        raise BadEnvironment(f"{name}={raw!r}: expected seconds, comma-separated (e.g. {','.join(map(str, default))})")
-    return delays
 
 
 @dataclass(frozen=True)

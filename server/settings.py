@@ -6,6 +6,7 @@ Invalid values fall back to the default and produce a warning the server shows t
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -116,3 +117,21 @@ def parse_settings(raw: Any, base: Settings | None = None) -> tuple[Settings, li
                 f"rltab: {wire} must be a number in [{lo}, {hi}], got {value!r}; keeping {getattr(base, name)}"
             )
     return replace(base, **changes), warnings
+
+
+class BadEnvironment(ValueError):
+    """An environment variable rltab reads holds something it cannot use."""
+
+
+def env_delays(name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Delays from the environment (seconds, comma-separated), for tests and demos."""
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        delays = tuple(float(x) for x in raw.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or not all(0 <= d < float("inf") for d in delays):
+        raise BadEnvironment(f"{name}={raw!r}: expected seconds, comma-separated (e.g. {','.join(map(str, default))})")
+    return delays

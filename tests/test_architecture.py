@@ -111,3 +111,23 @@ def test_each_policy_subpackage_says_what_lives_there_and_what_it_may_import():
     for init in sorted((ROOT / "policy").glob("*/__init__.py")):
         doc = (init.read_text().split('"""') + ["", ""])[1].strip()
         assert doc and "import" in doc.lower(), f"{init.relative_to(ROOT)}: no docstring saying what it may import"
+
+
+def test_modules_and_functions_stay_small_unless_their_module_says_why():
+    """No module over ~400 lines, no function over ~60, unless the module's docstring names it and
+    says why it is better whole ("`name` is one function on purpose")."""
+    too_big = []
+    for folder in ("server", "policy", "feedback", "harness"):
+        for path in sources(folder):
+            text = path.read_text(encoding="utf-8")
+            tree = ast.parse(text)
+            doc = ast.get_docstring(tree) or ""
+            if len(text.splitlines()) > 420:
+                too_big.append(f"{path.relative_to(ROOT)}: {len(text.splitlines())} lines")
+            for node in ast.walk(tree):
+                if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                    n = node.end_lineno - node.lineno + 1
+                    said = (f"`{node.name}`" in doc or f".{node.name}`" in doc) and "on purpose" in doc
+                    if n > 65 and not said:
+                        too_big.append(f"{path.relative_to(ROOT)}: {node.name} {n} lines")
+    assert too_big == []

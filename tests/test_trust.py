@@ -23,7 +23,7 @@ from rltab.policy.completion.prompt import cursor_window
 from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
 from rltab.policy.model.checkpoint import STARTER_DIR, write_meta
 from rltab.policy.model.home import current_version, make_private, set_current
-from rltab.server.service import find_repo
+from rltab.server.documents import find_repo
 
 CLI = [sys.executable, "-m", "rltab.server.cli"]
 PEM_BODY = "\n".join(

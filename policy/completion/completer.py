@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
-from rltab.policy.inference.engine import RepeatSource
+from rltab.policy.inference.generation import RepeatSource
 from rltab.policy.inference.loading import LoadedModel
 
 from .context import BLOCK, NONE, cursor_context

@@ -5,6 +5,9 @@ their token ids and per-token log-probs (under the model's own distribution at t
 the behaviour log-probs the updater needs for its importance ratio). When a prompt shares a token
 prefix with the previous prompt of the same `cache_key` (a document), only the new tokens are
 prefilled.
+
+`Engine.generate` is one function on purpose: prefill, the silence check, healing and the two
+decoders are one request's steps in order, sharing its prompt, cache and rules.
 """
 
 from __future__ import annotations
@@ -13,37 +16,15 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
 from rltab.policy.model.formats import LOGIT_ROWS
 
 from .copying import continuation, copy_candidates, nearer_first
-
-
-@dataclass
-class Candidate:
-    token_ids: list[int]
-    logprobs: list[float]
-    text: str
-    finish: str  # "eos" | "newline" | "stop" | "length"
-    healed: int = 0  # prompt tokens the first id replaces (token healing): 0 or 1
-
-
-@dataclass
-class Generation:
-    candidates: list[Candidate]
-    prompt_tokens: int
-    reused_tokens: int  # prompt tokens whose KV came from the cache
-    latency_ms: float
-    prompt: list[int] = field(default_factory=list)  # the full prompt (a healed candidate replaces its last token)
-
-    @property
-    def prefill_tokens(self) -> int:
-        return self.prompt_tokens - self.reused_tokens
+from .generation import COPY_MAX_N, Candidate, Draft, Generation, RepeatSource
 
 
 @dataclass
@@ -52,17 +33,10 @@ class _Cached:
     past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
 
 
-COPY_MAX_N = 12  # the longest repeat the copy distribution looks for, in tokens
 LOOKUP_TOKENS = LOGIT_ROWS - 1
 """Prompt lookup (greedy decoding): where the text written repeats the prompt, up to this many of
 the tokens that followed there are run with the chosen token in one pass and kept as far as
 decoding would have chosen them (`Engine.lookup_tokens`; 0: off)."""
-
-
-class RepeatSource(Protocol):
-    """Where else the copy distribution looks (workspace.repeats.RequestRepeats)."""
-
-    def find(self, tail: Sequence[int], max_n: int, min_n: int = 2) -> tuple[int, dict[int, int]]: ...
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -440,62 +414,3 @@ class _Rules:
     cancelled: Callable[[], bool] | None
     copy_weight: float
     repeats: RepeatSource | None
-
-
-class Vocabulary(Protocol):
-    """What a draft needs of its engine (Engine, remote_engine.RemoteEngine)."""
-
-    token_bytes: list[bytes]
-    stop_ids: set[int]
-    newline_ids: set[int]
-
-
-class Draft:
-    """A candidate being decoded (here, or by an inference server: remote_engine.py)."""
-
-    def __init__(self, single_line: bool, hide: int = 0):
-        self.single_line = single_line
-        self.hide = hide  # leading bytes that repeat the prompt (token healing)
-        self.ids: list[int] = []
-        self.logprobs: list[float] = []
-        self.buf = bytearray()
-        self.finish: str | None = None
-        self.cut: int | None = None
-
-    def push(self, tok: int, logprob: float, engine: Vocabulary) -> None:
-        self.ids.append(tok)
-        self.logprobs.append(logprob)
-        if tok in engine.stop_ids:
-            self.finish = "eos"
-            return
-        piece = engine.token_bytes[tok] if tok < len(engine.token_bytes) else b""  # a server's padding id
-        seen = len(self.buf)
-        self.buf += piece
-        if self.single_line and b"\n" in bytes(self.buf[max(seen, self.hide) :]):
-            self.finish = "newline"
-
-    def take(self, tok: int, logprob: float, engine: Vocabulary, stop, max_new_tokens: int) -> None:
-        """Append `tok`; the draft ends at a stop id, a newline (single-line), where `stop(text)`
-        cuts (checked at each newline), or at max_new_tokens."""
-        self.push(tok, logprob, engine)
-        if self.finish is None and stop is not None and tok in engine.newline_ids:
-            cut_at = stop(self.text())
-            if cut_at is not None:
-                self.finish, self.cut = "stop", cut_at
-        if self.finish is None and len(self.ids) >= max_new_tokens:
-            self.finish = "length"
-
-    def tail(self, src: np.ndarray) -> list[int]:
-        """The last COPY_MAX_N tokens written: the prompt's end, then what this draft added."""
-        return [*src[-COPY_MAX_N:].tolist(), *self.ids][-COPY_MAX_N:]
-
-    def text(self) -> str:
-        return bytes(self.buf[self.hide :]).decode("utf-8", errors="replace")
-
-    def result(self, healed: int = 0) -> Candidate:
-        text = self.text()
-        if self.finish == "newline":
-            text = text.split("\n", 1)[0]
-        elif self.cut is not None:
-            text = text[: self.cut]
-        return Candidate(self.ids, self.logprobs, text, self.finish or "length", healed)

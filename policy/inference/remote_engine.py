@@ -30,18 +30,16 @@ first step), see examples.from_rows.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import itertools
 import json
-import socket
-import threading
 import time
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .engine import Draft, Generation, RepeatSource
+from .generation import Draft, Generation, RepeatSource
+from .watchdog import Watch
 
 DEADLINE_S = 5.0  # one completion, from request to last token: editors give up soon after
 CHECK_S = 20.0  # a lookup outside a completion (is this version's adapter loaded?)
@@ -140,7 +138,7 @@ class RemoteEngine:
         deadline = time.monotonic() + CHECK_S if deadline is None else deadline
         conn = self._connect(deadline)
         try:
-            with _Watch(conn.sock, deadline) as watch:
+            with Watch(conn.sock, deadline) as watch:
                 try:
                     conn.request("GET", self._path(endpoint))
                     r = conn.getresponse()
@@ -160,7 +158,7 @@ class RemoteEngine:
         connection, which makes llama.cpp stop decoding."""
         conn = self._connect(deadline)
         try:
-            with _Watch(conn.sock, deadline, cancelled) as watch:
+            with Watch(conn.sock, deadline, cancelled) as watch:
                 try:
                     headers = {"Content-Type": "application/json"}
                     conn.request("POST", self._path(self.spec.endpoint), json.dumps(body), headers)
@@ -363,43 +361,3 @@ class RemoteEngine:
         finally:
             events.close()
         return reused, known
-
-
-class _Watch:
-    """Shuts a connection's socket when `deadline` passes or `cancelled()` turns true, wherever
-    a read or write on it is blocked; `why` says which (None: neither)."""
-
-    def __init__(self, sock: socket.socket, deadline: float, cancelled: Callable[[], bool] | None = None):
-        self.sock, self.deadline, self.cancelled = sock, deadline, cancelled
-        self.seconds = max(0.0, deadline - time.monotonic())  # for the message
-        self.why: str | None = None
-        self._done = threading.Event()
-
-    def reason(self, e: BaseException) -> str:
-        """Why a read or write failed: the watchdog's reason, else the socket's own."""
-        if self.why:
-            return self.why
-        if isinstance(e, TimeoutError):  # the socket's timeout (the time left) ran out first
-            return f"no complete answer within {self.seconds:.1f} s"
-        return str(e)
-
-    def __enter__(self) -> _Watch:
-        threading.Thread(target=self._watch, name="rltab-remote-watch", daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-
-    def _watch(self) -> None:
-        while not self._done.wait(WATCH_EVERY_S):
-            if self.cancelled is not None and self.cancelled():
-                self.why = "cancelled"
-            elif time.monotonic() > self.deadline:
-                self.why = f"no complete answer within {self.seconds:.1f} s"
-            if self.why:
-                with contextlib.suppress(OSError):  # closed meanwhile
-                    # A read blocked with nothing to read wakes at the shutdown; one fed a byte
-                    # at a time (Linux still delivers after SHUT_RD) fails at its next recv.
-                    self.sock.settimeout(1e-3)
-                    self.sock.shutdown(socket.SHUT_RDWR)
-                return

@@ -8,6 +8,9 @@ Asked in order:
      the base the chain started from (the whole chain); HumanEval single-line-infilling pass@1
      not lower beyond chance.
   3. The int8 export agrees with torch.
+
+`run_guard` is one function on purpose: the checks run in the order above, each may end the
+run with its reason, and they share the candidate's loaded models.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ Runs in its own process (`rltab train`), niced, one thread; the server only ever
 published directory appear and `current` change. Nothing here imports from rltab.server.
 The pieces (learning/): config (settings), examples (rows -> typed examples), scoring (log-probs),
 losses (the maths), model/adapters (LoRA versions over a shared base), guard, versions (publish).
+
+`_cycle` and `_steps` are whole on purpose, in the manner of nanoGPT's and CleanRL's training
+loops (design.md §8): one cycle reads top to bottom, every diagnostic beside the step it measures.
 """
 
 from __future__ import annotations

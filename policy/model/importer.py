@@ -4,6 +4,9 @@ Offline only (`local_files_only`): the checkpoint must be on disk. Steps: check 
 and memory, load the weights, detect the fill-in-the-middle template from the tokenizer, write
 `models/<name>/` (fp16 weights, tokenizer, meta.json), export the int8 ONNX file with its KV cache
 into it, and check the ONNX file against torch before the version becomes visible.
+
+`import_model` is one function on purpose: the steps above in order, each with its own refusal,
+on one checkpoint held in memory once.
 """
 
 from __future__ import annotations

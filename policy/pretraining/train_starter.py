@@ -7,6 +7,9 @@
 Training is never finished: a run resumes from its own checkpoint (runs/starter/ckpt.pt), or
 else starts from the shipped starter weights, or else from scratch (new tokenizer too).
 `--publish` replaces the shipped model only when the run's held-out loss beats it.
+
+`train` is one loop on purpose (nanoGPT's `train.py`, design.md §8): the whole run legible in
+one place, from the data to the checkpoint.
 """
 
 from __future__ import annotations

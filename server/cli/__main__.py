@@ -1,0 +1,5 @@
+"""`python -m rltab.server.cli ...`: what editors and the tests launch."""
+
+from . import main
+
+raise SystemExit(main())
