@@ -113,6 +113,19 @@ def test_envelope_problem(msg, problem):
 
 
 # -- the real server over stdio -----------------------------------------------------------------
+def inline_request(msg_id, cursor) -> dict:
+    return {
+        "jsonrpc": "2.0",
+        "id": msg_id,
+        "method": "textDocument/inlineCompletion",
+        "params": {
+            "textDocument": {"uri": URI},
+            "position": {"line": cursor[0], "character": cursor[1]},
+            "context": {"triggerKind": 2},
+        },
+    }
+
+
 @pytest.fixture
 def doc(starter):
     return completable_doc(starter)
@@ -245,18 +258,7 @@ def test_a_long_promise_is_answered_when_the_next_message_comes(server, doc):
     src, cursor = doc
     server.initialize()
     server.open(URI, src)
-    body = json.dumps(
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "textDocument/inlineCompletion",
-            "params": {
-                "textDocument": {"uri": URI},
-                "position": {"line": cursor[0], "character": cursor[1]},
-                "context": {"triggerKind": 2},
-            },
-        }
-    ).encode()
+    body = json.dumps(inline_request(1, cursor)).encode()
     server.write(frame(body, len(body) + 50))  # the length promises more than comes
     time.sleep(1.5)  # quiet is not an end: only bytes are
     assert not server.by_id.get("1")
@@ -288,18 +290,7 @@ def test_pauses_inside_messages_lose_nothing(tmp_path, doc):
         for piece, pause in ((change[:8], 2.0), (change[8 : header_end + 20], 10.0), (change[header_end + 20 :], 0)):
             server.write(piece)
             time.sleep(pause)
-        request = frame(
-            {
-                "jsonrpc": "2.0",
-                "id": 7,
-                "method": "textDocument/inlineCompletion",
-                "params": {
-                    "textDocument": {"uri": URI},
-                    "position": {"line": cursor[0], "character": cursor[1]},
-                    "context": {"triggerKind": 2},
-                },
-            }
-        )
+        request = frame(inline_request(7, cursor))
         server.write(request[:11])  # "Content-Len"
         time.sleep(3.0)
         server.write(request[11:])
@@ -471,16 +462,7 @@ def test_a_request_sent_before_its_documents_close_is_answered(server, doc):
     src, cursor = doc
     server.initialize()
     server.open(URI, src)
-    request = {
-        "jsonrpc": "2.0",
-        "id": 9,
-        "method": "textDocument/inlineCompletion",
-        "params": {
-            "textDocument": {"uri": URI},
-            "position": {"line": cursor[0], "character": cursor[1]},
-            "context": {"triggerKind": 2},
-        },
-    }
+    request = inline_request(9, cursor)
     close = {"jsonrpc": "2.0", "method": "textDocument/didClose", "params": {"textDocument": {"uri": URI}}}
     server.write(frame(request) + frame(close))
     assert "result" in server.wait(9), server.wait(9)

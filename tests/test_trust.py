@@ -290,35 +290,26 @@ def test_no_secret_kind_reaches_any_ledger_column(tmp_path, starter):
     assert not [f for f in SECRET_FRAGMENTS if f.encode() in raw]
 
 
+def learned(prefix: str, completion: str) -> SuggestionRecord:
+    """A suggestion recorded with learning on (its text and token ids kept)."""
+    return SuggestionRecord(
+        "starter",
+        "line",
+        3,
+        1.0,
+        prompt_ids=[1],
+        completion_ids=[2],
+        logprobs=[-0.1],
+        prefix_text=prefix,
+        completion_text=completion,
+    )
+
+
 def test_migration_scrubs_secrets_learned_before(tmp_path):
     db_path = tmp_path / "ledger.db"
     ledger = Ledger(db_path)
-    sid = ledger.record_suggestion(
-        SuggestionRecord(
-            "starter",
-            "line",
-            3,
-            1.0,
-            prompt_ids=[1],
-            completion_ids=[2],
-            logprobs=[-0.1],
-            prefix_text="x = 1\n" + PEM_BODY[:200],
-            completion_text="abc",
-        )
-    )
-    clean = ledger.record_suggestion(
-        SuggestionRecord(
-            "starter",
-            "line",
-            3,
-            1.0,
-            prompt_ids=[1],
-            completion_ids=[2],
-            logprobs=[-0.1],
-            prefix_text="x = 1\n",
-            completion_text="abc",
-        )
-    )
+    sid = ledger.record_suggestion(learned("x = 1\n" + PEM_BODY[:200], "abc"))
+    clean = ledger.record_suggestion(learned("x = 1\n", "abc"))
     ledger.db.execute("delete from _sqlite_migrations where name = 'm005_scrub_secrets'")
     ledger.close()
     ledger = Ledger(db_path)  # the migration runs again, as on an upgrade
@@ -332,32 +323,8 @@ def test_upgrade_scrubs_what_the_old_detector_let_through(tmp_path):
     and the demonstration, lose their text and token ids on upgrade."""
     db_path = tmp_path / "ledger.db"
     ledger = Ledger(db_path)
-    url = ledger.record_suggestion(
-        SuggestionRecord(
-            "starter",
-            "line",
-            3,
-            1.0,
-            prompt_ids=[1],
-            completion_ids=[2],
-            logprobs=[-0.1],
-            prefix_text=f'DB = "postgres://app:{PASSWORD}',
-            completion_text="@db",
-        )
-    )
-    jwt = ledger.record_suggestion(
-        SuggestionRecord(
-            "starter",
-            "line",
-            3,
-            1.0,
-            prompt_ids=[1],
-            completion_ids=[2],
-            logprobs=[-0.1],
-            prefix_text=f'T = "{JWT_PARTS[0]}.',
-            completion_text="x",
-        )
-    )
+    url = ledger.record_suggestion(learned(f'DB = "postgres://app:{PASSWORD}', "@db"))
+    jwt = ledger.record_suggestion(learned(f'T = "{JWT_PARTS[0]}.', "x"))
     ledger.record_demonstration(jwt, f'{JWT_PARTS[1]}.{JWT_PARTS[2]}"')
     ledger.db.execute("delete from _sqlite_migrations where name = 'm008_scrub_secrets_detect_secrets_ran'")
     ledger.close()

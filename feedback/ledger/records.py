@@ -91,8 +91,8 @@ class EventRow(TypedDict):
     source: str | None  # "explicit" (a client command) or "inferred" (from the edits)
 
 
-class CycleRow(TypedDict):
-    """A row of `update_cycle`: one updater cycle, published (`version`) or refused (`reason`)."""
+class LastCycle(TypedDict):
+    """One updater cycle as the status line shows it: published (`version`) or refused (`reason`)."""
 
     id: int
     time: float
@@ -100,20 +100,14 @@ class CycleRow(TypedDict):
     parent: str
     version: str | None
     reason: str
+
+
+class CycleRow(LastCycle):
+    """A row of `update_cycle`: the cycle, with what it used and the guard's figures."""
+
     events: int
     seconds: float
     report: dict  # the guard's figures (stored as JSON)
-
-
-class LastCycle(TypedDict):
-    """The newest cycle as the status line shows it (no report)."""
-
-    id: int
-    time: float
-    repo: str | None
-    parent: str
-    version: str | None
-    reason: str
 
 
 class TypingCount(TypedDict):
