@@ -46,7 +46,7 @@ def _held_out(rel: str) -> bool:
 TEST_DIRS = ("test", "tests", "idle_test")
 
 
-def _tests_a_held_out_module(rel: str) -> bool:
+def tests_a_held_out_module(rel: str) -> bool:
     stems = [h.rstrip("/").removesuffix(".py") for h in HELD_OUT]
     return any(part.startswith(f"test_{s}") for part in rel.split("/") for s in stems)
 
@@ -63,7 +63,7 @@ def stdlib_files(split: str = "train", root: Path | None = None) -> list[Path]:
             if (
                 any(d in TEST_DIRS for d in dirs)
                 and not any(d in SKIP_PARTS and d not in TEST_DIRS for d in dirs)
-                and not _tests_a_held_out_module(rel)
+                and not tests_a_held_out_module(rel)
             ):
                 out.append(path)
             continue

@@ -24,12 +24,13 @@ from . import corpus
 MIN_CHARS, MAX_MIDDLE = 200, 300  # files too short to cut from; the longest middle
 
 
-def stdlib_context(split: str = "train") -> tuple[RepoContext, list[tuple[str, str]]]:
+def stdlib_context(split: str = "train", limit: int | None = None) -> tuple[RepoContext, list[tuple[str, str]]]:
     """The standard library's `split` as a workspace: its context builder and its (path, text) files.
-    Context always comes from the training split, so held-out text never leaks into a prompt."""
+    Context always comes from the training split, so held-out text never leaks into a prompt.
+    `limit`: the first N files only (a dry run)."""
     root = corpus.stdlib_dir()
-    train = dict(corpus.read_files(corpus.stdlib_files("train")))
-    files = list(train.items()) if split == "train" else corpus.read_files(corpus.stdlib_files("heldout"))
+    train = dict(corpus.read_files(corpus.stdlib_files("train")[:limit]))
+    files = list(train.items()) if split == "train" else corpus.read_files(corpus.stdlib_files("heldout")[:limit])
     return RepoContext(WorkspaceIndex.of_texts(root, train)), files
 
 
