@@ -110,6 +110,23 @@ def test_canonical_lines_pass_and_a_wrong_line_fails():
     assert not run_program(t.program(t.target.replace("return", "return None #"))).passed
 
 
+def test_exact_means_the_line_as_python_reads_it_indentation_included():
+    """Issue 27's audit: a candidate once "matched" 1 % of lines exactly and passed none, because
+    exact match ignored indentation and the lines were one space off. Exact now means the line as
+    Python reads it, and the same line one space off is neither exact nor passing."""
+    def same_indent_below(t) -> bool:  # the next line continues the block: one space off breaks it
+        below = next((ln for ln in t.suffix.split("\n") if ln.strip()), "")
+        indent = len(t.target) - len(t.target.lstrip())
+        return indent == 8 and len(below) - len(below.lstrip()) == indent and not t.prefix.rstrip().endswith(":")
+
+    task = next(t for t in humaneval.infill_tasks() if same_indent_below(t))
+    assert humaneval.is_exact(task, task.target) and humaneval.score_line(task, task.target)[0]
+    assert run_program(task.program(task.target)).passed  # the canonical line really passes
+    off = task.target[1:]  # one space short
+    assert off.strip() == task.target.strip() and not humaneval.is_exact(task, off)
+    assert humaneval.score_line(task, off) == (False, run_program(task.program(off)).status)
+
+
 def test_evaluate_reports_pass_at_k(tiny_model):
     tasks = humaneval.infill_tasks()[:4]
     out = humaneval.evaluate(tiny_model, tasks, n=2, ks=(1, 2))

@@ -90,6 +90,21 @@ def fill(
     return [c.text.split("\n")[0] for c in g.candidates]
 
 
+def is_exact(task: InfillTask, line: str) -> bool:
+    """The canonical line, indentation included (what passing depends on in Python)."""
+    return line.rstrip() == task.target.rstrip()
+
+
+def score_line(task: InfillTask, line: str, timeout_s: float = 5.0) -> tuple[bool, str]:
+    """Whether the program with `line` passes its tests, and how that was found: the canonical
+    line passes by construction (test_eval_rewards runs a sample of them to be sure), anything
+    else runs in the sandbox."""
+    if is_exact(task, line):
+        return True, "canonical"
+    r = run_program(task.program(line), timeout_s)
+    return r.passed, r.status
+
+
 def evaluate(
     model,
     tasks: list[InfillTask],
@@ -109,19 +124,17 @@ def evaluate(
     solved: list[str] = []
     statuses: Counter = Counter()
     exact = 0
+    unindented = 0
     for i, task in enumerate(tasks):
         passed = 0
         results: dict[str, bool] = {}
         for line in fill(model, task, n, temperature, seed + i, copy_weight):
             if line not in results:
-                if line.rstrip() == task.target.rstrip():
-                    results[line], status = True, "canonical"  # the canonical solution passes its tests
-                else:
-                    r = run_program(task.program(line), timeout_s)
-                    results[line], status = r.passed, r.status
+                results[line], status = score_line(task, line, timeout_s)
                 statuses[status] += 1
             passed += results[line]
-            exact += line.strip() == task.target.strip()
+            exact += is_exact(task, line)
+            unindented += line.strip() == task.target.strip() and not is_exact(task, line)
         counts.append((n, passed))
         if passed:
             solved.append(task.task_id)
@@ -133,6 +146,8 @@ def evaluate(
         "temperature": temperature,
         **{f"pass@{k}": round(mean_pass_at_k(counts, k), 4) for k in ks},
         "exact_match": round(exact / (n * len(tasks)), 4) if tasks else 0.0,
+        # the right line at the wrong indentation: not exact, and it fails its tests (Python)
+        "exact_but_indentation": round(unindented / (n * len(tasks)), 4) if tasks else 0.0,
         "runs": dict(statuses),
         "solved": solved,
     }
