@@ -153,3 +153,11 @@ def m008_scrub_secrets_detect_secrets_ran(db: Database) -> None:
     credentials, bearer tokens, JWT headers and unquoted passwords were not recognised: scrub
     what they let through."""
     scrub_secrets(db)
+
+
+@migrations()
+def m009_tokenizer(db: Database) -> None:
+    """Which tokenizer a row's token ids belong to (formats.tokenizer_digest). A new starter comes
+    with a new tokenizer: ids of the old one are never trained on as ids (learning/examples.py
+    encodes the row's kept text again). Rows from before carry none."""
+    db.table("suggestion").add_column("tokenizer", str)

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from rltab.policy.inference.loading import LoadedModel, load_model
 from rltab.policy.model.formats import STARTER_VERSION
-from rltab.policy.model.home import current_version, lineage
+from rltab.policy.model.home import current_version, lineage, retired_head
 
 log = logging.getLogger(__name__)
 RETRY_FAILED_S = 60.0
@@ -49,6 +49,7 @@ class ModelHolder:
         self.on_swap = on_swap
         self.on_problem = on_problem
         self._lock = threading.Lock()
+        self._told_retired: set[str] = set()
         self._live: dict[str | None, LoadedModel] = {}  # repository -> the model serving it
         self._checked: dict[str | None, float] = {}
         self.last: LoadedModel | None = None  # the model that served the latest request
@@ -99,7 +100,16 @@ class ModelHolder:
         return self.loader(self.home, version=version, **how) if version is not None else self.loader(self.home, **how)
 
     def _load_first(self, repo: str | None) -> LoadedModel:
-        """The wanted model, else the nearest ancestor that loads, else the starter."""
+        """The wanted model, else the nearest ancestor that loads, else the starter. A head retired
+        by a new starter is passed over (current_version), and the user is told once."""
+        head = None if self.fixed is not None else retired_head(self.home, repo)
+        if head is not None and head[0] not in self._told_retired:
+            self._told_retired.add(head[0])
+            if self.on_problem is not None:
+                self.on_problem(
+                    f"rltab: {head[0]} and the versions before it were {head[1]}: they are kept but no longer "
+                    "served; learning starts again from the new model (`rltab versions` lists them as retired)."
+                )
         if self.fixed is not None:
             attempts: list[tuple[str, dict]] = [(str(self.fixed), {"model_path": self.fixed})]
             attempts.append((STARTER_VERSION, {"version": STARTER_VERSION}))

@@ -262,6 +262,7 @@ class Service:
             prefill_tokens=s.prefill_tokens,
             healed=s.healed,
             syntax_error=s.syntax_error,
+            tokenizer=s.tokenizer or None,
         )
         if self.records.write(lambda ledger: ledger.record_suggestion(record), None) is None:
             self._unrecorded[record.id] = None  # its accept command must not fail

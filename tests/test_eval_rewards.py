@@ -114,6 +114,7 @@ def test_exact_means_the_line_as_python_reads_it_indentation_included():
     """Issue 27's audit: a candidate once "matched" 1 % of lines exactly and passed none, because
     exact match ignored indentation and the lines were one space off. Exact now means the line as
     Python reads it, and the same line one space off is neither exact nor passing."""
+
     def same_indent_below(t) -> bool:  # the next line continues the block: one space off breaks it
         below = next((ln for ln in t.suffix.split("\n") if ln.strip()), "")
         indent = len(t.target) - len(t.target.lstrip())

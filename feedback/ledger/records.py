@@ -38,6 +38,7 @@ class SuggestionRecord:
     prefill_tokens: int | None = None
     healed: int = 0
     syntax_error: bool = False  # dropped by compiler feedback: never shown, an automatic reward
+    tokenizer: str | None = None  # formats.tokenizer_digest of the ids' tokenizer
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:16])
     time: float = field(default_factory=time.time)
 
@@ -72,6 +73,7 @@ class SuggestionRow(TypedDict):
     prefill_tokens: int | None
     trained_in: str | None
     healed: int | None
+    tokenizer: str | None
 
 
 class LearnableRow(SuggestionRow):

@@ -34,6 +34,7 @@ class Writes(Connection):
             "prompt_tokens": s.prompt_tokens,
             "prefill_tokens": s.prefill_tokens,
             "healed": s.healed,
+            "tokenizer": s.tokenizer,
         }
         settled = R.INVALID if s.syntax_error else R.SILENT if s.completion_chars == 0 else None
         row["outcome"] = settled

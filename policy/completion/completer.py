@@ -42,6 +42,7 @@ class Suggestion:
     window_before: str = ""  # the text the prompt was built from
     window_after: str = ""
     syntax_error: bool = False  # compiler feedback dropped it: it would have broken the parse
+    tokenizer: str = ""  # the model's tokenizer (formats.tokenizer_digest): what the ids belong to
 
 
 class ContextSource(Protocol):
@@ -141,4 +142,5 @@ class Completer:
             window_before=win.before,
             window_after=win.after,
             syntax_error=syntax_error,
+            tokenizer=self.model.tokenizer_digest,
         )

@@ -15,7 +15,7 @@ from rltab.policy.model import tokenizer as T
 from rltab.policy.model.build_int8 import onnx_path
 from rltab.policy.model.checkpoint import max_positions, model_languages, read_meta
 from rltab.policy.model.fim import FimTemplate, fim_template, stop_token_ids
-from rltab.policy.model.formats import ADAPTER_ONNX, ADAPTER_WEIGHTS, adapter_name
+from rltab.policy.model.formats import ADAPTER_ONNX, ADAPTER_WEIGHTS, adapter_name, tokenizer_digest
 from rltab.policy.model.home import base_dir, current_version, model_dir
 
 from .engine import Engine
@@ -32,6 +32,7 @@ class LoadedModel:
     tokenizer: Tokenizer
     template: FimTemplate
     languages: tuple[str, ...] | None = None  # what it was trained on (editors enable those); None: any
+    tokenizer_digest: str = ""  # formats.tokenizer_digest: what its token ids belong to
 
     def encode(self, text: str) -> list[int]:
         return self.tokenizer.encode(text, add_special_tokens=False).ids  # prompts add their own BOS
@@ -79,6 +80,7 @@ def load_model(
         tokenizer=shared.tokenizer,
         template=shared.template,
         languages=shared.languages,
+        tokenizer_digest=shared.tokenizer_digest,
     )
 
 
@@ -107,7 +109,7 @@ def _load_remote(model_path: Path, base: Path, version: str, remote: RemoteSpec)
         adapter=adapter,
     )
     engine.check_adapter()  # not loaded there yet: this version cannot be served (the holder keeps the last)
-    return LoadedModel(version, model_path, engine, tok, template, model_languages(base))
+    return LoadedModel(version, model_path, engine, tok, template, model_languages(base), tokenizer_digest(base))
 
 
 def _load_full(model_path: Path, version: str, threads: int, lora: bool = False) -> LoadedModel:
@@ -137,4 +139,5 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
         tokenizer=tok,
         template=template,
         languages=model_languages(model_path),
+        tokenizer_digest=tokenizer_digest(model_path),
     )

@@ -87,6 +87,7 @@ def serve_round(home: Path, contexts, judge, kind="line", n=4, seed=0, single_li
                 suffix_text="",
                 healed=c.healed,
                 repo=repo or "",
+                tokenizer=model.tokenizer_digest,
             )
         )
         if c.text:  # an empty answer is silence: nothing shown, nothing judged (reward 0)

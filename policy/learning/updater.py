@@ -52,6 +52,7 @@ from .examples import (
     stop_sets_for,
 )
 from .guard import parity_check, run_guard
+from .retokenize import in_tokenizer
 from .scoring import completion_logprobs, decoder, next_logits, stop_logprob
 from .versions import next_version, publish
 
@@ -187,6 +188,9 @@ def _cycle(
     weights = base_dir(home, parent_dir)  # a full model: the parent itself, or the base under its adapter
     tok = T.load_tokenizer(weights)
     stops = stop_sets_for(weights, tok)
+    rows, again, dropped = in_tokenizer(rows, home, weights, tok)  # rows of a previous starter's tokenizer
+    if again or dropped:
+        log(f"{again} rows of another tokenizer encoded again from their text, {dropped} without text left out")
     examples = from_rows(rows, tok, cfg, stops)
     if len(examples) < cfg.min_events:
         return CycleResult(None, f"only {len(examples)} usable events (need {cfg.min_events})", len(examples))

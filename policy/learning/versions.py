@@ -12,7 +12,8 @@ from pathlib import Path
 
 from rltab.policy.model import adapters
 from rltab.policy.model.checkpoint import read_meta, write_meta
-from rltab.policy.model.home import make_private, set_current
+from rltab.policy.model.formats import base_identity, tokenizer_digest
+from rltab.policy.model.home import base_dir, make_private, set_current
 from rltab.policy.runtime.progress import Progress, silent
 
 from .config import UpdaterConfig
@@ -70,10 +71,15 @@ def publish(
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         parent_meta = read_meta(parent_dir)
+        base = parent_meta.get("base") or parent
+        base_path = base_dir(home, parent_dir)
         meta = {
             "version": version,
             "parent": parent,
-            "base": parent_meta.get("base") or parent,
+            "base": base,
+            # Which weights and tokenizer the adapter belongs to: a new starter retires it (home.retired).
+            "base_identity": base_identity(base_path),
+            "tokenizer": tokenizer_digest(base_path),
             "repo": repo,
             "lora": {"r": lora["r"], "alpha": lora["alpha"]},
             "time": time.time(),

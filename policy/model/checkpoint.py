@@ -8,13 +8,16 @@ exported to ONNX and served. torch/transformers are imported lazily: the server 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 from .formats import STARTER_VERSION
 from .tokenizer import save_for_transformers
 
-STARTER_DIR = Path(__file__).resolve().parents[1] / "starter"  # package data of rltab.policy
+# The shipped starter (package data of rltab.policy); RLTAB_STARTER_DIR names another (tests of an
+# upgrade, a starter tried before it ships).
+STARTER_DIR = Path(os.environ.get("RLTAB_STARTER_DIR") or Path(__file__).resolve().parents[1] / "starter")
 
 
 def starter_config(vocab_size: int, **overrides: Any):

@@ -12,6 +12,7 @@ STARTER_VERSION = "starter"
 EXPORT_FORMAT = 4  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
+WEIGHT_FILES = ("config.json", "model.safetensors", "adapter.safetensors")
 REQUEST_FILE = "train.request"  # in a home: `rltab.train` asks a watching updater to run a cycle now
 TRAINING_FILE = "training.pid"  # in a home while an update cycle runs: the updater's pid
 
@@ -19,10 +20,27 @@ TRAINING_FILE = "training.pid"  # in a home while an update cycle runs: the upda
 def weights_digest(model_dir: str | Path) -> str:
     """Identity of a model directory's weights, used as the ONNX cache key."""
     h = hashlib.sha256(f"format {EXPORT_FORMAT}".encode())
-    for name in ("config.json", "model.safetensors", "adapter.safetensors"):
+    for name in WEIGHT_FILES:
         p = Path(model_dir) / name
         h.update(p.read_bytes() if p.exists() else b"")
     return h.hexdigest()[:16]
+
+
+def base_identity(model_dir: str | Path) -> str:
+    """Which base a LoRA adapter was trained over: the base's config and weights (a new starter,
+    or a model imported again under the same name, is another base; adapters do not carry over)."""
+    h = hashlib.sha256()
+    for name in WEIGHT_FILES[:2]:
+        p = Path(model_dir) / name
+        h.update(p.read_bytes() if p.exists() else b"")
+    return h.hexdigest()[:16]
+
+
+def tokenizer_digest(model_dir: str | Path) -> str:
+    """Which tokenizer token ids belong to (ledger rows record it: ids of another tokenizer are
+    never trained on as ids)."""
+    p = Path(model_dir) / "tokenizer.json"
+    return hashlib.sha256(p.read_bytes() if p.exists() else b"").hexdigest()[:16]
 
 
 ADAPTER_ONNX = "adapter.onnx_adapter"  # a LoRA adapter version's files (adapters.py)

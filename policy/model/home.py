@@ -13,13 +13,15 @@ $RLTAB_CACHE, else the platform's cache directory (Linux ~/.cache/rltab): onnx/<
 
 from __future__ import annotations
 
+import json
 import os
+from functools import lru_cache
 from pathlib import Path
 
 import platformdirs
 
 from .checkpoint import STARTER_DIR, read_meta
-from .formats import STARTER_VERSION, TRAINING_FILE
+from .formats import ADAPTER_WEIGHTS, STARTER_VERSION, TRAINING_FILE, base_identity
 
 
 def default_home() -> Path:
@@ -51,12 +53,83 @@ def _pointer(home: Path, repo: str | None) -> Path:
 
 def current_version(home: Path, repo: str | None = None) -> str:
     """The version serving `repo`: its own chain's head, else the shared base (`current`), else
-    the starter."""
+    the starter. A head whose base changed (a new starter) is retired: passed over."""
+    for p in ([_pointer(home, repo)] if repo else []) + [home / "current"]:
+        name = p.read_text().strip() if p.exists() else ""
+        if name and (home / "models" / name).is_dir() and retired(home, name) is None:
+            return name
+    return STARTER_VERSION
+
+
+def retired(home: Path, version: str) -> str | None:
+    """Why `version` can no longer be served, or None. An adapter version belongs to the weights
+    it was trained over: when its base changes (rltab ships a new starter; a model is imported
+    again under the same name), it and its chain are retired, kept on disk but never served."""
+    if version == STARTER_VERSION:
+        return None
+    d = home / "models" / version
+    try:
+        meta = read_meta(d)
+    except (OSError, ValueError):
+        return None  # a damaged version: the model holder reports it when it fails to load
+    base = meta.get("base")
+    if not base:
+        return None  # a full model (imported): its own base
+    base_path = model_dir(home, base)
+    if not (base_path / "config.json").exists():
+        return f"its base {base} is gone"
+    if "base_identity" in meta:
+        if meta["base_identity"] != _identity(base_path):
+            return f"learned over an earlier {base} model"
+        return None
+    # Published before versions recorded their base: its adapter must fit the base's shape.
+    adapter = d / ADAPTER_WEIGHTS
+    mtime = adapter.stat().st_mtime_ns if adapter.exists() else 0
+    fits = _adapter_fits(str(adapter), str(base_path), mtime, _identity(base_path))
+    return None if fits else f"learned over an earlier {base} model"
+
+
+def retired_head(home: Path, repo: str | None = None) -> tuple[str, str] | None:
+    """(version, why) when the pointer serving `repo` names a retired version (a new starter has
+    come since it was learned); None otherwise."""
     for p in ([_pointer(home, repo)] if repo else []) + [home / "current"]:
         name = p.read_text().strip() if p.exists() else ""
         if name and (home / "models" / name).is_dir():
-            return name
-    return STARTER_VERSION
+            why = retired(home, name)
+            return (name, why) if why else None
+    return None
+
+
+def _identity(base_path: Path) -> str:
+    weights = base_path / "model.safetensors"
+    stat = weights.stat() if weights.exists() else None
+    return _identity_of(str(base_path), stat.st_mtime_ns if stat else 0, stat.st_size if stat else 0)
+
+
+@lru_cache(maxsize=16)
+def _identity_of(path: str, mtime_ns: int, size: int) -> str:  # the weights are read once per change
+    return base_identity(path)
+
+
+@lru_cache(maxsize=64)
+def _adapter_fits(adapter: str, base_path: str, mtime_ns: int, base: str) -> bool:
+    """Whether a LoRA adapter's matrices fit the base (its layers and widths); cached per file
+    and base (`mtime_ns`, `base`: the cache key)."""
+    if not Path(adapter).exists():
+        return False
+    from safetensors import safe_open
+
+    config = json.loads((Path(base_path) / "config.json").read_text())
+    widths = {config.get("hidden_size"), config.get("intermediate_size")}
+    layers = config.get("num_hidden_layers", 0)
+    with safe_open(str(adapter), framework="numpy") as f:
+        names = f.keys()  # a safe_open handle is not iterable itself
+        for key in names:
+            index = key.split(".layers.")[1].split(".")[0] if ".layers." in key else "0"
+            shape = f.get_slice(key).get_shape()
+            if int(index) >= layers or ("lora_A" in key and shape[-1] not in widths):
+                return False
+    return True
 
 
 def repo_pointers(home: Path) -> dict[str, str]:
@@ -110,7 +183,7 @@ def list_versions(home: Path, repo: str | None = None) -> list[dict]:
     if repo:
         want = str(Path(repo).resolve())
         return [v for v in list_versions(home) if v.get("repo") and str(Path(v["repo"]).resolve()) == want]
-    out = [{"version": STARTER_VERSION, **read_meta(STARTER_DIR)}]
+    out = [{**read_meta(STARTER_DIR), "version": STARTER_VERSION}]
     root = home / "models"
     if root.is_dir():
         metas = []

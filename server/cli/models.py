@@ -45,7 +45,7 @@ def register(add) -> None:
 
 def cmd_versions(args) -> int:
     from rltab.feedback.ledger import Ledger
-    from rltab.policy.model.home import current_version, list_versions
+    from rltab.policy.model.home import current_version, list_versions, retired
     from rltab.server.learned import when
 
     home, repo = home_of(args), repo_of(args)
@@ -71,6 +71,7 @@ def cmd_versions(args) -> int:
                 "shown": u.get("shown", 0),
                 "accept_rate": u.get("accept_rate", 0.0),
                 "chars_accepted": u.get("chars_accepted", 0),
+                "retired": retired(home, v["version"]),
             }
         )
     if args.json:
@@ -84,6 +85,7 @@ def cmd_versions(args) -> int:
         extra += f" events={r['events']}" if r["events"] is not None else ""
         extra += f" guard={r['guard']}" if r["guard"] else ""
         extra += f" shown={r['shown']} accept={100 * r['accept_rate']:.1f}% chars={r['chars_accepted']}"
+        extra += f" RETIRED ({r['retired']}: never served again)" if r["retired"] else ""
         print(f"{'*' if r['current'] else ' '} {r['version']}{extra}")
     if repo and cur not in {v["version"] for v in list_versions(home, repo)}:
         print(f"* {cur} (the shared base: nothing learnt in {repo} is live)")
