@@ -123,12 +123,19 @@ def test_the_gpu_script_runs_end_to_end_at_toy_size(dry_run):
     assert not list((dry_run / "shards").glob("*.npy"))  # only the model comes back
 
 
-def test_the_dry_run_model_is_served(dry_run, tmp_path):
+def test_the_dry_run_model_is_published_and_served(dry_run, tmp_path):
+    """publish.py: one fp16 file, serve_fim chosen on held-out code, and rltab serves it."""
+    from rltab.policy.pretraining.publish import publish
+
+    starter = tmp_path / "starter"
+    meta = publish(dry_run / "model", starter, n_cases=10)
+    assert isinstance(meta["serve_fim"], bool) and meta["prompt_modes"]["cases"] == 10
+    assert (starter / "model.safetensors").exists() and not list(starter.glob("model-*.safetensors"))
     src = tmp_path / "a.py"
     src.write_text("import os\n\n\ndef main():\n    x = os.path.")
     r = subprocess.run(
         [sys.executable, "-m", "rltab.server.cli", "complete", str(src), "--line", "5", "--col", "17"]
-        + ["--model", str(dry_run / "model"), "--home", str(tmp_path / "home"), "--json"],
+        + ["--model", str(starter), "--home", str(tmp_path / "home"), "--json"],
         capture_output=True,
         text=True,
         timeout=300,

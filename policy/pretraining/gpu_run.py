@@ -30,7 +30,7 @@ from rltab.policy.model import tokenizer as T
 
 from . import bpe, crossfile, dedup, shards, sources, trainer
 
-TINY_SHAPE = trainer.Shape(hidden=64, layers=2, heads=2, kv_heads=1, mlp=128, max_positions=512)
+TINY_SHAPE = trainer.Shape(hidden=64, layers=2, heads=2, kv_heads=1, mlp=128, max_positions=1024)
 TINY_RECIPE = trainer.Recipe(minutes=0.2, seq_len=128, batch=4, eval_rows=8, eval_every_s=1e9)
 
 
