@@ -121,6 +121,7 @@ def _configure() -> None:
         from detect_secrets.settings import cache_bust, configure_settings_from_baseline
 
         cache_bust()
-        plugins = [{"name": kind.__name__} for kind in get_mapping_from_secret_type_to_class().values()]
+        classes: list[type] = list(get_mapping_from_secret_type_to_class().values())
+        plugins = [{"name": plugin.__name__} for plugin in classes]
         configure_settings_from_baseline({"plugins_used": plugins})
         _configured = True

@@ -70,26 +70,7 @@ def publish(
     tmp = root / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        parent_meta = read_meta(parent_dir)
-        base = parent_meta.get("base") or parent
-        base_path = base_dir(home, parent_dir)
-        meta = {
-            "version": version,
-            "parent": parent,
-            "base": base,
-            # Which weights and tokenizer the adapter belongs to: a new starter retires it (home.retired).
-            "base_identity": base_identity(base_path),
-            "tokenizer": tokenizer_digest(base_path),
-            "repo": repo,
-            "lora": {"r": lora["r"], "alpha": lora["alpha"]},
-            "time": time.time(),
-            "events_used": events_used,
-            "algorithm": algorithm_name(cfg),
-            "train_metrics": metrics,
-            "updater_config": dataclasses.asdict(cfg),
-            # Same provenance as the parent (prompt layout and tokenizer come from the base).
-            **{k: parent_meta[k] for k in ("family", "imported_from") if k in parent_meta},
-        }
+        meta = _version_meta(home, parent, parent_dir, version, repo, lora, cfg, metrics, events_used)
         tmp.mkdir(parents=True)
         write_meta(tmp, meta)
         progress("export", 0, 1)
@@ -111,6 +92,40 @@ def publish(
         return version, guard
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _version_meta(
+    home: Path,
+    parent: str,
+    parent_dir: Path,
+    version: str,
+    repo: str | None,
+    lora: dict,
+    cfg: UpdaterConfig,
+    metrics: dict,
+    events_used: int,
+) -> dict:
+    """What a version's meta.json records: its lineage, the base it belongs to, how it was trained."""
+    parent_meta = read_meta(parent_dir)
+    base = parent_meta.get("base") or parent
+    base_path = base_dir(home, parent_dir)
+    return {
+        "version": version,
+        "parent": parent,
+        "base": base,
+        # Which weights and tokenizer the adapter belongs to: a new starter retires it (home.retired).
+        "base_identity": base_identity(base_path),
+        "tokenizer": tokenizer_digest(base_path),
+        "repo": repo,
+        "lora": {"r": lora["r"], "alpha": lora["alpha"]},
+        "time": time.time(),
+        "events_used": events_used,
+        "algorithm": algorithm_name(cfg),
+        "train_metrics": metrics,
+        "updater_config": dataclasses.asdict(cfg),
+        # Same provenance as the parent (prompt layout and tokenizer come from the base).
+        **{k: parent_meta[k] for k in ("family", "imported_from") if k in parent_meta},
+    }
 
 
 def sweep_stale_candidates(root: Path) -> None:

@@ -84,7 +84,7 @@ def training_stage(args, tok, heldout_ids: list[int], out: Path, report: dict, l
     ids = {n: T.token_id(tok, n) for n in T.SPECIAL_TOKENS}
     shape = TINY_SHAPE if args.tiny else trainer.Shape()
     shape.vocab_size = tok.get_vocab_size()
-    recipe = TINY_RECIPE if args.tiny else trainer.Recipe(minutes=args.minutes)
+    recipe = TINY_RECIPE if args.tiny else trainer.Recipe(minutes=training_minutes(args, report))
     if args.init and (Path(args.init) / "config.json").exists():
         model = LlamaForCausalLM.from_pretrained(args.init, dtype=torch.float32)
         report["init"] = str(args.init)
@@ -101,6 +101,13 @@ def training_stage(args, tok, heldout_ids: list[int], out: Path, report: dict, l
     )
     report["device"] = torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu"
     return model
+
+
+def training_minutes(args, report: dict) -> float:
+    """`--minutes`, or less where the data steps took long: the whole run ends by `--deadline`
+    (the machine's one command may run 10 minutes), a minute left to score and save."""
+    spent = (time.perf_counter() - report["_start"]) / 60
+    return max(0.5, min(args.minutes, args.deadline - spent - 1.0))
 
 
 def run(args: argparse.Namespace, log=print) -> dict:
@@ -145,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     offline.seal()
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", required=True, help="run directory: model/ (weights, tokenizer), run.json")
-    ap.add_argument("--minutes", type=float, default=5.5, help="training wall clock (the data steps come first)")
+    ap.add_argument("--minutes", type=float, default=6.0, help="training wall clock (the data steps come first)")
+    ap.add_argument("--deadline", type=float, default=8.5, help="minutes the whole run must end within")
     ap.add_argument("--init", help="a model directory to continue from (its tokenizer is kept)")
     ap.add_argument("--tiny", action="store_true", help="the CPU dry run: every stage, at toy size")
     ap.add_argument("--processes", type=int, default=0, help="worker processes (default: every core)")
