@@ -16,6 +16,7 @@ from pygls.lsp.server import LanguageServer
 from rltab.feedback.outcomes import DEMONSTRATION_DELAY, RETENTION_DELAYS, OutcomeTracker
 from rltab.policy.inference.loading import LoadedModel, load_model
 from rltab.policy.inference.remote_engine import RemoteError, RemoteSpec
+from rltab.policy.inference.threads import engine_threads
 from rltab.policy.model.home import make_private, rollback
 
 from .features import commands, completion, configuration, documents, inline_completion, lifecycle
@@ -25,7 +26,7 @@ from .protocol import ARRIVAL, RltabProtocol, serve_stdio, strict_converter
 from .recording import RETRY_S as RECORD_RETRY_S
 from .recording import Recording
 from .service import Served, Service, UserError
-from .settings import Settings, env_delays, parse_settings
+from .settings import BadEnvironment, Settings, env_delays, parse_settings
 
 log = logging.getLogger(__name__)
 VERSION = "0.1.0"
@@ -211,6 +212,7 @@ def build_server(
     train_every_events: int = 64,
     train_every_minutes: float = 30.0,
     remote: RemoteSpec | None = None,
+    threads: int = 0,
 ) -> RltabServer:
     try:  # a read-only or full home still serves, unrecorded (recording.py)
         home.mkdir(parents=True, exist_ok=True)
@@ -224,7 +226,11 @@ def build_server(
     )
     # The updater waits this long for demonstrations.
     records.write(lambda ledger: ledger.set_state("demonstration_window_s", tracker.demo_delay), None)
-    settings = Settings(learning_enabled=bool(learn)) if learn is not None else Settings()
+    try:
+        engine_threads()  # RLTAB_THREADS is checked at start, not at the first request
+    except ValueError as e:
+        raise BadEnvironment(str(e)) from None
+    settings = Settings(threads=threads) if learn is None else Settings(learning_enabled=bool(learn), threads=threads)
     loader = functools.partial(load_model, remote=remote) if remote else load_model
     models = ModelHolder(home, model_path, loader=loader)
     service = Service(records, models, settings, tracker)

@@ -41,8 +41,10 @@ class ModelHolder:
         loader: Callable[..., LoadedModel] = load_model,
         on_swap: Callable[[LoadedModel], None] | None = None,
         on_problem: Callable[[str], None] | None = None,
+        threads: int = 1,
     ):
         self.home = home
+        self.threads = threads  # the engine's (policy/inference/threads.py); set_threads changes it
         self.fixed = model_path  # --model DIR: serve that directory, never swap
         self.check_every_s = check_every_s
         self.loader = loader
@@ -86,6 +88,15 @@ class ModelHolder:
             self.last, self.last_repo = model, repo
             return model
 
+    def set_threads(self, threads: int) -> None:
+        """Run on `threads` from the next request: each repository's model loads again (a request
+        running keeps the model it started with)."""
+        with self._lock:
+            if threads != self.threads:
+                log.info("engine threads %d -> %d", self.threads, threads)
+                self.threads = threads
+                self._live.clear()
+
     def recheck(self) -> None:
         """Look at the pointers on the next request (after this process changed one)."""
         with self._lock:
@@ -97,6 +108,7 @@ class ModelHolder:
         for m in self._live.values():
             if version is not None and m.version == version and self.fixed is None:
                 return m
+        how["threads"] = self.threads
         return self.loader(self.home, version=version, **how) if version is not None else self.loader(self.home, **how)
 
     def _load_first(self, repo: str | None) -> LoadedModel:

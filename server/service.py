@@ -22,6 +22,7 @@ from rltab.policy.completion.completer import Completer, Suggestion
 from rltab.policy.completion.context import LINE, NONE
 from rltab.policy.completion.prompt import RepoPrompt, Window
 from rltab.policy.inference.loading import LoadedModel
+from rltab.policy.inference.threads import engine_threads
 from rltab.policy.model.formats import STARTER_VERSION
 from rltab.policy.model.home import training_now
 from rltab.policy.workspace.index import WorkspaceIndex
@@ -98,6 +99,7 @@ class Service:
         """New settings; the reward scheme applies to outcomes settled from now on."""
         self.settings = settings
         self.records.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
+        self.models.set_threads(engine_threads(settings.threads))
 
     # -- workspace and documents -------------------------------------------------------------
     def open_workspace(self, folders: list[str]) -> None:
@@ -350,6 +352,7 @@ class Service:
             # Beyond the contract's four: what editors show as states and notifications.
             "languages": list(live.languages) if live and live.languages is not None else None,
             "learningPaused": self.settings.learning_paused,
+            "threads": getattr(live.engine, "threads", None) if live else None,  # None: a remote engine
             **self.learning_state(),
         }
 

@@ -33,6 +33,9 @@ class Settings:
     the cost of reading it) or "cursor" (Cursor's +0.75 / -0.25 / 0)."""
     read_cost_chars: float = 1.0
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
+    threads: int = 0
+    """Threads the model runs on; 0: chosen by the machine (policy/inference/threads.py: every core
+    up to two, all but one above). A change reloads the model before the next request."""
     context: bool = True
     """Put the repository in the prompt: definitions of imported names, similar code from other
     files, this file's recent edits (policy/workspace/). Off: the current file only."""
@@ -50,12 +53,14 @@ _WIRE = {
     "maxLines": "max_lines",
     "debounceMs": "debounce_ms",
     "readCostChars": "read_cost_chars",
+    "threads": "threads",
 }
 _RANGES = {
     "silence_threshold": (0.0, 1.0),
     "max_lines": (1, 64),
     "debounce_ms": (0, 2000),
     "read_cost_chars": (0.0, 40.0),
+    "threads": (0, 256),
 }
 
 

@@ -205,3 +205,40 @@ def test_prompt_lookup_on_the_int8_starter(starter):
         same += on.token_ids == off.token_ids
         total += 1
     assert same >= 0.9 * total, (same, total)
+
+
+@pytest.mark.parametrize("tied", [True, False])
+def test_int8_file_keeps_no_float_table_and_agrees_with_fp32(tmp_path, tied):
+    """The embedding is int8 too (issue 30: a float table made the 0.5B's int8 file bigger than its
+    f16 GGUF): read from the LM head's int8 matrix where tied, its own int8 rows otherwise.
+    Teacher-forced on fp32's greedy path, int8 picks the same token at most steps."""
+    import onnx
+    from helpers import make_tiny_model
+
+    src = make_tiny_model(tmp_path / "m", steps=40, tie_word_embeddings=tied)
+    int8 = E.build_onnx(src, tmp_path / "onnx")
+    fp32 = E.export_fp32(load_torch(src), tmp_path / "fp32.onnx", lora=False)
+    model = onnx.load(str(int8))
+    vocab, hidden = load_torch(src).config.vocab_size, load_torch(src).config.hidden_size
+    floats = [t.name for t in model.graph.initializer if t.data_type == 1 and {vocab, hidden} <= set(t.dims)]
+    assert not floats, f"float tables left in the int8 file: {floats}"
+    int8_tables = [t for t in model.graph.initializer if t.data_type == 3 and sorted(t.dims) == sorted([vocab, hidden])]
+    assert len(int8_tables) == (1 if tied else 2), "a tied model keeps one vocabulary matrix, an untied one two"
+    from rltab.policy.inference.loading import load_model
+
+    tok = load_model(tmp_path / "home", model_path=src).engine
+    engines = [Engine(p, tok.token_bytes, tok.stop_ids) for p in (fp32, int8)]
+    same = total = 0
+    for start in range(0, 60, 6):
+        prompt = list(range(5 + start, 45 + start))
+        ref, (logits, past, _) = [], engines[0].prefill(prompt)
+        for _ in range(8):
+            ref.append(int(np.argmax(logits)))
+            logits, past = engines[0]._run(np.array([[ref[-1]]], dtype=np.int64), past)
+            logits = logits[0]
+        logits, past, _ = engines[1].prefill(prompt)
+        for t in ref:
+            same, total = same + int(int(np.argmax(logits)) == t), total + 1
+            logits, past = engines[1]._run(np.array([[t]], dtype=np.int64), past)
+            logits = logits[0]
+    assert same / total >= 0.85, f"int8 agrees with fp32 on {same}/{total} greedy steps"

@@ -86,8 +86,14 @@ test('a notification when a version goes live or an update is refused, once, and
 });
 
 test('settings sent to the server carry only what the user set', () => {
-  const values: Record<string, unknown> = { 'learning.enabled': true, maxLines: 4, serverPath: 'rltab' };
+  const values: Record<string, unknown> = {
+    'learning.enabled': true,
+    maxLines: 4,
+    threads: 3,
+    context: false,
+    serverPath: 'rltab',
+  };
   const config = { get: (key: string) => values[key] };
-  assert.deepEqual(serverSettings(config), { learning: { enabled: true }, maxLines: 4 });
+  assert.deepEqual(serverSettings(config), { learning: { enabled: true }, maxLines: 4, threads: 3, context: false });
   assert.deepEqual(serverSettings({ get: () => undefined }), { learning: { enabled: false } });
 });

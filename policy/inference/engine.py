@@ -81,6 +81,7 @@ class Engine:
 
         ort.disable_telemetry_events()  # besides ORT_DISABLE_TELEMETRY (offline.py): nothing leaves the machine
         opts = ort.SessionOptions()
+        self.threads = threads
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 STARTER_VERSION = "starter"
-EXPORT_FORMAT = 4  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+EXPORT_FORMAT = 5  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
 WEIGHT_FILES = ("config.json", "model.safetensors", "adapter.safetensors")

@@ -87,12 +87,23 @@ def image_path(path: str, flag: str) -> None:
         raise UsageError(f"{flag} {path}: not an image format matplotlib writes ({', '.join(sorted(kinds))})")
 
 
+def threads_flag(p) -> None:
+    """--threads: the engine's, where the machine's choice should not stand (policy/inference/threads.py)."""
+    p.add_argument(
+        "--threads",
+        type=count(1),
+        default=0,
+        help="threads the model runs on (default: the machine's cores up to two, all but one above; or RLTAB_THREADS)",
+    )
+
+
 def model_of(args):
     from rltab.policy.inference.loading import load_model
+    from rltab.policy.inference.threads import engine_threads
 
     model_path = Path(args.model) if getattr(args, "model", None) else None
     try:
-        return load_model(home_of(args), model_path=model_path)
+        return load_model(home_of(args), model_path=model_path, threads=engine_threads(getattr(args, "threads", 0)))
     except (FileNotFoundError, ValueError) as e:  # no model there, or a file that is not what it says
         raise UsageError(str(e)) from e
 

@@ -14,6 +14,7 @@ from .common import (
     home_of,
     image_path,
     model_of,
+    threads_flag,
 )
 
 
@@ -50,13 +51,14 @@ def register(add) -> None:
     p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
     p.add_argument("--model", help="model directory (default: the current version)")
     p.add_argument("--repeats", type=count(1), default=10)
+    threads_flag(p)
 
 
 def cmd_bench(args) -> int:
     from rltab.harness import bench
 
     model = model_of(args)
-    r = bench.latency(model, repeats=args.repeats)
+    r = bench.latency(model, repeats=args.repeats, threads=model.engine.threads)
     bench.print_latency(r)
     bench.write_json(r, args.json)
     return 0

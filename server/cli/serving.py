@@ -14,6 +14,7 @@ from .common import (
     home_of,
     model_of,
     seconds,
+    threads_flag,
 )
 
 
@@ -52,6 +53,7 @@ def register(add) -> None:
         default=5.0,
         help="with --engine: give up on a completion the server has not finished in this long (default 5)",
     )
+    threads_flag(p)
     p.add_argument("--verbose", action="store_true", help="log to stderr")
     # What language clients append when they launch a server over stdio (vscode-languageclient's
     # TransportKind.stdio adds --stdio; run as a node module it adds --clientProcessId=PID too).
@@ -66,6 +68,7 @@ def register(add) -> None:
     p.add_argument("--json", action="store_true", help='print {"completion", "latency_ms", "model_version"}')
     p.add_argument("--model", help="model directory (default: the current version)")
     p.add_argument("--max-lines", type=count(1), default=8)
+    threads_flag(p)
 
     p = add("demo", cmd_demo, "type a real Python file through the real server and show what it suggests")
     p.add_argument(
@@ -134,7 +137,13 @@ def cmd_serve(args) -> int:
 
     try:
         server = build_server(
-            home_of(args), model_path, args.learn, args.train_every_events, args.train_every_minutes, remote
+            home_of(args),
+            model_path,
+            args.learn,
+            args.train_every_events,
+            args.train_every_minutes,
+            remote,
+            args.threads,
         )
     except BadEnvironment as e:
         raise UsageError(str(e)) from None
