@@ -12,6 +12,10 @@ the previous request reused, as in typing). Needs llama-cpp-python, built from i
 (`pip install llama-cpp-python==0.3.36`), and the converter script of the same llama.cpp: the
 sdist carries it as vendor/llama.cpp/convert_hf_to_gguf.py (with vendor/llama.cpp/gguf-py).
 Run it with the starter's background training stopped.
+
+Both engines' decode is the mean of single-token steps (greedy, the cache growing from 512), and
+the JSON records the CPU: its name, its vector and matrix instruction sets, the cores available.
+`--plain-too` adds llama.cpp without its repacked weight buffers.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -46,17 +51,19 @@ e.prefill(ids)  # warm
 pre = []
 for _ in range(3):
     t = time.perf_counter(); e.prefill(ids); pre.append((time.perf_counter() - t) * 1000)
-t = time.perf_counter()
-g = e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["decode"], min_new_tokens=n["decode"],
-               single_line=False, heal=False)
-total = (time.perf_counter() - t) * 1000
-decode = (total - float(np.median(pre))) / max(1, len(g.candidates[0].token_ids))
+# Decode as llama.cpp's side times it: each single-token step on its own, greedy, the cache growing.
+logits, past, _ = e.prefill(ids)
+steps = []
+for _ in range(n["decode"]):
+    tok = np.array([[int(np.argmax(logits))]], dtype=np.int64)
+    t = time.perf_counter(); logits, past = e._run(tok, past); steps.append((time.perf_counter() - t) * 1000)
+    logits = logits[0]
 e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key="doc")
 t = time.perf_counter()
 g = e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["new"], min_new_tokens=n["new"], single_line=False,
                heal=False, cache_key="doc")
 grown = (time.perf_counter() - t) * 1000
-print(json.dumps({"prefill_512_ms": round(float(np.median(pre)), 1), "decode_ms_per_token": round(decode, 2),
+print(json.dumps({"prefill_512_ms": round(float(np.median(pre)), 1), "decode_ms_per_token": round(float(np.mean(steps)), 2),
                   "completion_24_kv_reuse_ms": round(grown, 1)}))
 """
 
@@ -120,6 +127,32 @@ def to_gguf(convert: Path, src: Path, work: Path) -> dict[str, Path]:
     return out
 
 
+ISA_FLAGS = (
+    "avx2",
+    "fma",
+    "f16c",
+    "avx_vnni",
+    "avx512f",
+    "avx512bw",
+    "avx512_vnni",
+    "avx512_bf16",
+    "amx_int8",
+    "amx_bf16",
+)
+
+
+def cpu() -> dict:
+    """What the figures were measured on: /proc/cpuinfo's model name and instruction sets."""
+    first = Path("/proc/cpuinfo").read_text().split("\n\n")[0] if Path("/proc/cpuinfo").exists() else ""
+    fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in first.splitlines())}
+    flags = set(fields.get("flags", "").split())
+    return {
+        "name": fields.get("model name") or platform.processor(),
+        "isa": [f for f in ISA_FLAGS if f in flags],
+        "cores_available": len(os.sched_getaffinity(0)),
+    }
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--convert", required=True, type=Path, help="llama.cpp's convert_hf_to_gguf.py")
@@ -127,6 +160,7 @@ def main() -> int:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--json", default="bench/results/vs_llama_cpp.json")
     ap.add_argument("--build-label", default="", help="how llama-cpp-python was built (CMAKE_ARGS), for the JSON")
+    ap.add_argument("--plain-too", action="store_true", help="also llama.cpp without its repacked weight buffers")
     args = ap.parse_args()
     import llama_cpp
 
@@ -150,7 +184,7 @@ def main() -> int:
                     (str(ggufs[q]), str(threads), json.dumps(ids), "1" if extra else "0"),
                 )
                 for q in ("q8_0", "q4_k_m")
-                for extra in (True, False)
+                for extra in ((True, False) if args.plain_too else (True,))
             ]
             for name, code, a in engines:
                 row = {"engine": name, "threads": threads, **run(code, *a, threads=threads)}
@@ -160,6 +194,7 @@ def main() -> int:
         onnx = home / "models" / "m" / "model.int8.onnx"
         onnx_mb = round(onnx.stat().st_size / 2**20, 1) if onnx.exists() else None
     out = {
+        "cpu": cpu(),
         "size": args.size,
         "params_m": round(params / 1e6, 1),
         "llama_cpp_python": llama_cpp.__version__,

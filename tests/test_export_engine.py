@@ -17,11 +17,20 @@ def test_kv_wrapper_matches_transformers(tiny_model_dir):
     m = load_torch(tiny_model_dir)
     w = E.KVCacheLM(m).eval()
     ids = torch.randint(5, m.config.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
+    nothing = w.empty_past(2)[: 2 * len(w.layers)]
     with torch.no_grad():
         ref = m(ids).logits[:, 9:]  # the 8 positions of the second run: logits for each
         first = w(ids[:, :9], *w.empty_past(2))
-        second = w(ids[:, 9:], *first[1:])
-    torch.testing.assert_close(second[0], ref, atol=1e-4, rtol=1e-4)
+        # The first run's cache as the recent part, then as the past (read in place), then split.
+        recent = w(ids[:, 9:], *nothing, *first[1:])
+        past = w(ids[:, 9:], *first[1:], *nothing)
+        head = w(ids[:, :5], *w.empty_past(2))
+        tail = w(ids[:, 5:9], *head[1:], *nothing)
+        split = w(ids[:, 9:], *head[1:], *tail[1:])
+    for out in (recent, past, split):
+        torch.testing.assert_close(out[0], ref, atol=1e-4, rtol=1e-4)
+    # The recent part grows by the run's tokens (keys transposed: the token axis is the last).
+    torch.testing.assert_close(split[1], torch.cat([tail[1], recent[1][..., 9:]], dim=3))
 
 
 def test_onnx_fp32_matches_torch(tiny_model_dir, fp32_engine):
@@ -31,7 +40,7 @@ def test_onnx_fp32_matches_torch(tiny_model_dir, fp32_engine):
     with torch.no_grad():
         ref = m(torch.tensor([ids])).logits[0, -1].numpy()
     np.testing.assert_allclose(logits, ref, atol=1e-3, rtol=1e-3)
-    assert past[0].shape[2] == len(ids)
+    assert past.length == len(ids)
 
 
 def test_unsupported_architecture_is_a_clear_error():

@@ -25,12 +25,13 @@ from rltab.policy.model.formats import LOGIT_ROWS
 
 from .copying import continuation, copy_candidates, nearer_first
 from .generation import COPY_MAX_N, Candidate, Draft, Generation, RepeatSource
+from .kv import KVCache
 
 
 @dataclass
 class _Cached:
     tokens: list[int]
-    past: list[np.ndarray]  # [1, Hkv, len(tokens), D] per layer key/value
+    past: KVCache  # len(tokens) positions
 
 
 LOOKUP_TOKENS = LOGIT_ROWS - 1
@@ -96,7 +97,8 @@ class Engine:
         self._adapter_handle: object | None = None  # the LoraAdapter the run options point at
         self.path = Path(onnx_path)
         self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
-        shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_key_0")
+        self.recent_names = [i.name for i in self.session.get_inputs() if i.name.startswith("recent_")]
+        shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_value_0")
         self.kv_heads, self.head_dim = int(shape[1]), int(shape[3])
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
@@ -128,19 +130,19 @@ class Engine:
         return other
 
     # -- low level -------------------------------------------------------------------------
-    def _run(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run(self, ids: np.ndarray, past: KVCache) -> tuple[np.ndarray, KVCache]:
         """The next token's logits [B, V] after `ids` [B, T], and the cache."""
         rows, past = self._run_rows(ids, past)
         return rows[:, -1], past
 
-    def _run_rows(self, ids: np.ndarray, past: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+    def _run_rows(self, ids: np.ndarray, past: KVCache) -> tuple[np.ndarray, KVCache]:
         """The logits [B, R, V] after each of the last R = min(T, LOGIT_ROWS) tokens, and the cache."""
-        feeds = {"input_ids": ids}
-        feeds.update(zip(self.past_names, past))
+        past = past.settled()
+        feeds = {"input_ids": ids, **past.feeds(self.past_names, self.recent_names)}
         out = self.session.run(None, feeds, self.run_options)
         # Checkpoints pad their embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665
         # tokens); ids with no text are never produced.
-        return out[0][..., : len(self.token_bytes)], out[1:]
+        return out[0][..., : len(self.token_bytes)], past.after(out[1:])
 
     def _with_copies(
         self,
@@ -175,8 +177,8 @@ class Engine:
             out[r] = mixed
         return logits if out is None else out
 
-    def empty_past(self, batch: int = 1) -> list[np.ndarray]:
-        return [np.zeros((batch, self.kv_heads, 0, self.head_dim), np.float32) for _ in self.past_names]
+    def empty_past(self, batch: int = 1) -> KVCache:
+        return KVCache.empty(len(self.past_names), self.kv_heads, self.head_dim, batch)
 
     def prefill(self, prompt: Sequence[int], cache_key: str | None = None):
         """Logits after `prompt` and its KV cache, re-using the cached prefix of `cache_key`."""
@@ -186,13 +188,13 @@ class Engine:
             # At least one token must be run to get logits for the last position.
             reused = min(common_prefix(hit.tokens, prompt), len(prompt) - 1)
             if reused > 0:
-                past = [np.ascontiguousarray(p[:, :, :reused]) for p in hit.past]
+                past = hit.past.trimmed(reused)
             else:
                 reused = 0
         logits, past = self._run(np.asarray([prompt[reused:]], dtype=np.int64), past)
         return logits[0], past, reused
 
-    def remember(self, cache_key: str, tokens: list[int], past: list[np.ndarray]) -> None:
+    def remember(self, cache_key: str, tokens: list[int], past: KVCache) -> None:
         self._cache[cache_key] = _Cached(tokens, past)
         self._cache.move_to_end(cache_key)
         while len(self._cache) > self._slots:
@@ -250,14 +252,12 @@ class Engine:
             logits[:, self._no_early_stop] = -np.inf
         return logits, logp
 
-    def _decode(
-        self, drafts: list[Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng
-    ) -> list[np.ndarray]:
+    def _decode(self, drafts: list[Draft], logits: np.ndarray, past: KVCache, rules: _Rules, rng) -> KVCache:
         """Decode the drafts (one row each) from the logits after `rules.src`; the first token is one
         of `rules.allowed` after token healing. Returns the KV cache of what was run."""
         m = len(drafts)
         if m > 1:
-            past = [np.repeat(p, m, axis=0) for p in past]
+            past = past.repeated(m)
         logits = np.repeat(logits[None], m, axis=0)
         steps = 0
         while True:
@@ -274,8 +274,8 @@ class Engine:
             logits, past = self._run(nxt, past)
 
     def _decode_lookup(
-        self, drafts: list[Draft], logits: np.ndarray, past: list[np.ndarray], rules: _Rules, rng=None
-    ) -> list[np.ndarray]:
+        self, drafts: list[Draft], logits: np.ndarray, past: KVCache, rules: _Rules, rng=None
+    ) -> KVCache:
         """`_decode` for one greedy draft, with prompt lookup: each run feeds the chosen token and
         the tokens that followed the text's tail where it repeats the prompt (`continuation`);
         their logits are then taken in turn, the chosen token each time exactly as `_decode`
@@ -283,7 +283,7 @@ class Engine:
         (c,) = drafts
         rows = logits[None]  # logits after each token of the last run
         fed: list[int] = []  # the run's tokens after the first: the lookup's guesses
-        base = past[0].shape[2] - 1  # cache positions before the run's first token
+        base = past.length - 1  # cache positions before the run's first token
         steps = 0
         while True:
             for j in range(len(rows)):
@@ -295,8 +295,8 @@ class Engine:
                     break
             self.lookup_counts[1] += j  # rows after the first were taken: their guesses were right
             kept = base + j + 1  # the run's tokens up to the one whose logits chose the last token
-            if past[0].shape[2] > kept:  # guesses after the first miss
-                past = [np.ascontiguousarray(p[:, :, :kept]) for p in past]
+            if past.length > kept:  # guesses after the first miss
+                past = past.trimmed(kept)
             if c.finish or (rules.cancelled is not None and rules.cancelled()):
                 return past
             room = rules.max_new_tokens - len(c.ids) - 1
@@ -305,7 +305,7 @@ class Engine:
             fed = self._guess(guesses, c.single_line)
             self.lookup_counts[0] += len(fed)
             run = np.asarray([[c.ids[-1], *fed]], dtype=np.int64)
-            base = past[0].shape[2]
+            base = past.length
             out, past = self._run_rows(run, past)
             rows = out[0]
 
@@ -363,9 +363,7 @@ class Engine:
                 if any(c is None for c in silent):
                     # Back up one token: the cache already holds the prompt, so this is one step.
                     cut = len(prompt) - 2
-                    logits, past = self._run(
-                        np.asarray([[prompt[-2]]], dtype=np.int64), [np.ascontiguousarray(p[:, :, :cut]) for p in past]
-                    )
+                    logits, past = self._run(np.asarray([[prompt[-2]]], dtype=np.int64), past.trimmed(cut))
                     logits = logits[0]
                     hide, allowed, healed = h, allow, 1
             m = sum(c is None for c in silent)

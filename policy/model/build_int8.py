@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rltab.policy.runtime import offline
 
-from .formats import LORA_ONNX, PLAIN_ONNX, weights_digest
+from .formats import EXPORT_FORMAT, LORA_ONNX, ONNX_FORMAT_FILE, PLAIN_ONNX, weights_digest
 from .home import cache_dir
 
 
@@ -25,12 +25,20 @@ def onnx_path(model_path: Path, lora: bool = False) -> Path:
     graph, or with `lora` the one that takes adapters at run time (export.py)."""
     name = LORA_ONNX if lora else PLAIN_ONNX
     own = model_path / name
-    if own.exists():
-        return own
+    if own.exists() and own_format(model_path) == EXPORT_FORMAT:
+        return own  # an imported model's, built at import (older formats are built again, cached)
     cached = cache_dir() / "onnx" / weights_digest(model_path) / name
     if not (cached.parent / PLAIN_ONNX).exists():  # written last: both files are there
         build_onnx_file(model_path, cached.parent)
     return cached
+
+
+def own_format(model_path: Path) -> int | None:
+    """The export format of a model directory's own ONNX files (None: written before it was recorded)."""
+    try:
+        return int((model_path / ONNX_FORMAT_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 class OnnxBuildError(Exception):

@@ -1,9 +1,14 @@
 """Export a decoder-only checkpoint (families.py) to ONNX with an explicit KV cache, then int8-quantize it.
 
-The graph: inputs `input_ids` [B, T] and `past_key_i` / `past_value_i` [B, Hkv, P, D] per layer;
-outputs `logits` [B, R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is
-the next token's; prompt lookup checks its guesses with the others) and `present_key_i` /
-`present_value_i` [B, Hkv, P+T, D]. Positions are P..P+T-1, so a caller re-uses a cache by passing it back.
+The graph: inputs `input_ids` [B, T], and per layer the cache in two parts: `past_key_i` [B,
+Hkv, D, P] (keys transposed) / `past_value_i` [B, Hkv, P, D], read where they lie and never
+copied, and `recent_key_i` / `recent_value_i` (S tokens, same layouts), the few tokens run since.
+Outputs: `logits` [B, R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is
+the next token's; prompt lookup checks its guesses with the others) and `present_key_i` [B, Hkv,
+D, S+T] / `present_value_i` [B, Hkv, S+T, D], the recent part with this run's tokens. Positions are P+S..P+S+T-1. A graph that returned the whole cache
+copied all of it at every decoding step (a Concat of P+T rows per layer): most of a step at a
+1,000-token prompt for the starter (issue 30). policy/inference/kv.py keeps the two parts.
+Attention reads a grouped-query model's shared keys and values in place too (no repeat per head).
 
 Every LoRA target projection (families.py) also adds `x @ A.T @ B.T`, where `<module>.lora_A`
 [r, in] and `<module>.lora_B` [out, r] are optional inputs that default to zeros: the base model
@@ -27,7 +32,7 @@ from .families import FAMILIES, family
 
 # Where the built files go and how the cache names them live in formats (torch-free: serving
 # needs them without this module).
-from .formats import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, PLAIN_ONNX, weights_digest  # noqa: F401
+from .formats import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, ONNX_FORMAT_FILE, PLAIN_ONNX, weights_digest  # noqa: F401
 
 SUPPORTED = tuple(FAMILIES)
 
@@ -109,46 +114,57 @@ class KVCacheLM(nn.Module):
         )
 
     def forward(self, input_ids, *rest):
-        """rest: the past key/value of every layer, then (optionally) lora_A, lora_B of every target."""
-        past, lora = rest[: 2 * len(self.layers)], rest[2 * len(self.layers) :]
+        """rest: the past key/value of every layer, the recent key/value of every layer, then
+        (optionally) lora_A, lora_B of every target."""
+        n = 2 * len(self.layers)
+        past, recent, lora = rest[:n], rest[n : 2 * n], rest[2 * n :]
         for i, (_, module) in enumerate(self.lora_targets):
             module.rltab_lora = (lora[2 * i], lora[2 * i + 1]) if lora else None
         try:
-            return self._forward(input_ids, past)
+            return self._forward(input_ids, past, recent)
         finally:
             for _, module in self.lora_targets:
                 module.rltab_lora = None
 
-    def _forward(self, input_ids, past):
+    def _forward(self, input_ids, past, recent):
         b, t = input_ids.shape
-        p = past[0].shape[2]
-        # Query i (absolute position p+i) may attend to keys 0..p+i.
-        q_pos = torch.arange(t, device=input_ids.device)[:, None] + p
-        k_pos = torch.arange(p + t, device=input_ids.device)[None, :]
+        p, s = past[1].shape[2], recent[1].shape[2]  # values: [B, Hkv, L, D]
+        start = p + s
+        # Within the recent part and this run, query i (at s+i) may attend to keys 0..s+i; the
+        # past comes before all of them.
+        q_pos = torch.arange(t, device=input_ids.device)[:, None] + s
+        k_pos = torch.arange(s + t, device=input_ids.device)[None, :]
         mask = torch.where(k_pos <= q_pos, 0.0, float("-inf"))
         h = self.embed(input_ids)
         if self.gpt2:
-            h = h + self.wpe.weight[p : p + t][None]
+            h = h + self.wpe.weight[start : start + t][None]
         else:
-            cos = self.cos[p : p + t][None, None]
-            sin = self.sin[p : p + t][None, None]
+            cos = self.cos[start : start + t][None, None]
+            sin = self.sin[start : start + t][None, None]
         presents = []
+        scale = self.head_dim**-0.5
+        # Grouped-query attention without copying keys per head: the `rep` query heads of each
+        # key head are rows of one matrix (row j*t + i: head j of the group, query i), as
+        # repeat_interleave pairs them; the mask repeats for each.
+        rep = self.n_heads // self.n_kv
+        mask = mask.repeat(rep, 1)
         for i, layer in enumerate(self.layers):
             x = self._norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h)
             q, k, v = self._qkv(layer, x, b, t)
             if not self.gpt2:
                 q = q * cos + self._rotate(q) * sin
                 k = k * cos + self._rotate(k) * sin
-            k = torch.cat([past[2 * i], k], dim=2)
-            v = torch.cat([past[2 * i + 1], v], dim=2)
+            # Keys are kept transposed ([B, Hkv, D, L]): q @ K is then a plain product that reads
+            # them where they lie (a transposed operand was packed, i.e. copied, every step).
+            k = torch.cat([recent[2 * i], k.transpose(2, 3)], dim=3)
+            v = torch.cat([recent[2 * i + 1], v], dim=2)
             presents += [k, v]
-            if self.n_kv != self.n_heads:
-                rep = self.n_heads // self.n_kv
-                k = k.repeat_interleave(rep, dim=1)
-                v = v.repeat_interleave(rep, dim=1)
-            scores = torch.matmul(q, k.transpose(2, 3)) * (self.head_dim**-0.5) + mask
-            o = torch.matmul(torch.softmax(scores, dim=-1), v)
-            o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
+            qg = (q * scale).reshape(b, self.n_kv, rep * t, self.head_dim)
+            old = torch.matmul(qg, past[2 * i])
+            new = torch.matmul(qg, k) + mask
+            a = torch.softmax(torch.cat([old, new], dim=-1), dim=-1)
+            o = torch.matmul(a[..., :p], past[2 * i + 1]) + torch.matmul(a[..., p:], v)
+            o = o.reshape(b, self.n_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
             h = h + (layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o))
             x = self._norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h)
             mlp = layer.mlp
@@ -160,14 +176,18 @@ class KVCacheLM(nn.Module):
         return (torch.matmul(last, self.lm_head_t), *presents)
 
     def empty_past(self, batch: int = 1):
-        return [torch.zeros(batch, self.n_kv, 0, self.head_dim) for _ in range(2 * len(self.layers))]
+        """An empty cache: the past part and the recent part of every layer (keys [B, Hkv, D, 0],
+        values [B, Hkv, 0, D])."""
+        key, value = (batch, self.n_kv, self.head_dim, 0), (batch, self.n_kv, 0, self.head_dim)
+        return [torch.zeros(key if j % 2 == 0 else value) for j in range(4 * len(self.layers))]
 
     def io_names(self):
-        past, present = [], []
+        past, recent, present = [], [], []
         for i in range(len(self.layers)):
             past += [f"past_key_{i}", f"past_value_{i}"]
+            recent += [f"recent_key_{i}", f"recent_value_{i}"]
             present += [f"present_key_{i}", f"present_value_{i}"]
-        return past, present
+        return past, recent, present
 
 
 def lora_targets(hf_model) -> list[tuple[str, nn.Module]]:
@@ -194,13 +214,21 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
     out_path = Path(out_path)
     hf_model = hf_model.float().eval()
     wrapper = KVCacheLM(hf_model, max_positions).eval()
-    past_names, present_names = wrapper.io_names()
+    past_names, recent_names, present_names = wrapper.io_names()
     ids = torch.ones(1, 3, dtype=torch.long)
-    past = [torch.zeros(1, wrapper.n_kv, 2, wrapper.head_dim) for _ in past_names]
+    past = [
+        torch.zeros((1, wrapper.n_kv, wrapper.head_dim, 2) if "key" in n else (1, wrapper.n_kv, 2, wrapper.head_dim))
+        for n in past_names + recent_names
+    ]
     shapes = lora_shapes(hf_model, rank=2) if lora else {}
     dyn = {"input_ids": {0: "batch", 1: "seq"}}
-    dyn.update({n: {0: "batch", 2: "past"} for n in past_names})
-    dyn.update({n: {0: "batch", 2: "total"} for n in present_names})
+
+    def seq(name: str) -> int:
+        return 3 if "key" in name else 2  # keys are kept transposed
+
+    dyn.update({n: {0: "batch", seq(n): "past"} for n in past_names})
+    dyn.update({n: {0: "batch", seq(n): "recent"} for n in recent_names})
+    dyn.update({n: {0: "batch", seq(n): "recent_and_new"} for n in present_names})
     dyn.update({n: {0: "rank"} if n.endswith("lora_A") else {1: "rank"} for n in shapes})
     dyn["logits"] = {0: "batch", 1: "rows"}
     with torch.no_grad():
@@ -208,7 +236,7 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
             wrapper,
             (ids, *past, *(torch.zeros(s) for s in shapes.values())),
             str(out_path),
-            input_names=["input_ids", *past_names, *shapes],
+            input_names=["input_ids", *past_names, *recent_names, *shapes],
             output_names=["logits", *present_names],
             dynamic_axes=dyn,
             opset_version=17,
@@ -302,13 +330,16 @@ def _quantize_embedding(model) -> None:
     table = numpy_helper.to_array(inits[node.input[0]])
     head = _tied_head(model, inits, table)
     out, ids = node.output[0], node.input[1]
-    if head is not None:
+    if head is not None:  # per-column (vocabulary row) scales, zero points 0 (_tied_head checked)
         nodes = [
             helper.make_node("Gather", [head, ids], [out + "_hbt"], axis=1),
             helper.make_node("Transpose", [out + "_hbt"], [out + "_q"], perm=[1, 2, 0]),
-            helper.make_node("DequantizeLinear", [out + "_q", _scale(head), _zero_point(head)], [out]),
+            helper.make_node("Cast", [out + "_q"], [out + "_f"], to=1),
+            helper.make_node("Gather", [_scale(head), ids], [out + "_bt"]),
+            helper.make_node("Unsqueeze", [out + "_bt", out + "_last"], [out + "_s"]),
+            helper.make_node("Mul", [out + "_f", out + "_s"], [out]),
         ]
-        new_inits = []
+        new_inits = [numpy_helper.from_array(np.array([-1], np.int64), out + "_last")]
     else:
         scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-12) / 127.0
         q = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
@@ -352,11 +383,12 @@ def _tied_head(model, inits: dict, table) -> str | None:
             continue
         if _scale(name) not in inits or _zero_point(name) not in inits:
             continue
-        scale = float(numpy_helper.to_array(inits[_scale(name)]))
-        zero = float(numpy_helper.to_array(inits[_zero_point(name)]))
+        scale = numpy_helper.to_array(inits[_scale(name)])
+        if scale.shape != (v,) or numpy_helper.to_array(inits[_zero_point(name)]).any():
+            continue  # per-column and symmetric is what quantize_int8 asks for
         rows = np.linspace(0, v - 1, num=min(v, 64)).astype(int)  # a sample: the check is of identity
         q = numpy_helper.to_array(t)[:, rows].T.astype(np.float32)
-        if np.abs((q - zero) * scale - table[rows]).max() <= scale * 0.51:
+        if np.all(np.abs(q * scale[rows, None] - table[rows]) <= scale[rows, None] * 0.51):
             return name
     return None
 
@@ -390,6 +422,9 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
         str(int8_path),
         weight_type=QuantType.QInt8,
         op_types_to_quantize=["MatMul"],
+        # A scale per output column: per tensor, one outlier coarsened a whole matrix, and the tied
+        # embedding read from the LM head then lost accuracy (tests/test_adapters.py's parity).
+        per_channel=True,
         use_external_data_format=large,
     )
     int8 = onnx.load(str(int8_path))
@@ -415,6 +450,8 @@ def build_onnx(model_dir: str | Path, out_dir: str | Path, max_positions: int = 
         plain = onnx.load(str(int8))
         without_lora(plain)
         onnx.save(plain, str(Path(tmp) / PLAIN_ONNX))
+        (Path(tmp) / ONNX_FORMAT_FILE).write_text(str(EXPORT_FORMAT))
+        os.replace(Path(tmp) / ONNX_FORMAT_FILE, out_dir / ONNX_FORMAT_FILE)
         os.replace(int8, out_dir / LORA_ONNX)
         os.replace(Path(tmp) / PLAIN_ONNX, final)  # last: its presence says both are there
     return final

@@ -9,9 +9,10 @@ import hashlib
 from pathlib import Path
 
 STARTER_VERSION = "starter"
-EXPORT_FORMAT = 5  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+EXPORT_FORMAT = 6  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
+ONNX_FORMAT_FILE = "model.int8.format"  # beside a model directory's own ONNX files: their EXPORT_FORMAT
 WEIGHT_FILES = ("config.json", "model.safetensors", "adapter.safetensors")
 REQUEST_FILE = "train.request"  # in a home: `rltab.train` asks a watching updater to run a cycle now
 TRAINING_FILE = "training.pid"  # in a home while an update cycle runs: the updater's pid
