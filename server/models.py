@@ -41,10 +41,10 @@ class ModelHolder:
         loader: Callable[..., LoadedModel] = load_model,
         on_swap: Callable[[LoadedModel], None] | None = None,
         on_problem: Callable[[str], None] | None = None,
-        threads: int = 1,
+        threads: int = 0,
     ):
         self.home = home
-        self.threads = threads  # the engine's (policy/inference/threads.py); set_threads changes it
+        self.threads = threads  # the setting: 0 lets each model choose (policy/inference/threads.py)
         self.fixed = model_path  # --model DIR: serve that directory, never swap
         self.check_every_s = check_every_s
         self.loader = loader

@@ -22,7 +22,6 @@ from rltab.policy.completion.completer import Completer, Suggestion
 from rltab.policy.completion.context import LINE, NONE
 from rltab.policy.completion.prompt import RepoPrompt, Window
 from rltab.policy.inference.loading import LoadedModel
-from rltab.policy.inference.threads import engine_threads
 from rltab.policy.model.formats import STARTER_VERSION
 from rltab.policy.model.home import training_now
 from rltab.policy.workspace.index import WorkspaceIndex
@@ -99,7 +98,7 @@ class Service:
         """New settings; the reward scheme applies to outcomes settled from now on."""
         self.settings = settings
         self.records.rewards = R.RewardConfig(scheme=settings.reward_scheme, read_cost_chars=settings.read_cost_chars)
-        self.models.set_threads(engine_threads(settings.threads))
+        self.models.set_threads(settings.threads)  # 0: each model's own choice (inference/threads.py)
 
     # -- workspace and documents -------------------------------------------------------------
     def open_workspace(self, folders: list[str]) -> None:

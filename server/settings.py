@@ -34,8 +34,9 @@ class Settings:
     read_cost_chars: float = 1.0
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
     threads: int = 0
-    """Threads the model runs on; 0: chosen by the machine (policy/inference/threads.py: every core
-    up to two, all but one above). A change reloads the model before the next request."""
+    """Threads the model runs on; 0: chosen by the machine and the model (policy/inference/threads.py:
+    one for a small model, else every core up to two, all but one above). A change reloads the
+    model before the next request."""
     context: bool = True
     """Put the repository in the prompt: definitions of imported names, similar code from other
     files, this file's recent edits (policy/workspace/). Off: the current file only."""

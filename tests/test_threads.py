@@ -1,5 +1,5 @@
-"""The engine's thread count (issue 30): chosen by the machine, overridable in settings, by
-`--threads` and by RLTAB_THREADS; a change of setting reloads the model with it."""
+"""The engine's thread count (issue 30): chosen by the machine and the model's size, overridable
+in settings, by `--threads` and by RLTAB_THREADS; a change of setting reloads the model with it."""
 
 import os
 import subprocess
@@ -10,20 +10,30 @@ from helpers import completable_doc
 from lsp_helpers import inline, lsp_session, open_doc, wait_until
 from lsprotocol import types
 
-from rltab.policy.inference.threads import engine_threads, machine_threads
+from rltab.policy.inference.threads import SMALL_MODEL_BYTES, engine_threads, machine_threads
 
 URI = "file:///work/demo/threads.py"
 
 
 def test_every_core_up_to_two_then_all_but_the_editors_at_most_eight():
     assert [machine_threads(n) for n in (1, 2, 3, 4, 8, 32)] == [1, 2, 2, 3, 7, 8]
+    big = 500 * 2**20
+    assert [machine_threads(n, model_bytes=big) for n in (1, 2, 4)] == [1, 2, 3]
+
+
+def test_a_small_model_runs_on_one_thread(starter):
+    """The starter's step is per-operator overhead: a second thread only adds to it."""
+    size = starter.engine.path.stat().st_size
+    assert size < SMALL_MODEL_BYTES
+    assert machine_threads(32, model_bytes=size) == 1
 
 
 def test_the_setting_then_the_environment_then_the_machine(monkeypatch):
     monkeypatch.delenv("RLTAB_THREADS", raising=False)
     assert engine_threads(0) == machine_threads()
+    assert engine_threads(0, model_bytes=1000) == 1
     monkeypatch.setenv("RLTAB_THREADS", "3")
-    assert engine_threads(0) == 3
+    assert engine_threads(0) == 3 and engine_threads(0, model_bytes=1000) == 3
     assert engine_threads(5) == 5
     monkeypatch.setenv("RLTAB_THREADS", "many")
     with pytest.raises(ValueError, match="RLTAB_THREADS"):
@@ -61,7 +71,7 @@ async def test_the_threads_setting_reloads_the_engine_on_that_many_threads(start
             await wait_until(lambda: len(c.statuses) > seen)  # the status after the outcome
             return c.statuses[-1]["threads"]
 
-        assert await served_on() == machine_threads()
+        assert await served_on() == 1  # the starter is small (test_a_small_model_runs_on_one_thread)
         before = os_threads(c._server.pid)
         c.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"rltab": {"threads": 5}}))
         assert await served_on() == 5

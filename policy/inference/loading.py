@@ -20,6 +20,7 @@ from rltab.policy.model.home import base_dir, current_version, model_dir
 
 from .engine import Engine
 from .remote_engine import RemoteEngine, RemoteSpec
+from .threads import engine_threads
 
 
 @dataclass
@@ -51,7 +52,8 @@ def load_model(
     threads: int = 1,
     remote: RemoteSpec | None = None,
 ) -> LoadedModel:
-    """Load `model_path`, or `version` from `home`, or the current version. An adapter version
+    """Load `model_path`, or `version` from `home`, or the current version, on `threads` threads
+    (0: as many as the machine and the model's size call for, threads.engine_threads). An adapter version
     is its base's engine (one ONNX session for all of them) with the adapter active. With
     `remote`, the engine is that inference server (the adapter named per request)."""
     if model_path is None:
@@ -120,7 +122,7 @@ def _load_full(model_path: Path, version: str, threads: int, lora: bool = False)
             path,
             T.token_bytes(tok),
             stop_token_ids(tok, template),
-            threads=threads,
+            threads=threads or engine_threads(0, model_bytes=path.stat().st_size),  # 0: chosen here
             max_positions=max_positions(model_path),
         )
 

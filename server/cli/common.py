@@ -93,17 +93,17 @@ def threads_flag(p) -> None:
         "--threads",
         type=count(1),
         default=0,
-        help="threads the model runs on (default: the machine's cores up to two, all but one above; or RLTAB_THREADS)",
+        help="threads the model runs on (default: one for a small model like the starter, else the machine's "
+        "cores up to two, all but one above; or RLTAB_THREADS)",
     )
 
 
 def model_of(args):
     from rltab.policy.inference.loading import load_model
-    from rltab.policy.inference.threads import engine_threads
 
     model_path = Path(args.model) if getattr(args, "model", None) else None
-    try:
-        return load_model(home_of(args), model_path=model_path, threads=engine_threads(getattr(args, "threads", 0)))
+    try:  # threads 0: chosen by the machine and the model (inference/threads.py)
+        return load_model(home_of(args), model_path=model_path, threads=getattr(args, "threads", 0))
     except (FileNotFoundError, ValueError) as e:  # no model there, or a file that is not what it says
         raise UsageError(str(e)) from e
 
