@@ -147,7 +147,8 @@ class KVCacheLM(nn.Module):
         # key head are rows of one matrix (row j*t + i: head j of the group, query i), as
         # repeat_interleave pairs them; the mask repeats for each.
         rep = self.n_heads // self.n_kv
-        mask = mask.repeat(rep, 1)
+        if rep > 1:  # (each reshape of a traced shape is several operators: none where rep is 1)
+            mask = mask.repeat(rep, 1)
         for i, layer in enumerate(self.layers):
             x = self._norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h)
             q, k, v = self._qkv(layer, x, b, t)
@@ -159,12 +160,14 @@ class KVCacheLM(nn.Module):
             k = torch.cat([recent[2 * i], k.transpose(2, 3)], dim=3)
             v = torch.cat([recent[2 * i + 1], v], dim=2)
             presents += [k, v]
-            qg = (q * scale).reshape(b, self.n_kv, rep * t, self.head_dim)
+            qg = (q * scale).reshape(b, self.n_kv, rep * t, self.head_dim) if rep > 1 else q * scale
             old = torch.matmul(qg, past[2 * i])
             new = torch.matmul(qg, k) + mask
             a = torch.softmax(torch.cat([old, new], dim=-1), dim=-1)
             o = torch.matmul(a[..., :p], past[2 * i + 1]) + torch.matmul(a[..., p:], v)
-            o = o.reshape(b, self.n_heads, t, self.head_dim).transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
+            if rep > 1:
+                o = o.reshape(b, self.n_heads, t, self.head_dim)
+            o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
             h = h + (layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o))
             x = self._norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h)
             mlp = layer.mlp
