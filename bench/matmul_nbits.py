@@ -67,7 +67,8 @@ def main() -> int:
     from rltab.policy.inference.engine import Engine
     from rltab.policy.model import tokenizer as T
     from rltab.policy.model.checkpoint import load_torch
-    from rltab.policy.model.export import export_fp32, quantize_int8
+    from rltab.policy.model.export import export_fp32
+    from rltab.policy.model.quantize import quantize_int8
 
     rows, sizes = [], {}
     with tempfile.TemporaryDirectory(prefix="rltab-nbits-") as tmp:
