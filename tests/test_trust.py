@@ -22,6 +22,7 @@ from rltab.feedback.secrets import contains_secret, is_secret_file
 from rltab.policy.completion.prompt import cursor_window
 from rltab.policy.learning.synthetic import QUOTE_CONTEXTS, serve_round
 from rltab.policy.model.checkpoint import STARTER_DIR, write_meta
+from rltab.policy.model.formats import EXPORT_FORMAT, ONNX_FORMAT_FILE
 from rltab.policy.model.home import current_version, make_private, set_current
 from rltab.server.documents import find_repo
 
@@ -417,8 +418,10 @@ def broken_home(tmp_path: Path, how: str) -> Path:
         write_meta(d, {"version": "v1", "parent": "starter", "time": 1.0, "serve_fim": False})
     if how == "no tokenizer":
         (d / "tokenizer.json").unlink()
-    elif how == "corrupt onnx":
+    elif how in ("corrupt onnx", "older onnx"):
         (d / "model.int8.onnx").write_bytes(b"\x08\x01garbage" * 100)
+        if how == "corrupt onnx":  # of today's export format: served as it is, so it fails
+            (d / ONNX_FORMAT_FILE).write_text(str(EXPORT_FORMAT))
     elif how == "bad meta":
         (d / "meta.json").write_text("{not json")
     home.mkdir(parents=True, exist_ok=True)
@@ -426,8 +429,11 @@ def broken_home(tmp_path: Path, how: str) -> Path:
     return home
 
 
-@pytest.mark.parametrize("how", ["no tokenizer", "corrupt onnx", "bad meta", "missing"])
+@pytest.mark.parametrize("how", ["no tokenizer", "corrupt onnx", "bad meta", "missing", "older onnx"])
 def test_a_broken_model_falls_back_and_says_so(tmp_path, starter, how):
+    """A model that cannot load: the server serves its parent and says so once. A `current` naming
+    a deleted version just means the starter; a version's own ONNX file of an older export format
+    (no format file beside it) is built again from its weights and served, nothing to say."""
     home = broken_home(tmp_path, how)
     src, cursor = completable_doc(starter)
     server = RawServer(home)
@@ -437,7 +443,10 @@ def test_a_broken_model_falls_back_and_says_so(tmp_path, starter, how):
         r = server.inline(i, "file:///w/a.py", *cursor)
         assert r["result"]["items"], r
     server.close()
-    if how != "missing":  # a `current` naming a deleted version just means the starter
+    if how == "older onnx":
+        served = [n["params"]["modelVersion"] for n in server.notifications if n["method"] == "rltab/status"]
+        assert "v1" in served, served
+    if how not in ("missing", "older onnx"):
         shown = [n["params"]["message"] for n in server.notifications if n["method"] == "window/showMessage"]
         assert len([m for m in shown if "cannot load model v1" in m]) == 1, shown
         assert "cannot load model v1" in server.stderr_text()
