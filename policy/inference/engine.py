@@ -25,7 +25,7 @@ from rltab.policy.model.formats import LOGIT_ROWS
 
 from .copying import continuation, copy_candidates, nearer_first
 from .generation import COPY_MAX_N, Candidate, Draft, Generation, RepeatSource
-from .kv import KVCache
+from .kv import KVCache, common_prefix
 
 
 @dataclass
@@ -70,14 +70,6 @@ def _sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random
         q[keep] = p[keep]
         p = q / q.sum()
     return int(rng.choice(len(p), p=p))
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
 
 
 class Engine:

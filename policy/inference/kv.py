@@ -7,6 +7,7 @@ every step: most of a decoding step at a long prompt (issue 30, BENCHMARKS "KV i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +15,15 @@ import numpy as np
 RECENT_MAX = 64
 """Recent tokens kept apart before they join the past: a one-line or 24-token completion never
 settles mid-request; a long one copies its cache once per 64 tokens instead of every token."""
+
+
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many tokens two prompts share from the start: what a cached prompt's cache can serve."""
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
 
 
 def _axis(j: int) -> int:
