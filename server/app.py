@@ -230,7 +230,7 @@ def build_server(
         engine_threads()  # RLTAB_THREADS is checked at start, not at the first request
     except ValueError as e:
         raise BadEnvironment(str(e)) from None
-    settings = Settings(threads=threads) if learn is None else Settings(learning_enabled=bool(learn), threads=threads)
+    settings = Settings(learning_enabled=bool(learn), threads=threads)
     loader = functools.partial(load_model, remote=remote) if remote else load_model
     models = ModelHolder(home, model_path, loader=loader)
     service = Service(records, models, settings, tracker)

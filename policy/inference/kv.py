@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rltab.policy.model.formats import KEY_TOKEN_AXIS, VALUE_TOKEN_AXIS
+
 RECENT_MAX = 64
 """Recent tokens kept apart before they join the past: a one-line or 24-token completion never
 settles mid-request; a long one copies its cache once per 64 tokens instead of every token."""
@@ -28,11 +30,12 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
 
 def _axis(j: int) -> int:
     """The token axis of the j-th array: keys are kept transposed ([B, Hkv, D, L]), values not."""
-    return 3 if j % 2 == 0 else 2
+    return KEY_TOKEN_AXIS if j % 2 == 0 else VALUE_TOKEN_AXIS
 
 
 def _cut(x: np.ndarray, j: int, n: int) -> np.ndarray:
-    return np.ascontiguousarray(x[:, :, :, :n] if _axis(j) == 3 else x[:, :, :n])
+    """The first `n` tokens of the j-th array, contiguous (what onnxruntime reads without a copy)."""
+    return np.ascontiguousarray(x[(slice(None),) * _axis(j) + (slice(0, n),)])
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,16 @@ from .families import FAMILIES, family
 
 # Where the built files go and how the cache names them live in formats (torch-free: serving
 # needs them without this module).
-from .formats import EXPORT_FORMAT, LOGIT_ROWS, LORA_ONNX, ONNX_FORMAT_FILE, PLAIN_ONNX, weights_digest  # noqa: F401
+from .formats import (  # noqa: F401
+    EXPORT_FORMAT,
+    KEY_TOKEN_AXIS,
+    LOGIT_ROWS,
+    LORA_ONNX,
+    ONNX_FORMAT_FILE,
+    PLAIN_ONNX,
+    VALUE_TOKEN_AXIS,
+    weights_digest,
+)
 from .quantize import quantize_int8
 
 SUPPORTED = tuple(FAMILIES)
@@ -228,7 +237,7 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
     dyn = {"input_ids": {0: "batch", 1: "seq"}}
 
     def seq(name: str) -> int:
-        return 3 if "key" in name else 2  # keys are kept transposed
+        return KEY_TOKEN_AXIS if "key" in name else VALUE_TOKEN_AXIS
 
     dyn.update({n: {0: "batch", seq(n): "past"} for n in past_names})
     dyn.update({n: {0: "batch", seq(n): "recent"} for n in recent_names})
