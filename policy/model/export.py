@@ -50,6 +50,43 @@ SUPPORTED = tuple(FAMILIES)
 an Add per projection, 3x the decode time of the 5 M starter), and the one that takes adapters."""
 
 
+class _Rotary(torch.autograd.Function):
+    """Rotary position embedding of x [B, T, heads * D] (rotate-half form) for positions start..start+T-1:
+    eager torch for parity tests and tracing, and in the graph onnxruntime's fused operator
+    (com.microsoft RotaryEmbedding): one operator where the traced form was seven, per query and
+    key of every layer (issue 30: a starter step is per-operator overhead)."""
+
+    @staticmethod
+    def forward(ctx, x, start, cos, sin):  # cos, sin: [positions, D/2]
+        b, t, hd = x.shape
+        half, start = cos.shape[1], int(start)
+        c = cos[start : start + t].repeat(1, 2)[None, :, None]
+        s = sin[start : start + t].repeat(1, 2)[None, :, None]
+        xh = x.view(b, t, hd // (2 * half), 2 * half)
+        rot = torch.cat([-xh[..., half:], xh[..., :half]], dim=-1)
+        return (xh * c + rot * s).view(b, t, hd)
+
+    @staticmethod
+    def symbolic(g, x, start, cos, sin):
+        return g.op("com.microsoft::RotaryEmbedding", x, start, cos, sin, interleaved_i=0)
+
+
+class _SkipRMSNorm(torch.autograd.Function):
+    """(RMSNorm(h + delta), h + delta): the residual add and the next norm in one operator in the
+    graph (com.microsoft SkipSimplifiedLayerNormalization, whose fourth output is the sum);
+    onnxruntime does not fuse them itself where the sum is read again (every residual is)."""
+
+    @staticmethod
+    def forward(ctx, h, delta, weight, eps):
+        h = h + delta
+        return weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)), h
+
+    @staticmethod
+    def symbolic(g, h, delta, weight, eps):
+        out = g.op("com.microsoft::SkipSimplifiedLayerNormalization", h, delta, weight, epsilon_f=eps, outputs=4)
+        return out[0], out[3]
+
+
 def _add_lora(module, inputs, out):
     """Forward hook: the projection's output plus its LoRA term, when the forward feeds one."""
     if module.rltab_lora is None:
@@ -93,10 +130,9 @@ class KVCacheLM(nn.Module):
         rot = base.rotary_emb
         pos = torch.arange(n, dtype=torch.float32)
         freqs = torch.outer(pos, rot.inv_freq.float())
-        emb = torch.cat([freqs, freqs], dim=-1)
         scale = getattr(rot, "attention_scaling", 1.0)
-        self.register_buffer("cos", (emb.cos() * scale), persistent=False)
-        self.register_buffer("sin", (emb.sin() * scale), persistent=False)
+        self.register_buffer("cos", (freqs.cos() * scale), persistent=False)  # [positions, D/2]
+        self.register_buffer("sin", (freqs.sin() * scale), persistent=False)
 
     @staticmethod
     def _rms(norm, x):
@@ -106,17 +142,29 @@ class KVCacheLM(nn.Module):
     def _norm(self, norm, x):
         return norm(x) if isinstance(norm, nn.LayerNorm) else self._rms(norm, x)
 
-    @staticmethod
-    def _rotate(x):
-        half = x.shape[-1] // 2
-        return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+    def _add_norm(self, norm, h, delta):
+        """(norm(h + delta), h + delta): a residual step and the norm after it (delta None: h's norm)."""
+        if delta is None:
+            return self._norm(norm, h), h
+        if isinstance(norm, nn.LayerNorm):
+            h = h + delta
+            return norm(h), h
+        return _SkipRMSNorm.apply(h, delta, norm.weight, float(norm.variance_epsilon))
 
-    def _qkv(self, layer, x, b, t):
+    def _qkv(self, layer, x, b, t, start):
+        """Queries (scaled by 1/sqrt(D)), keys and values [B, heads, T, D], rotated to their
+        positions (rotary families). The scale comes before the rotation (which is linear): after
+        it, onnxruntime fused it into the q.K product, which then copied the cached keys every step
+        (a 1,024-token starter step 0.82 -> 1.21 ms)."""
+        scale = self.head_dim**-0.5
         if self.gpt2:
             q, k, v = layer.attn.c_attn(x).split(self.n_heads * self.head_dim, dim=2)
+            q = q * scale
         else:
             attn = layer.self_attn
-            q, k, v = attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+            q = _Rotary.apply(attn.q_proj(x) * scale, start, self.cos, self.sin)
+            k = _Rotary.apply(attn.k_proj(x), start, self.cos, self.sin)
+            v = attn.v_proj(x)
         return (
             q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2),
             k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
@@ -148,11 +196,8 @@ class KVCacheLM(nn.Module):
         h = self.embed(input_ids)
         if self.gpt2:
             h = h + self.wpe.weight[start : start + t][None]
-        else:
-            cos = self.cos[start : start + t][None, None]
-            sin = self.sin[start : start + t][None, None]
-        presents = []
-        scale = self.head_dim**-0.5
+        first = torch.tensor([start]) if isinstance(start, int) else start.reshape(1)  # a traced size
+        presents, delta = [], None  # delta: what the last block adds to the residual stream h
         # Grouped-query attention without copying keys per head: the `rep` query heads of each
         # key head are rows of one matrix (row j*t + i: head j of the group, query i), as
         # repeat_interleave pairs them; the mask repeats for each.
@@ -160,17 +205,14 @@ class KVCacheLM(nn.Module):
         if rep > 1:  # (each reshape of a traced shape is several operators: none where rep is 1)
             mask = mask.repeat(rep, 1)
         for i, layer in enumerate(self.layers):
-            x = self._norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h)
-            q, k, v = self._qkv(layer, x, b, t)
-            if not self.gpt2:
-                q = q * cos + self._rotate(q) * sin
-                k = k * cos + self._rotate(k) * sin
+            x, h = self._add_norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h, delta)
+            q, k, v = self._qkv(layer, x, b, t, first)
             # Keys are kept transposed ([B, Hkv, D, L]): q @ K is then a plain product that reads
             # them where they lie (a transposed operand was packed, i.e. copied, every step).
             k = torch.cat([recent[2 * i], k.transpose(2, 3)], dim=3)
             v = torch.cat([recent[2 * i + 1], v], dim=2)
             presents += [k, v]
-            qg = (q * scale).reshape(b, self.n_kv, rep * t, self.head_dim) if rep > 1 else q * scale
+            qg = q.reshape(b, self.n_kv, rep * t, self.head_dim) if rep > 1 else q
             old = torch.matmul(qg, past[2 * i])
             new = torch.matmul(qg, k) + mask
             a = torch.softmax(torch.cat([old, new], dim=-1), dim=-1)
@@ -178,14 +220,14 @@ class KVCacheLM(nn.Module):
             if rep > 1:
                 o = o.reshape(b, self.n_heads, t, self.head_dim)
             o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
-            h = h + (layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o))
-            x = self._norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h)
+            delta = layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o)
+            x, h = self._add_norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h, delta)
             mlp = layer.mlp
             if hasattr(mlp, "gate_proj"):  # SwiGLU (Llama family)
-                h = h + mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
+                delta = mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
             else:  # c_fc -> activation -> c_proj (StarCoder2, GPT-2)
-                h = h + mlp.c_proj(mlp.act(mlp.c_fc(x)))
-        last = self._norm(self.norm, h[:, -LOGIT_ROWS:, :])
+                delta = mlp.c_proj(mlp.act(mlp.c_fc(x)))
+        last, _ = self._add_norm(self.norm, h[:, -LOGIT_ROWS:, :], delta[:, -LOGIT_ROWS:, :])
         return (torch.matmul(last, self.lm_head_t), *presents)
 
     def empty_past(self, batch: int = 1):
