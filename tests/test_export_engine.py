@@ -17,20 +17,21 @@ def test_kv_wrapper_matches_transformers(tiny_model_dir):
     m = load_torch(tiny_model_dir)
     w = E.KVCacheLM(m).eval()
     ids = torch.randint(5, m.config.vocab_size, (2, 17), generator=torch.Generator().manual_seed(1))
-    nothing = w.empty_past(2)[: 2 * len(w.layers)]
+    other = torch.randint(5, m.config.vocab_size, (2, 8), generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         ref = m(ids).logits[:, 9:]  # the 8 positions of the second run: logits for each
-        first = w(ids[:, :9], *w.empty_past(2))
-        # The first run's cache as the recent part, then as the past (read in place), then split.
-        recent = w(ids[:, 9:], *nothing, *first[1:])
-        past = w(ids[:, 9:], *first[1:], *nothing)
-        head = w(ids[:, :5], *w.empty_past(2))
-        tail = w(ids[:, 5:9], *head[1:], *nothing)
-        split = w(ids[:, 9:], *head[1:], *tail[1:])
-    for out in (recent, past, split):
+        first = w.run(ids[:, :9], w.empty_cache(2, capacity=20), 0)
+        second = w.run(ids[:, 9:], first[1:], 9)
+        # In three runs; and over rows another continuation left behind (a trimmed cache).
+        head = w.run(ids[:, :5], w.empty_cache(2, capacity=17), 0)
+        split = w.run(ids[:, 9:], w.run(ids[:, 5:9], head[1:], 5)[1:], 9)
+        stale = w.run(other, first[1:], 9)
+        over = w.run(ids[:, 9:], stale[1:], 9)
+    for out in (second, split, over):
         torch.testing.assert_close(out[0], ref, atol=1e-4, rtol=1e-4)
-    # The recent part grows by the run's tokens (keys transposed: the token axis is the last).
-    torch.testing.assert_close(split[1], torch.cat([tail[1], recent[1][..., 9:]], dim=3))
+    # Each run writes its rows into the buffers it was given, at the positions it filled.
+    torch.testing.assert_close(split[1][:, :, :17], second[1][:, :, :17])
+    assert second[1].shape == (2, w.n_kv, 20, w.head_dim) and not second[1][:, :, 17:].any()
 
 
 def test_onnx_fp32_matches_torch(tiny_model_dir, fp32_engine):

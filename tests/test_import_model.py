@@ -63,10 +63,9 @@ def test_kv_cache_forward_matches_transformers(imported):
     ids = torch.randint(0, hf.config.vocab_size, (1, 24), generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = hf(input_ids=ids).logits[0]
-        full, *_ = wrapper(ids, *wrapper.empty_past())
-        _, *past = wrapper(ids[:, :15], *wrapper.empty_past())
-        nothing = wrapper.empty_past()[: len(past)]
-        cached, *_ = wrapper(ids[:, 15:], *past, *nothing)  # the first half as the past, read in place
+        full, *_ = wrapper.run(ids, wrapper.empty_cache(capacity=24), 0)
+        _, *cache = wrapper.run(ids[:, :15], wrapper.empty_cache(capacity=30), 0)
+        cached, *_ = wrapper.run(ids[:, 15:], cache, 15)  # the second half after the cached first
     # The graph's logits cover the last LOGIT_ROWS positions run (prompt lookup checks guesses there).
     torch.testing.assert_close(full[0], ref[-LOGIT_ROWS:], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(cached[0], ref[-LOGIT_ROWS:], atol=1e-4, rtol=1e-4)

@@ -26,6 +26,7 @@ from rltab.policy.model.formats import LOGIT_ROWS
 from .copying import continuation, copy_candidates, nearer_first
 from .generation import COPY_MAX_N, Candidate, Draft, Generation, RepeatSource
 from .kv import KVCache, common_prefix
+from .runner import Runner
 
 
 @dataclass
@@ -38,18 +39,6 @@ LOOKUP_TOKENS = LOGIT_ROWS - 1
 """Prompt lookup (greedy decoding): where the text written repeats the prompt, up to this many of
 the tokens that followed there are run with the chosen token in one pass and kept as far as
 decoding would have chosen them (`Engine.lookup_tokens`; 0: off)."""
-
-
-def _run_options():
-    """Every run gives back at its end what onnxruntime's arena grew by during it. The cache in two
-    parts (format 6) gives runs more shapes, and the arena kept growing over a day of typing
-    (tests/test_soak.py: 7.4 MB after warm-up against a 4 MB bound; 3.0 with this). It costs a
-    0.5B model's 512-token prefill 6 % (940 -> 1,000 ms); turning the arena off cost 25 %."""
-    import onnxruntime as ort
-
-    options = ort.RunOptions()
-    options.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
-    return options
 
 
 def _log_softmax(x: np.ndarray) -> np.ndarray:
@@ -82,28 +71,10 @@ class Engine:
         cache_slots: int = 8,
         max_positions: int = 2048,
     ):
-        import onnxruntime as ort
-
-        ort.disable_telemetry_events()  # besides ORT_DISABLE_TELEMETRY (offline.py): nothing leaves the machine
-        opts = ort.SessionOptions()
-        self.threads = threads
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Every request has its own shapes (prompt and cache lengths): a memory pattern planned per
-        # shape is never reused, and its plans and arena blocks piled up over a day of typing
-        # (bench/soak.py: +0.5 MB per 1,000 messages with it, +0.1 without, same latency).
-        opts.enable_mem_pattern = False
-        opts.log_severity_level = 3  # the LoRA inputs' zero defaults are meant to be overridable
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        self.run_options = _run_options()  # with_adapter adds an active LoRA adapter
+        self.runner = Runner(onnx_path, threads)
+        self.session, self.threads, self.path = self.runner.session, threads, Path(onnx_path)
         self.adapter: Path | None = None
-        self._adapter_handle: object | None = None  # the LoraAdapter the run options point at
-        self.path = Path(onnx_path)
-        self.past_names = [i.name for i in self.session.get_inputs() if i.name.startswith("past_")]
-        self.recent_names = [i.name for i in self.session.get_inputs() if i.name.startswith("recent_")]
-        shape = next(i.shape for i in self.session.get_inputs() if i.name == "past_value_0")
-        self.kv_heads, self.head_dim = int(shape[1]), int(shape[3])
+        self.past_names = self.runner.past_names
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
         self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
@@ -117,18 +88,12 @@ class Engine:
         self.lookup_counts = [0, 0]  # prompt lookup's guesses run, and kept (bench figures)
 
     def with_adapter(self, adapter_path: str | Path) -> Engine:
-        """This engine's session and weights, with a LoRA adapter file (onnxruntime's adapter
-        format) active on every run; its own prefix KV cache, since the adapter changes the keys."""
+        """This engine's session and weights with a LoRA adapter (runner.py); its own prefix KV
+        cache, since the adapter changes the keys."""
         import copy
 
-        import onnxruntime as ort
-
-        adapter = ort.LoraAdapter()
-        adapter.Load(str(adapter_path))
         other = copy.copy(self)
-        other.run_options = _run_options()
-        other.run_options.add_active_adapter(adapter)
-        other._adapter_handle = adapter  # the run options only point at it
+        other.runner = self.runner.with_adapter(adapter_path)
         other.adapter = Path(adapter_path)
         other._cache = OrderedDict()
         return other
@@ -141,12 +106,10 @@ class Engine:
 
     def _run_rows(self, ids: np.ndarray, past: KVCache) -> tuple[np.ndarray, KVCache]:
         """The logits [B, R, V] after each of the last R = min(T, LOGIT_ROWS) tokens, and the cache."""
-        past = past.settled()
-        feeds = {"input_ids": ids, **past.feeds(self.past_names, self.recent_names)}
-        out = self.session.run(None, feeds, self.run_options)
+        logits, past = self.runner.run(ids, past, self.max_positions)
         # Checkpoints pad their embedding past the tokenizer (Qwen2.5: 151,936 rows for 151,665
         # tokens); ids with no text are never produced.
-        return out[0][..., : len(self.token_bytes)], past.after(out[1:])
+        return logits[..., : len(self.token_bytes)], past
 
     def _with_copies(
         self,
@@ -182,12 +145,14 @@ class Engine:
         return logits if out is None else out
 
     def empty_past(self, batch: int = 1) -> KVCache:
-        return KVCache.empty(len(self.past_names), self.kv_heads, self.head_dim, batch)
+        return KVCache.empty(len(self.past_names), self.runner.kv_heads, self.runner.head_dim, batch)
 
     def prefill(self, prompt: Sequence[int], cache_key: str | None = None):
         """Logits after `prompt` and its KV cache, re-using the cached prefix of `cache_key`."""
         reused, past = 0, self.empty_past()
-        hit = self._cache.get(cache_key) if cache_key is not None else None
+        # The run writes into the cached buffers from the shared prefix on: the slot gives them
+        # up (generate remembers the new prompt's cache), so no slot claims rows overwritten.
+        hit = self._cache.pop(cache_key, None) if cache_key is not None else None
         if hit is not None:
             # At least one token must be run to get logits for the last position.
             reused = min(common_prefix(hit.tokens, prompt), len(prompt) - 1)

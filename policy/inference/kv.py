@@ -1,8 +1,12 @@
-"""A request's KV cache in the two parts the graph takes (model/export.py): `past`, which every
-step reads where it lies, and `recent`, the tokens run since, which each step returns with its
-own appended. Only the recent part is copied per step; it joins the past (one copy) when it
-grows past RECENT_MAX tokens. A step that returned the whole cache copied every token of it,
-every step: most of a decoding step at a long prompt (issue 30, BENCHMARKS "KV in place").
+"""A request's KV cache: per layer a key and a value buffer [B, Hkv, C, D] of some capacity C, the
+first `length` positions filled. The graph (model/export.py) writes a run's rows into the buffers
+it is given, at `length`..; the engine binds each buffer as both the run's input and its output,
+so a decoding step copies nothing (issue 30, BENCHMARKS "KV in place"). Buffers are copied only
+to grow (by half again, at least GROW_TOKENS more) and for a batch of drafts.
+
+Runs write in place: a cache that a later run was given is changed from its `length` on. Where
+a request continues another's cache (the engine's per-document slots), the older owner gives it
+up first (Engine.prefill).
 """
 
 from __future__ import annotations
@@ -12,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rltab.policy.model.formats import KEY_TOKEN_AXIS, VALUE_TOKEN_AXIS
+from rltab.policy.model.formats import CACHE_TOKEN_AXIS
 
-RECENT_MAX = 64
-"""Recent tokens kept apart before they join the past: a one-line or 24-token completion never
-settles mid-request; a long one copies its cache once per 64 tokens instead of every token."""
+GROW_TOKENS = 128
+"""Room made beyond what a run needs when buffers are (re)allocated: a 24-token completion after a
+prompt never reallocates mid-request; a long one reallocates once per half again of its length."""
 
 
 def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
@@ -28,69 +32,46 @@ def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
     return i
 
 
-def _axis(j: int) -> int:
-    """The token axis of the j-th array: keys are kept transposed ([B, Hkv, D, L]), values not."""
-    return KEY_TOKEN_AXIS if j % 2 == 0 else VALUE_TOKEN_AXIS
-
-
-def _cut(x: np.ndarray, j: int, n: int) -> np.ndarray:
-    """The first `n` tokens of the j-th array, contiguous (what onnxruntime reads without a copy)."""
-    return np.ascontiguousarray(x[(slice(None),) * _axis(j) + (slice(0, n),)])
-
-
 @dataclass(frozen=True)
 class KVCache:
-    past: tuple[np.ndarray, ...]  # per layer: key [B, Hkv, D, P], value [B, Hkv, P, D]; contiguous
-    recent: tuple[np.ndarray, ...]  # the same layouts, S tokens
+    buffers: tuple[np.ndarray, ...]  # per layer: key, value [B, Hkv, C, D], C-contiguous
+    length: int  # positions filled: where the next run's rows go
 
     @staticmethod
     def empty(layers2: int, kv_heads: int, head_dim: int, batch: int = 1) -> KVCache:
-        """No tokens yet, for a graph with `layers2` (2 per layer) key/value inputs of each part."""
-        key, value = (batch, kv_heads, head_dim, 0), (batch, kv_heads, 0, head_dim)
-        nothing = tuple(np.zeros(key if j % 2 == 0 else value, np.float32) for j in range(layers2))
-        return KVCache(nothing, nothing)
+        """No tokens and no room yet, for a graph with `layers2` (2 per layer) buffers."""
+        return KVCache(tuple(np.zeros((batch, kv_heads, 0, head_dim), np.float32) for _ in range(layers2)), 0)
 
     @property
-    def length(self) -> int:
-        """Tokens the cache holds: the positions the next run's tokens start at."""
-        return self.past[1].shape[2] + self.recent[1].shape[2]
+    def capacity(self) -> int:
+        return self.buffers[0].shape[CACHE_TOKEN_AXIS]
 
-    def feeds(self, past_names: list[str], recent_names: list[str]) -> dict[str, np.ndarray]:
-        return {**dict(zip(past_names, self.past)), **dict(zip(recent_names, self.recent))}
+    @property
+    def batch(self) -> int:
+        return self.buffers[0].shape[0]
 
-    def after(self, presents: list[np.ndarray]) -> KVCache:
-        """The cache after a run that returned `presents` (the recent part with its tokens)."""
-        return KVCache(self.past, tuple(presents))
-
-    def settled(self) -> KVCache:
-        """The recent part moved into the past where it has grown past RECENT_MAX (a past that
-        is empty takes it as it is, without a copy)."""
-        if self.recent[1].shape[2] <= RECENT_MAX:
+    def room_for(self, tokens: int, limit: int) -> KVCache:
+        """This cache, with buffers that hold `tokens` more (new ones, the filled rows copied,
+        where these are too small); never more than `limit` positions unless a run needs them."""
+        need = self.length + tokens
+        if need <= self.capacity:
             return self
-        if self.past[1].shape[2] == 0:
-            return KVCache(self.recent, _none(self.recent))
-        joined = tuple(np.concatenate([p, r], axis=_axis(j)) for j, (p, r) in enumerate(zip(self.past, self.recent)))
-        return KVCache(joined, _none(self.recent))
+        capacity = max(need, min(limit, max(need + GROW_TOKENS, self.capacity * 3 // 2)))
+        grown = []
+        for x in self.buffers:
+            y = np.empty(x.shape[:2] + (capacity,) + x.shape[3:], np.float32)
+            y[:, :, : self.length] = x[:, :, : self.length]
+            grown.append(y)
+        return KVCache(tuple(grown), self.length)
+
+    def extended(self, tokens: int) -> KVCache:
+        """The cache after a run that wrote `tokens` rows into these buffers."""
+        return KVCache(self.buffers, self.length + tokens)
 
     def trimmed(self, n: int) -> KVCache:
-        """The first `n` tokens' cache (a copy of what is kept, where a part is cut)."""
-        p = self.past[1].shape[2]
-        if n >= self.length:
-            return self
-        if n >= p:
-            return KVCache(self.past, tuple(_cut(r, j, n - p) for j, r in enumerate(self.recent)))
-        return KVCache(tuple(_cut(x, j, n) for j, x in enumerate(self.past)), _none(self.recent))
+        """The first `n` tokens' cache: the same buffers (the next run overwrites what follows)."""
+        return self if n >= self.length else KVCache(self.buffers, n)
 
     def repeated(self, m: int) -> KVCache:
-        """The same cache for `m` rows of a batch (one draft each)."""
-        return KVCache(
-            tuple(np.repeat(x, m, axis=0) for x in self.past), tuple(np.repeat(x, m, axis=0) for x in self.recent)
-        )
-
-
-def _none(like: tuple[np.ndarray, ...]) -> tuple[np.ndarray, ...]:
-    """Empty arrays of `like`'s layouts."""
-    return tuple(
-        np.zeros(tuple(0 if a == _axis(j) else d for a, d in enumerate(x.shape)), np.float32)
-        for j, x in enumerate(like)
-    )
+        """The same cache for `m` rows of a batch (one draft each): new buffers."""
+        return KVCache(tuple(np.repeat(x, m, axis=0) for x in self.buffers), self.length)

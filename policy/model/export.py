@@ -1,14 +1,14 @@
 """Export a decoder-only checkpoint (families.py) to ONNX with an explicit KV cache, then int8-quantize it.
 
-The graph: inputs `input_ids` [B, T], and per layer the cache in two parts: `past_key_i` [B,
-Hkv, D, P] (keys transposed) / `past_value_i` [B, Hkv, P, D], read where they lie and never
-copied, and `recent_key_i` / `recent_value_i` (S tokens, same layouts), the few tokens run since.
-Outputs: `logits` [B, R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is
-the next token's; prompt lookup checks its guesses with the others) and `present_key_i` [B, Hkv,
-D, S+T] / `present_value_i` [B, Hkv, S+T, D], the recent part with this run's tokens. Positions are P+S..P+S+T-1. A graph that returned the whole cache
-copied all of it at every decoding step (a Concat of P+T rows per layer): most of a step at a
-1,000-token prompt for the starter (issue 30). policy/inference/kv.py keeps the two parts.
-Attention reads a grouped-query model's shared keys and values in place too (no repeat per head).
+The graph: inputs `input_ids` [B, T], `seqlens_k` [B] and `total_sequence_length` (int32: the
+positions filled after this run, less one per row, and in all), and per layer the cache as
+buffers `past_key_i` / `past_value_i` [B, Hkv, C, D] of some capacity C. Outputs: `logits` [B,
+R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is the next token's;
+prompt lookup checks its guesses with the others) and `present_key_i` / `present_value_i`: the
+same buffers with this run's rows written at total-T... Attention, rotary positions and the
+cache write are onnxruntime's fused GroupQueryAttention; the engine binds each buffer as both
+input and output (policy/inference/kv.py), so a step writes its rows in place and copies
+nothing. Graphs that returned the cache copied it every step (issue 30).
 
 Every LoRA target projection (families.py) also adds `x @ A.T @ B.T`, where `<module>.lora_A`
 [r, in] and `<module>.lora_B` [out, r] are optional inputs that default to zeros: the base model
@@ -26,6 +26,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.onnx import symbolic_helper
 
 from .checkpoint import load_torch
 from .families import FAMILIES, family
@@ -33,13 +34,12 @@ from .families import FAMILIES, family
 # Where the built files go and how the cache names them live in formats (torch-free: serving
 # needs them without this module).
 from .formats import (  # noqa: F401
+    CACHE_TOKEN_AXIS,
     EXPORT_FORMAT,
-    KEY_TOKEN_AXIS,
     LOGIT_ROWS,
     LORA_ONNX,
     ONNX_FORMAT_FILE,
     PLAIN_ONNX,
-    VALUE_TOKEN_AXIS,
     weights_digest,
 )
 from .quantize import quantize_int8
@@ -50,25 +50,52 @@ SUPPORTED = tuple(FAMILIES)
 an Add per projection, 3x the decode time of the 5 M starter), and the one that takes adapters."""
 
 
-class _Rotary(torch.autograd.Function):
-    """Rotary position embedding of x [B, T, heads * D] (rotate-half form) for positions start..start+T-1:
-    eager torch for parity tests and tracing, and in the graph onnxruntime's fused operator
-    (com.microsoft RotaryEmbedding): one operator where the traced form was seven, per query and
-    key of every layer (issue 30: a starter step is per-operator overhead)."""
+class _Attention(torch.autograd.Function):
+    """One layer's causal attention over its cache, in the graph onnxruntime's fused operator
+    (com.microsoft GroupQueryAttention); eager torch here for parity tests and tracing.
+
+    q [B, T, H*D], k, v [B, T, Hkv*D] (unrotated); key_buf, value_buf [B, Hkv, C, D]: the cache,
+    its first `total - T` positions filled. The T new positions are rotated (rotary families, `cos`
+    and `sin` [positions, D/2]) and written into the buffers at total-T.., which are returned as
+    they are then; the engine binds each buffer as both input and output, so onnxruntime writes
+    the new rows in place and nothing is copied per step (issue 30). Query i attends to cache
+    positions 0..total-T+i, scaled by 1/sqrt(D); grouped-query heads share their key head."""
 
     @staticmethod
-    def forward(ctx, x, start, cos, sin):  # cos, sin: [positions, D/2]
-        b, t, hd = x.shape
-        half, start = cos.shape[1], int(start)
-        c = cos[start : start + t].repeat(1, 2)[None, :, None]
-        s = sin[start : start + t].repeat(1, 2)[None, :, None]
-        xh = x.view(b, t, hd // (2 * half), 2 * half)
-        rot = torch.cat([-xh[..., half:], xh[..., :half]], dim=-1)
-        return (xh * c + rot * s).view(b, t, hd)
+    def forward(ctx, q, k, v, key_buf, value_buf, seqlens_k, total, cos, sin, n_heads: int, n_kv: int):
+        b, t, _ = q.shape
+        d = key_buf.shape[-1]
+        start = int(total) - t
+        q, k, v = (x.view(b, t, -1, d).transpose(1, 2) for x in (q, k, v))
+        if cos is not None:
+            pos = torch.arange(start, start + t)
+            c, s = cos[pos].repeat(1, 2), sin[pos].repeat(1, 2)
+            q, k = (x * c + torch.cat([-x[..., d // 2 :], x[..., : d // 2]], dim=-1) * s for x in (q, k))
+        key_buf, value_buf = key_buf.clone(), value_buf.clone()
+        key_buf[:, :, start : start + t] = k
+        value_buf[:, :, start : start + t] = v
+        rep = n_heads // n_kv
+        keys = key_buf[:, :, : start + t].repeat_interleave(rep, dim=1)
+        values = value_buf[:, :, : start + t].repeat_interleave(rep, dim=1)
+        scores = torch.matmul(q, keys.transpose(2, 3)) * d**-0.5
+        q_pos = torch.arange(t)[:, None] + start
+        scores = scores.masked_fill(torch.arange(start + t)[None, :] > q_pos, float("-inf"))
+        o = torch.matmul(torch.softmax(scores, dim=-1), values)
+        return o.transpose(1, 2).reshape(b, t, n_heads * d), key_buf, value_buf
 
     @staticmethod
-    def symbolic(g, x, start, cos, sin):
-        return g.op("com.microsoft::RotaryEmbedding", x, start, cos, sin, interleaved_i=0)
+    def symbolic(g, q, k, v, key_buf, value_buf, seqlens_k, total, cos, sin, n_heads, n_kv):
+        rotary = not symbolic_helper._is_none(cos)
+        inputs = [q, k, v, key_buf, value_buf, seqlens_k, total] + ([cos, sin] if rotary else [])
+        return g.op(
+            "com.microsoft::GroupQueryAttention",
+            *inputs,
+            num_heads_i=n_heads,
+            kv_num_heads_i=n_kv,
+            do_rotary_i=int(rotary),
+            rotary_interleaved_i=0,
+            outputs=3,
+        )
 
 
 class _SkipRMSNorm(torch.autograd.Function):
@@ -151,75 +178,42 @@ class KVCacheLM(nn.Module):
             return norm(h), h
         return _SkipRMSNorm.apply(h, delta, norm.weight, float(norm.variance_epsilon))
 
-    def _qkv(self, layer, x, b, t, start):
-        """Queries (scaled by 1/sqrt(D)), keys and values [B, heads, T, D], rotated to their
-        positions (rotary families). The scale comes before the rotation (which is linear): after
-        it, onnxruntime fused it into the q.K product, which then copied the cached keys every step
-        (a 1,024-token starter step 0.82 -> 1.21 ms)."""
-        scale = self.head_dim**-0.5
+    def _qkv(self, layer, x):
+        """Queries, keys and values [B, T, heads * D], before rotation."""
         if self.gpt2:
-            q, k, v = layer.attn.c_attn(x).split(self.n_heads * self.head_dim, dim=2)
-            q = q * scale
-        else:
-            attn = layer.self_attn
-            q = _Rotary.apply(attn.q_proj(x) * scale, start, self.cos, self.sin)
-            k = _Rotary.apply(attn.k_proj(x), start, self.cos, self.sin)
-            v = attn.v_proj(x)
-        return (
-            q.view(b, t, self.n_heads, self.head_dim).transpose(1, 2),
-            k.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
-            v.view(b, t, self.n_kv, self.head_dim).transpose(1, 2),
-        )
+            return layer.attn.c_attn(x).split(self.n_heads * self.head_dim, dim=2)
+        attn = layer.self_attn
+        return attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
 
-    def forward(self, input_ids, *rest):
-        """rest: the past key/value of every layer, the recent key/value of every layer, then
-        (optionally) lora_A, lora_B of every target."""
+    def forward(self, input_ids, seqlens_k, total, *rest):
+        """seqlens_k [B] (int32): total - 1 for every row; total (int32 scalar): the positions
+        filled after this run; rest: the key and value buffers of every layer, then (optionally)
+        lora_A, lora_B of every target."""
         n = 2 * len(self.layers)
-        past, recent, lora = rest[:n], rest[n : 2 * n], rest[2 * n :]
+        cache, lora = rest[:n], rest[n:]
         for i, (_, module) in enumerate(self.lora_targets):
             module.rltab_lora = (lora[2 * i], lora[2 * i + 1]) if lora else None
         try:
-            return self._forward(input_ids, past, recent)
+            return self._forward(input_ids, seqlens_k, total, cache)
         finally:
             for _, module in self.lora_targets:
                 module.rltab_lora = None
 
-    def _forward(self, input_ids, past, recent):
-        b, t = input_ids.shape
-        p, s = past[1].shape[2], recent[1].shape[2]  # values: [B, Hkv, L, D]
-        start = p + s
-        # Within the recent part and this run, query i (at s+i) may attend to keys 0..s+i; the
-        # past comes before all of them.
-        q_pos = torch.arange(t, device=input_ids.device)[:, None] + s
-        k_pos = torch.arange(s + t, device=input_ids.device)[None, :]
-        mask = torch.where(k_pos <= q_pos, 0.0, float("-inf"))
+    def _forward(self, input_ids, seqlens_k, total, cache):
+        t = input_ids.shape[1]
         h = self.embed(input_ids)
         if self.gpt2:
+            start = total.long() - t
             h = h + self.wpe.weight[start : start + t][None]
-        first = torch.tensor([start]) if isinstance(start, int) else start.reshape(1)  # a traced size
+        cos, sin = (None, None) if self.gpt2 else (self.cos, self.sin)
         presents, delta = [], None  # delta: what the last block adds to the residual stream h
-        # Grouped-query attention without copying keys per head: the `rep` query heads of each
-        # key head are rows of one matrix (row j*t + i: head j of the group, query i), as
-        # repeat_interleave pairs them; the mask repeats for each.
-        rep = self.n_heads // self.n_kv
-        if rep > 1:  # (each reshape of a traced shape is several operators: none where rep is 1)
-            mask = mask.repeat(rep, 1)
         for i, layer in enumerate(self.layers):
             x, h = self._add_norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h, delta)
-            q, k, v = self._qkv(layer, x, b, t, first)
-            # Keys are kept transposed ([B, Hkv, D, L]): q @ K is then a plain product that reads
-            # them where they lie (a transposed operand was packed, i.e. copied, every step).
-            k = torch.cat([recent[2 * i], k.transpose(2, 3)], dim=3)
-            v = torch.cat([recent[2 * i + 1], v], dim=2)
-            presents += [k, v]
-            qg = q.reshape(b, self.n_kv, rep * t, self.head_dim) if rep > 1 else q
-            old = torch.matmul(qg, past[2 * i])
-            new = torch.matmul(qg, k) + mask
-            a = torch.softmax(torch.cat([old, new], dim=-1), dim=-1)
-            o = torch.matmul(a[..., :p], past[2 * i + 1]) + torch.matmul(a[..., p:], v)
-            if rep > 1:
-                o = o.reshape(b, self.n_heads, t, self.head_dim)
-            o = o.transpose(1, 2).reshape(b, t, self.n_heads * self.head_dim)
+            q, k, v = self._qkv(layer, x)
+            o, key, value = _Attention.apply(
+                q, k, v, cache[2 * i], cache[2 * i + 1], seqlens_k, total, cos, sin, self.n_heads, self.n_kv
+            )
+            presents += [key, value]
             delta = layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o)
             x, h = self._add_norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h, delta)
             mlp = layer.mlp
@@ -230,19 +224,26 @@ class KVCacheLM(nn.Module):
         last, _ = self._add_norm(self.norm, h[:, -LOGIT_ROWS:, :], delta[:, -LOGIT_ROWS:, :])
         return (torch.matmul(last, self.lm_head_t), *presents)
 
-    def empty_past(self, batch: int = 1):
-        """An empty cache: the past part and the recent part of every layer (keys [B, Hkv, D, 0],
-        values [B, Hkv, 0, D])."""
-        key, value = (batch, self.n_kv, self.head_dim, 0), (batch, self.n_kv, 0, self.head_dim)
-        return [torch.zeros(key if j % 2 == 0 else value) for j in range(4 * len(self.layers))]
+    def empty_cache(self, batch: int = 1, capacity: int = 0) -> list[torch.Tensor]:
+        """Zeroed key and value buffers [B, Hkv, C, D] of every layer."""
+        return [torch.zeros(batch, self.n_kv, capacity, self.head_dim) for _ in range(2 * len(self.layers))]
+
+    @staticmethod
+    def positions(batch: int, total: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """seqlens_k and total_sequence_length for a run after which `total` positions are filled."""
+        return torch.full((batch,), total - 1, dtype=torch.int32), torch.tensor(total, dtype=torch.int32)
+
+    def run(self, ids, cache, filled: int, *lora):
+        """Eager: the run of `ids` [B, T] after `filled` cached positions; (logits, *buffers)."""
+        return self(ids, *self.positions(ids.shape[0], filled + ids.shape[1]), *cache, *lora)
 
     def io_names(self):
-        past, recent, present = [], [], []
+        """The cache buffers' input names and the outputs they are bound to again."""
+        cache, present = [], []
         for i in range(len(self.layers)):
-            past += [f"past_key_{i}", f"past_value_{i}"]
-            recent += [f"recent_key_{i}", f"recent_value_{i}"]
+            cache += [f"past_key_{i}", f"past_value_{i}"]
             present += [f"present_key_{i}", f"present_value_{i}"]
-        return past, recent, present
+        return cache, present
 
 
 def lora_targets(hf_model) -> list[tuple[str, nn.Module]]:
@@ -269,29 +270,20 @@ def export_fp32(hf_model, out_path: str | Path, max_positions: int | None = None
     out_path = Path(out_path)
     hf_model = hf_model.float().eval()
     wrapper = KVCacheLM(hf_model, max_positions).eval()
-    past_names, recent_names, present_names = wrapper.io_names()
+    cache_names, present_names = wrapper.io_names()
     ids = torch.ones(1, 3, dtype=torch.long)
-    past = [
-        torch.zeros((1, wrapper.n_kv, wrapper.head_dim, 2) if "key" in n else (1, wrapper.n_kv, 2, wrapper.head_dim))
-        for n in past_names + recent_names
-    ]
+    cache = [*wrapper.positions(1, 2 + 3), *wrapper.empty_cache(capacity=8)]  # 2 filled, 3 run
     shapes = lora_shapes(hf_model, rank=2) if lora else {}
-    dyn = {"input_ids": {0: "batch", 1: "seq"}}
-
-    def seq(name: str) -> int:
-        return KEY_TOKEN_AXIS if "key" in name else VALUE_TOKEN_AXIS
-
-    dyn.update({n: {0: "batch", seq(n): "past"} for n in past_names})
-    dyn.update({n: {0: "batch", seq(n): "recent"} for n in recent_names})
-    dyn.update({n: {0: "batch", seq(n): "recent_and_new"} for n in present_names})
+    dyn = {"input_ids": {0: "batch", 1: "seq"}, "seqlens_k": {0: "batch"}}
+    dyn.update({n: {0: "batch", CACHE_TOKEN_AXIS: "capacity"} for n in cache_names + present_names})
     dyn.update({n: {0: "rank"} if n.endswith("lora_A") else {1: "rank"} for n in shapes})
     dyn["logits"] = {0: "batch", 1: "rows"}
     with torch.no_grad():
         torch.onnx.export(
             wrapper,
-            (ids, *past, *(torch.zeros(s) for s in shapes.values())),
+            (ids, *cache, *(torch.zeros(s) for s in shapes.values())),
             str(out_path),
-            input_names=["input_ids", *past_names, *recent_names, *shapes],
+            input_names=["input_ids", "seqlens_k", "total_sequence_length", *cache_names, *shapes],
             output_names=["logits", *present_names],
             dynamic_axes=dyn,
             opset_version=17,

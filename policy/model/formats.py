@@ -11,7 +11,7 @@ from pathlib import Path
 STARTER_VERSION = "starter"
 EXPORT_FORMAT = 7  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
-KEY_TOKEN_AXIS, VALUE_TOKEN_AXIS = 3, 2  # the graph's cache: keys [B, Hkv, D, L] (transposed), values [B, Hkv, L, D]
+CACHE_TOKEN_AXIS = 2  # the graph's cache buffers: keys and values [B, Hkv, capacity, D]
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"
 ONNX_FORMAT_FILE = "model.int8.format"  # beside a model directory's own ONNX files: their EXPORT_FORMAT
 WEIGHT_FILES = ("config.json", "model.safetensors", "adapter.safetensors")
