@@ -122,6 +122,27 @@ def _add_lora(module, inputs, out):
     return out + torch.matmul(torch.matmul(inputs[0], a.t()), b.t())
 
 
+def _pack(modules) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The [in, sum of outs] weight and the bias (or None) of linear projections of one input."""
+    weight = torch.cat([m.weight.detach() for m in modules]).t().contiguous()
+    if all(m.bias is None for m in modules):
+        return weight, None
+    return weight, torch.cat([m.bias.detach() if m.bias is not None else torch.zeros(m.out_features) for m in modules])
+
+
+def _projected(x, modules, packed):
+    """x through `modules` as one matrix product (`packed`: _pack's), each output with its LoRA
+    term where the forward feeds adapters (those are per projection, as peft trains them)."""
+    weight, bias = packed
+    y = torch.matmul(x, weight)
+    if bias is not None:
+        y = y + bias
+    lora = [getattr(m, "rltab_lora", None) for m in modules]
+    if all(t is not None for t in lora):
+        y = y + torch.cat([torch.matmul(torch.matmul(x, a.t()), b.t()) for a, b in lora], dim=-1)
+    return y.split([m.out_features for m in modules], dim=-1)
+
+
 class KVCacheLM(nn.Module):
     """A decoder-only LM (Llama/Qwen2/Mistral, StarCoder2, GPT-2) with explicit past/present
     tensors and last-token logits. Rotary families share one path; GPT-2 adds learned positions
@@ -153,6 +174,13 @@ class KVCacheLM(nn.Module):
         self.embed = base.embed_tokens
         self.layers = base.layers
         self.norm = base.norm
+        # Projections that read the same input run as one matrix product: one operator where
+        # there were three (q, k, v) and two (gate, up) per layer.
+        self.packed = []
+        for layer in self.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            gate_up = _pack((mlp.gate_proj, mlp.up_proj)) if hasattr(mlp, "gate_proj") else None
+            self.packed.append((_pack((attn.q_proj, attn.k_proj, attn.v_proj)), gate_up))
         n = max_positions or cfg.max_position_embeddings
         rot = base.rotary_emb
         pos = torch.arange(n, dtype=torch.float32)
@@ -178,12 +206,19 @@ class KVCacheLM(nn.Module):
             return norm(h), h
         return _SkipRMSNorm.apply(h, delta, norm.weight, float(norm.variance_epsilon))
 
-    def _qkv(self, layer, x):
+    def _qkv(self, i, layer, x):
         """Queries, keys and values [B, T, heads * D], before rotation."""
         if self.gpt2:
             return layer.attn.c_attn(x).split(self.n_heads * self.head_dim, dim=2)
         attn = layer.self_attn
-        return attn.q_proj(x), attn.k_proj(x), attn.v_proj(x)
+        return _projected(x, (attn.q_proj, attn.k_proj, attn.v_proj), self.packed[i][0])
+
+    def _mlp(self, i, layer, x):
+        mlp = layer.mlp
+        if hasattr(mlp, "gate_proj"):  # SwiGLU (Llama family)
+            gate, up = _projected(x, (mlp.gate_proj, mlp.up_proj), self.packed[i][1])
+            return mlp.down_proj(nn.functional.silu(gate) * up)
+        return mlp.c_proj(mlp.act(mlp.c_fc(x)))  # c_fc -> activation -> c_proj (StarCoder2, GPT-2)
 
     def forward(self, input_ids, seqlens_k, total, *rest):
         """seqlens_k [B] (int32): total - 1 for every row; total (int32 scalar): the positions
@@ -209,18 +244,14 @@ class KVCacheLM(nn.Module):
         presents, delta = [], None  # delta: what the last block adds to the residual stream h
         for i, layer in enumerate(self.layers):
             x, h = self._add_norm(layer.ln_1 if self.gpt2 else layer.input_layernorm, h, delta)
-            q, k, v = self._qkv(layer, x)
+            q, k, v = self._qkv(i, layer, x)
             o, key, value = _Attention.apply(
                 q, k, v, cache[2 * i], cache[2 * i + 1], seqlens_k, total, cos, sin, self.n_heads, self.n_kv
             )
             presents += [key, value]
             delta = layer.attn.c_proj(o) if self.gpt2 else layer.self_attn.o_proj(o)
             x, h = self._add_norm(layer.ln_2 if self.gpt2 else layer.post_attention_layernorm, h, delta)
-            mlp = layer.mlp
-            if hasattr(mlp, "gate_proj"):  # SwiGLU (Llama family)
-                delta = mlp.down_proj(nn.functional.silu(mlp.gate_proj(x)) * mlp.up_proj(x))
-            else:  # c_fc -> activation -> c_proj (StarCoder2, GPT-2)
-                delta = mlp.c_proj(mlp.act(mlp.c_fc(x)))
+            delta = self._mlp(i, layer, x)
         last, _ = self._add_norm(self.norm, h[:, -LOGIT_ROWS:, :], delta[:, -LOGIT_ROWS:, :])
         return (torch.matmul(last, self.lm_head_t), *presents)
 
