@@ -14,6 +14,7 @@ from pytest_lsp import client_capabilities
 from raw_lsp import RawServer
 
 from rltab.feedback import rewards as R
+from rltab.policy.inference.threads import cores_available
 
 URI = "file:///work/demo/point.py"
 
@@ -65,7 +66,7 @@ async def test_capabilities_and_status(home):
             "pendingEvents": 0,
             "languages": ["python"],  # the starter knows Python: editors enable it there
             "learningPaused": False,
-            "threads": 1,  # the engine's: one for a model as small as the starter (issue 30)
+            "threads": min(2, cores_available()),  # the engine's: at most two for a model as small as the starter
             "training": False,
             "lastUpdate": None,
         }

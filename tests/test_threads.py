@@ -21,17 +21,17 @@ def test_every_core_up_to_two_then_all_but_the_editors_at_most_eight():
     assert [machine_threads(n, model_bytes=big) for n in (1, 2, 4)] == [1, 2, 3]
 
 
-def test_a_small_model_runs_on_one_thread(starter):
-    """The starter's step is per-operator overhead: a second thread only adds to it."""
+def test_a_small_model_runs_on_at_most_two_threads(starter):
+    """The starter's step is a few dozen small kernels: a second thread helps, more only synchronise."""
     size = starter.engine.path.stat().st_size
     assert size < SMALL_MODEL_BYTES
-    assert machine_threads(32, model_bytes=size) == 1
+    assert [machine_threads(n, model_bytes=size) for n in (1, 2, 3, 32)] == [1, 2, 2, 2]
 
 
 def test_the_setting_then_the_environment_then_the_machine(monkeypatch):
     monkeypatch.delenv("RLTAB_THREADS", raising=False)
     assert engine_threads(0) == machine_threads()
-    assert engine_threads(0, model_bytes=1000) == 1
+    assert engine_threads(0, model_bytes=1000) == machine_threads(model_bytes=1000) <= 2
     monkeypatch.setenv("RLTAB_THREADS", "3")
     assert engine_threads(0) == 3 and engine_threads(0, model_bytes=1000) == 3
     assert engine_threads(5) == 5
@@ -71,9 +71,10 @@ async def test_the_threads_setting_reloads_the_engine_on_that_many_threads(start
             await wait_until(lambda: len(c.statuses) > seen)  # the status after the outcome
             return c.statuses[-1]["threads"]
 
-        assert await served_on() == 1  # the starter is small (test_a_small_model_runs_on_one_thread)
+        small = machine_threads(model_bytes=starter.engine.path.stat().st_size)
+        assert await served_on() == small  # the starter is small (test_a_small_model_runs_on_at_most_two_threads)
         before = os_threads(c._server.pid)
         c.workspace_did_change_configuration(types.DidChangeConfigurationParams(settings={"rltab": {"threads": 5}}))
         assert await served_on() == 5
-        # onnxruntime's pool: the new session's four workers run beside the old one's.
-        assert os_threads(c._server.pid) >= before + 4
+        # onnxruntime's pool: the new session's four workers, where the old one's (small - 1) may be gone.
+        assert os_threads(c._server.pid) >= before - (small - 1) + 4

@@ -2,11 +2,12 @@
 `threads` setting, `rltab serve --threads`, RLTAB_THREADS).
 
 A large model's decoding step is a few large matrix products that a second core nearly halves
-(bench/vs_llama_cpp.py). The starter's step is ~290 small operators: half a millisecond, mostly
-per-operator overhead that a second thread only adds to (BENCHMARKS "Threads": 0.50 ms on one
-thread, 0.45-0.69 ms on two, run to run). So: one thread for a model under SMALL_MODEL_BYTES;
-otherwise every core up to two, all but one (the editor's) above that, at most MAX_THREADS (past
-eight a step is bound by memory, not by cores).
+(bench/vs_llama_cpp.py): every core up to two, all but one (the editor's) above that, at most
+MAX_THREADS (past eight a step is bound by memory, not by cores). A model under SMALL_MODEL_BYTES
+(the starter) runs on at most SMALL_MODEL_THREADS: its step is a few dozen small kernels since
+export format 7, which a second thread speeds up (BENCHMARKS "Export format 7": prefill of 1,024
+tokens 74-76 -> 37-50 ms, the reuse completion mostly faster) and more threads would only
+synchronise. (On format 6's ~290 operators a second thread had only added overhead.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import os
 
 MAX_THREADS = 8
-SMALL_MODEL_BYTES = 64 * 2**20  # the int8 file: the starter's is 6 MB, a 0.5B model's 475 MB
+SMALL_MODEL_BYTES = 64 * 2**20  # the int8 file: the starter's is 6 MB, a 0.5B model's 474 MiB
+SMALL_MODEL_THREADS = 2
 
 
 def cores_available() -> int:
@@ -26,11 +28,11 @@ def cores_available() -> int:
 
 
 def machine_threads(cores: int | None = None, model_bytes: int | None = None) -> int:
-    """One for a small model; else every core up to two, all but one above; at most MAX_THREADS."""
-    if model_bytes is not None and model_bytes < SMALL_MODEL_BYTES:
-        return 1
+    """Every core up to two, all but one above; at most MAX_THREADS (SMALL_MODEL_THREADS for a
+    small model)."""
     n = cores_available() if cores is None else cores
-    return max(1, min(n if n <= 2 else n - 1, MAX_THREADS))
+    most = SMALL_MODEL_THREADS if model_bytes is not None and model_bytes < SMALL_MODEL_BYTES else MAX_THREADS
+    return max(1, min(n if n <= 2 else n - 1, most))
 
 
 def engine_threads(setting: int = 0, model_bytes: int | None = None) -> int:
