@@ -74,7 +74,6 @@ class Engine:
         self.runner = Runner(onnx_path, threads)
         self.session, self.threads, self.path = self.runner.session, threads, Path(onnx_path)
         self.adapter: Path | None = None
-        self.past_names = self.runner.past_names
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
         self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
@@ -145,7 +144,7 @@ class Engine:
         return logits if out is None else out
 
     def empty_past(self, batch: int = 1) -> KVCache:
-        return KVCache.empty(len(self.past_names), self.runner.kv_heads, self.runner.head_dim, batch)
+        return self.runner.empty_cache(batch)
 
     def prefill(self, prompt: Sequence[int], cache_key: str | None = None):
         """Logits after `prompt` and its KV cache, re-using the cached prefix of `cache_key`."""

@@ -66,6 +66,10 @@ class Runner:
         other._bound = threading.local()
         return other
 
+    def empty_cache(self, batch: int = 1) -> KVCache:
+        """No tokens yet, in this graph's cache layout."""
+        return KVCache.empty(len(self.past_names), self.kv_heads, self.head_dim, batch)
+
     def run(self, ids: np.ndarray, past: KVCache, max_positions: int) -> tuple[np.ndarray, KVCache]:
         """The logits [B, R, V] after each of the last R tokens of `ids` [B, T], and the cache:
         `past`'s buffers (or larger ones) with the rows of `ids` written in place."""

@@ -7,7 +7,7 @@ R, V] for the last R = min(T, LOGIT_ROWS) positions only (the last one is the ne
 prompt lookup checks its guesses with the others) and `present_key_i` / `present_value_i`: the
 same buffers with this run's rows written at total-T... Attention, rotary positions and the
 cache write are onnxruntime's fused GroupQueryAttention; the engine binds each buffer as both
-input and output (policy/inference/kv.py), so a step writes its rows in place and copies
+input and output (policy/inference/runner.py), so a step writes its rows in place and copies
 nothing. Graphs that returned the cache copied it every step (issue 30).
 
 Every LoRA target projection (families.py) also adds `x @ A.T @ B.T`, where `<module>.lora_A`
@@ -98,6 +98,11 @@ class _Attention(torch.autograd.Function):
         )
 
 
+def _rms(weight, eps: float, x):
+    """RMSNorm as the Llama family computes it."""
+    return weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps))
+
+
 class _SkipRMSNorm(torch.autograd.Function):
     """(RMSNorm(h + delta), h + delta): the residual add and the next norm in one operator in the
     graph (com.microsoft SkipSimplifiedLayerNormalization, whose fourth output is the sum);
@@ -106,7 +111,7 @@ class _SkipRMSNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, delta, weight, eps):
         h = h + delta
-        return weight * (h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)), h
+        return _rms(weight, eps, h), h
 
     @staticmethod
     def symbolic(g, h, delta, weight, eps):
@@ -189,13 +194,8 @@ class KVCacheLM(nn.Module):
         self.register_buffer("cos", (freqs.cos() * scale), persistent=False)  # [positions, D/2]
         self.register_buffer("sin", (freqs.sin() * scale), persistent=False)
 
-    @staticmethod
-    def _rms(norm, x):
-        var = x.pow(2).mean(-1, keepdim=True)
-        return norm.weight * (x * torch.rsqrt(var + norm.variance_epsilon))
-
     def _norm(self, norm, x):
-        return norm(x) if isinstance(norm, nn.LayerNorm) else self._rms(norm, x)
+        return norm(x) if isinstance(norm, nn.LayerNorm) else _rms(norm.weight, norm.variance_epsilon, x)
 
     def _add_norm(self, norm, h, delta):
         """(norm(h + delta), h + delta): a residual step and the norm after it (delta None: h's norm)."""
