@@ -41,9 +41,11 @@ the tokens that followed there are run with the chosen token in one pass and kep
 decoding would have chosen them (`Engine.lookup_tokens`; 0: off)."""
 
 
-def _log_softmax(x: np.ndarray) -> np.ndarray:
+def _logsumexp(x: np.ndarray) -> np.ndarray:
+    """log sum exp over the last axis, kept as an axis: a token's log-prob is its logit less this
+    (decoding needs one log-prob per step, not the whole row's)."""
     m = x.max(axis=-1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
+    return m + np.log(np.exp(x - m).sum(axis=-1, keepdims=True))
 
 
 def _sample(logits: np.ndarray, temperature: float, top_p: float, rng: np.random.Generator) -> int:
@@ -77,7 +79,7 @@ class Engine:
         self.token_bytes = token_bytes
         self.stop_ids = set(stop_ids)
         self.newline_ids = {i for i, b in enumerate(token_bytes) if b"\n" in b}
-        self._no_early_stop = sorted(self.stop_ids | self.newline_ids)
+        self._no_early_stop = np.asarray(sorted(self.stop_ids | self.newline_ids), np.int64)
         self._extensions: dict[int, np.ndarray] = {}
         self.max_positions = max_positions
         self._cache: OrderedDict[str, _Cached] = OrderedDict()
@@ -113,7 +115,7 @@ class Engine:
     def _with_copies(
         self,
         logits: np.ndarray,
-        logp: np.ndarray,
+        lse: np.ndarray,
         src: np.ndarray,
         drafts,
         weight: float,
@@ -135,10 +137,11 @@ class Engine:
                 continue
             w = weight * min(1.0, n / 3)
             total = sum(nxt.values())
-            mixed = logp[r] + np.log1p(-w)  # p_copy is 0 but for the few candidates (masked ids stay -inf)
+            logp = logits[r] - lse[r]
+            mixed = logp + np.log1p(-w)  # p_copy is 0 but for the few candidates (masked ids stay -inf)
             for t, k in nxt.items():
                 if np.isfinite(logits[r, t]):
-                    mixed[t] = np.log((1 - w) * np.exp(logp[r, t]) + w * k / total)
+                    mixed[t] = np.log((1 - w) * np.exp(logp[t]) + w * k / total)
             out = logits.copy() if out is None else out
             out[r] = mixed
         return logits if out is None else out
@@ -194,12 +197,12 @@ class Engine:
         """The silence decision, on the full prompt: each sample that picks a stop (or, single-line,
         a newline) as decoding would pick any token is an empty candidate; None where it did not."""
         gate = self.stop_ids | (self.newline_ids if single_line else set())
-        full_logp = _log_softmax(logits)
+        lse = float(_logsumexp(logits)[0])
         out: list[Candidate | None] = [None] * n
         for r in range(n):
             tok = _sample(logits, temperature, top_p, rng)
             if tok in gate:
-                out[r] = Candidate([tok], [float(full_logp[tok])], "", "eos" if tok in self.stop_ids else "newline")
+                out[r] = Candidate([tok], [float(logits[tok]) - lse], "", "eos" if tok in self.stop_ids else "newline")
         return out
 
     def _shaped(
@@ -207,10 +210,11 @@ class Engine:
     ) -> tuple[np.ndarray, np.ndarray]:
         """What decoding chooses from at step `steps` (one row per draft): the copy distribution
         mixed in, the first token one of `allowed` after token healing, no end before
-        `min_new_tokens`; and the model's own log-probs (the behaviour log-probs)."""
-        logp = _log_softmax(logits)
+        `min_new_tokens`; and each row's log-sum-exp, a token's behaviour log-prob (the model's own
+        distribution) being its logit less that."""
+        lse = _logsumexp(logits)[:, 0]
         if rules.copy_weight > 0:
-            logits = self._with_copies(logits, logp, rules.src, drafts, rules.copy_weight, rules.repeats)
+            logits = self._with_copies(logits, lse, rules.src, drafts, rules.copy_weight, rules.repeats)
         if steps == 0 and rules.allowed is not None:
             masked = np.full_like(logits, -np.inf)
             masked[:, rules.allowed] = logits[:, rules.allowed]
@@ -218,7 +222,7 @@ class Engine:
         if steps < rules.min_new_tokens:
             logits = logits.copy()
             logits[:, self._no_early_stop] = -np.inf
-        return logits, logp
+        return logits, lse
 
     def _decode(self, drafts: list[Draft], logits: np.ndarray, past: KVCache, rules: _Rules, rng) -> KVCache:
         """Decode the drafts (one row each) from the logits after `rules.src`; the first token is one
@@ -229,12 +233,12 @@ class Engine:
         logits = np.repeat(logits[None], m, axis=0)
         steps = 0
         while True:
-            logits, logp = self._shaped(logits, drafts, steps, rules)
+            shaped, lse = self._shaped(logits, drafts, steps, rules)
             nxt = np.zeros((m, 1), np.int64)
             for r, c in enumerate(drafts):
                 if c.finish is None:
-                    tok = _sample(logits[r], rules.temperature, rules.top_p, rng)
-                    c.take(tok, float(logp[r, tok]), self, rules.stop, rules.max_new_tokens)
+                    tok = _sample(shaped[r], rules.temperature, rules.top_p, rng)
+                    c.take(tok, float(logits[r, tok] - lse[r]), self, rules.stop, rules.max_new_tokens)
                 nxt[r, 0] = c.ids[-1]
             steps += 1
             if all(c.finish for c in drafts) or (rules.cancelled is not None and rules.cancelled()):
@@ -255,9 +259,9 @@ class Engine:
         steps = 0
         while True:
             for j in range(len(rows)):
-                row, logp = self._shaped(rows[j : j + 1], drafts, steps, rules)
+                row, lse = self._shaped(rows[j : j + 1], drafts, steps, rules)
                 tok = int(np.argmax(row[0]))
-                c.take(tok, float(logp[0, tok]), self, rules.stop, rules.max_new_tokens)
+                c.take(tok, float(rows[j, tok] - lse[0]), self, rules.stop, rules.max_new_tokens)
                 steps += 1
                 if c.finish or j == len(fed) or tok != fed[j]:
                     break
