@@ -8,14 +8,16 @@ speed does not depend on the weights' values) is imported into rltab (int8 ONNX,
 converted to GGUF (Q8_0 by llama.cpp's converter, Q4_K_M by llama.cpp's quantizer). Each engine
 then runs the same token ids: prefill of 512 tokens (fresh, median of 3), decode per token
 (greedy, 16 tokens), and a 24-token completion after the prompt grew by 12 tokens (the KV cache of
-the previous request reused, as in typing). Needs llama-cpp-python, built from its sdist
+the previous request reused, as in typing; median of 3). Needs llama-cpp-python, built from its sdist
 (`pip install llama-cpp-python==0.3.36`), and the converter script of the same llama.cpp: the
 sdist carries it as vendor/llama.cpp/convert_hf_to_gguf.py (with vendor/llama.cpp/gguf-py).
 Run it with the starter's background training stopped.
 
 Both engines' decode is the mean of single-token steps (greedy, the cache growing from 512), and
 the JSON records the CPU: its name, its vector and matrix instruction sets, the cores available.
-`--plain-too` adds llama.cpp without its repacked weight buffers.
+`--plain-too` adds llama.cpp without its repacked weight buffers. rltab runs as its CLI runs, with
+malloc's huge pages where the machine has them (policy/runtime/hugepages.py), llama.cpp as its users
+run it; `--both-page-sizes` runs each both ways.
 """
 
 from __future__ import annotations
@@ -35,8 +37,9 @@ from import_sizes import build, imported  # bench scripts share the checkpoint b
 
 from rltab.harness.bench import write_json
 from rltab.harness.llama_cpp import model_to_gguf
+from rltab.policy.runtime import hugepages
 
-PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS = 500, 512, 24, 16
+PROMPT, GROWN, NEW_TOKENS, DECODE_TOKENS, REPEATS = 500, 512, 24, 16, 3  # completion: median of REPEATS
 
 RLTAB = r"""
 import json, sys, time, numpy as np
@@ -58,13 +61,18 @@ for _ in range(n["decode"]):
     tok = np.array([[int(np.argmax(logits))]], dtype=np.int64)
     t = time.perf_counter(); logits, past = e._run(tok, past); steps.append((time.perf_counter() - t) * 1000)
     logits = logits[0]
-e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key="doc")
-t = time.perf_counter()
-g = e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["new"], min_new_tokens=n["new"], single_line=False,
-               heal=False, cache_key="doc")
-grown = (time.perf_counter() - t) * 1000
+def grown():  # the previous request's prompt is cached; the grown one prefills its new tokens and decodes
+    key = f"doc{len(done)}"
+    e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key=key)
+    t = time.perf_counter()
+    e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["new"], min_new_tokens=n["new"], single_line=False,
+               heal=False, cache_key=key)
+    return (time.perf_counter() - t) * 1000
+done = []
+for _ in range(n["repeats"]):
+    done.append(grown())
 print(json.dumps({"prefill_512_ms": round(float(np.median(pre)), 1), "decode_ms_per_token": round(float(np.mean(steps)), 2),
-                  "completion_24_kv_reuse_ms": round(grown, 1)}))
+                  "completion_24_kv_reuse_ms": round(float(np.median(done)), 1)}))
 """
 
 LLAMA = r"""
@@ -88,23 +96,28 @@ for _ in range(n["decode"]):
     last = C.llama_get_logits_ith(llm._ctx.ctx, -1)  # the newest token's logits (only those are computed)
     tok = int(np.argmax(np.ctypeslib.as_array(last, shape=(llm.n_vocab(),))))
     t = time.perf_counter(); llm.eval([tok]); steps.append((time.perf_counter() - t) * 1000)
-llm.reset(); llm.eval(ids[:n["prompt"]])  # the previous request's prompt is in the KV cache
-t = time.perf_counter()
-out = []
-for tok in llm.generate(ids, top_k=1, temp=0.0):  # reuses the cached prefix, evaluates the rest
-    out.append(tok)
-    if len(out) == n["new"]:
-        break
-grown = (time.perf_counter() - t) * 1000
+def grown():
+    llm.reset(); llm.eval(ids[:n["prompt"]])  # the previous request's prompt is in the KV cache
+    t = time.perf_counter()
+    out = []
+    for tok in llm.generate(ids, top_k=1, temp=0.0):  # reuses the cached prefix, evaluates the rest
+        out.append(tok)
+        if len(out) == n["new"]:
+            break
+    return (time.perf_counter() - t) * 1000
+done = [grown() for _ in range(n["repeats"])]
 print(json.dumps({"prefill_512_ms": round(pre, 1), "decode_ms_per_token": round(float(np.mean(steps)), 2),
-                  "completion_24_kv_reuse_ms": round(grown, 1)}))
+                  "completion_24_kv_reuse_ms": round(float(np.median(done)), 1)}))
 """
 
 
-def run(code: str, *args: str, threads: int, python: str = sys.executable) -> dict:
-    """`code` in a fresh `python` on `threads` threads, with the token counts last; its last line's JSON."""
+def run(code: str, *args: str, threads: int, python: str = sys.executable, huge_pages: bool = False) -> dict:
+    """`code` in a fresh `python` on `threads` threads, with the token counts last; its last line's
+    JSON. `huge_pages`: malloc told to use transparent huge pages, as the rltab CLI runs
+    (policy/runtime/hugepages.py)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS})
+    env = hugepages.environment(env) if huge_pages else {k: v for k, v in env.items() if k != "GLIBC_TUNABLES"}
+    counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS, "repeats": REPEATS})
     r = subprocess.run([python, "-c", code, *args, counts], capture_output=True, text=True, env=env)
     if r.returncode != 0:  # a signal (llama.cpp segfaults with AMX-repacked Q8_0 here) says little on stderr
         return {"error": r.stderr[-800:] or f"exit code {r.returncode}"}
@@ -153,6 +166,27 @@ def cpu() -> dict:
     }
 
 
+FIGURES = ("prefill_512_ms", "decode_ms_per_token", "completion_24_kv_reuse_ms")
+
+
+def medians(raw: list[dict]) -> list[dict]:
+    """One row per engine and thread count: each figure's median over the rounds."""
+    import statistics
+
+    keys = list(dict.fromkeys((r["engine"], r["threads"]) for r in raw))
+    out = []
+    for engine, threads in keys:
+        runs = [r for r in raw if (r["engine"], r["threads"]) == (engine, threads) and "error" not in r]
+        row = {"engine": engine, "threads": threads}
+        if not runs:
+            row["error"] = next(r["error"] for r in raw if (r["engine"], r["threads"]) == (engine, threads))
+        for f in FIGURES if runs else ():
+            row[f] = round(statistics.median(r[f] for r in runs), 2)
+        out.append(row)
+        print(json.dumps({"median": row}), flush=True)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--convert", required=True, type=Path, help="llama.cpp's convert_hf_to_gguf.py")
@@ -161,10 +195,17 @@ def main() -> int:
     ap.add_argument("--json", default="bench/results/vs_llama_cpp.json")
     ap.add_argument("--build-label", default="", help="how llama-cpp-python was built (CMAKE_ARGS), for the JSON")
     ap.add_argument("--plain-too", action="store_true", help="also llama.cpp without its repacked weight buffers")
+    ap.add_argument("--quants", default="q8_0,q4_k_m", help="llama.cpp's files to run (q8_0, q4_k_m)")
+    ap.add_argument("--rounds", type=int, default=1, help="run every engine this many times, in alternating order")
+    ap.add_argument(
+        "--both-page-sizes",
+        action="store_true",
+        help="every engine with and without malloc's huge pages (default: rltab with them, as its CLI runs; "
+        "llama.cpp without, as its users run it)",
+    )
     args = ap.parse_args()
     import llama_cpp
 
-    rows = []
     with tempfile.TemporaryDirectory(prefix="rltab-llama-") as tmp:
         work = Path(tmp)
         src, home = work / "hf", work / "home"
@@ -175,21 +216,44 @@ def main() -> int:
 
         tok = Tokenizer.from_file(str(src / "tokenizer.json"))
         ids = (tok.encode("def f(x):\n    return x + 1\n\n").ids * 200)[:GROWN]
-        for threads in (int(t) for t in args.threads.split(",")):
-            engines = [("rltab int8 (ONNX)", RLTAB, (str(home), "m", str(threads), json.dumps(ids)))]
-            engines += [
-                (
-                    f"llama.cpp {q.upper()}{'' if extra else ', no repacked buffers'}",
-                    LLAMA,
-                    (str(ggufs[q]), str(threads), json.dumps(ids), "1" if extra else "0"),
-                )
-                for q in ("q8_0", "q4_k_m")
-                for extra in ((True, False) if args.plain_too else (True,))
-            ]
-            for name, code, a in engines:
-                row = {"engine": name, "threads": threads, **run(code, *a, threads=threads)}
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+        huge = hugepages.available()
+        rltab_pages = (False, True) if args.both_page_sizes and huge else (huge,)
+        llama_pages = (False, True) if args.both_page_sizes and huge else (False,)
+        quants = args.quants.split(",")
+        raw: list[dict] = []
+        for r in range(args.rounds):
+            for threads in (int(t) for t in args.threads.split(",")):
+                # rltab as its CLI runs (huge pages where available); llama.cpp as its users run it
+                engines = [
+                    (
+                        f"rltab int8 (ONNX){', huge pages' if h else ''}",
+                        RLTAB,
+                        (str(home), "m", str(threads), json.dumps(ids)),
+                        h,
+                    )
+                    for h in rltab_pages
+                ]
+                engines += [
+                    (
+                        f"llama.cpp {q.upper()}{'' if extra else ', no repacked buffers'}{', huge pages' if h else ''}",
+                        LLAMA,
+                        (str(ggufs[q]), str(threads), json.dumps(ids), "1" if extra else "0"),
+                        h,
+                    )
+                    for q in quants
+                    for extra in ((True, False) if args.plain_too else (True,))
+                    for h in llama_pages
+                ]
+                # Rounds alternate the order: a neighbour's load on this VM falls on every engine alike.
+                for name, code, a, h in engines if r % 2 == 0 else engines[::-1]:
+                    row = {
+                        "engine": name,
+                        "threads": threads,
+                        "round": r,
+                        **run(code, *a, threads=threads, huge_pages=h),
+                    }
+                    print(json.dumps(row), flush=True)
+                    raw.append(row)
         sizes = {q: round(p.stat().st_size / 2**20, 1) for q, p in ggufs.items()}
         onnx = home / "models" / "m" / "model.int8.onnx"
         onnx_mb = round(onnx.stat().st_size / 2**20, 1) if onnx.exists() else None
@@ -201,7 +265,9 @@ def main() -> int:
         "llama_cpp_build": args.build_label,
         "file_mb": {**sizes, "rltab_int8_onnx": onnx_mb},
         "prompt_tokens": GROWN,
-        "rows": rows,
+        "rounds": args.rounds,
+        "rows": medians(raw),
+        "raw": raw,
         "measured": time.strftime("%Y-%m-%d"),
     }
     write_json(out, args.json)

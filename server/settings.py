@@ -35,7 +35,7 @@ class Settings:
     """"chars" scheme: what reading a shown suggestion costs, in characters (RewardConfig)."""
     threads: int = 0
     """Threads the model runs on; 0: chosen by the machine and the model (policy/inference/threads.py:
-    one for a small model, else every core up to two, all but one above). A change reloads the
+    every core up to two, all but one above; at most two for a small model). A change reloads the
     model before the next request."""
     context: bool = True
     """Put the repository in the prompt: definitions of imported names, similar code from other

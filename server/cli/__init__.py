@@ -53,9 +53,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    from rltab.policy.runtime import offline
+    from rltab.policy.runtime import hugepages, offline
     from rltab.policy.runtime.quiet import quiet
 
+    if argv is None:  # a process of its own (not a test calling in): huge pages for the weights
+        hugepages.reexec()
     offline.seal()  # before anything loads onnxruntime or transformers
     quiet()  # and their own bars and warnings stay out of rltab's
     os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600

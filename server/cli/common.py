@@ -93,8 +93,8 @@ def threads_flag(p) -> None:
         "--threads",
         type=count(1),
         default=0,
-        help="threads the model runs on (default: one for a small model like the starter, else the machine's "
-        "cores up to two, all but one above; or RLTAB_THREADS)",
+        help="threads the model runs on (default: the machine's cores up to two, all but one above, at most "
+        "two for a small model like the starter; or RLTAB_THREADS)",
     )
 
 
