@@ -20,6 +20,9 @@ def test_the_tunable_is_added_beside_the_users_own_and_never_twice(monkeypatch):
     chosen = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}  # the user's own choice stands
     assert hugepages.environment(chosen) == chosen
     assert "GLIBC_TUNABLES" not in hugepages.environment({"RLTAB_HUGEPAGES": "0"})
+    # A process that only builds the int8 file goes without (torch's export is slower on 2 MB pages).
+    assert hugepages.without(hugepages.environment(mine)) == mine
+    assert "GLIBC_TUNABLES" not in hugepages.without(hugepages.environment({}))
 
 
 def test_available_only_on_linux_with_a_glibc_that_has_the_tunable():

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rltab.policy.runtime import offline
+from rltab.policy.runtime import hugepages, offline
 
 from .formats import EXPORT_FORMAT, LORA_ONNX, ONNX_FORMAT_FILE, PLAIN_ONNX, weights_digest
 from .home import cache_dir
@@ -58,6 +58,7 @@ def build_onnx_file(model_path: Path, out_dir: Path) -> None:
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
+        env=hugepages.without(),
     )
     if done.returncode != 0:
         tail = ((done.stderr or done.stdout).strip().splitlines() or ["no output"])[-1]

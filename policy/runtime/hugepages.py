@@ -51,6 +51,18 @@ def environment(env: Mapping[str, str] = os.environ) -> dict[str, str]:
     return out
 
 
+def without(env: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """`env` less the tunable, for a process that only builds: torch's export makes many short-lived
+    allocations, which 2 MB pages slow down (the starter's int8 build 6.8-7.0 -> 7.3-7.5 s)."""
+    out = dict(env)
+    kept = [t for t in out.get("GLIBC_TUNABLES", "").split(":") if t and t != TUNABLE]
+    if kept:
+        out["GLIBC_TUNABLES"] = ":".join(kept)
+    else:
+        out.pop("GLIBC_TUNABLES", None)
+    return out
+
+
 def reexec() -> None:
     """Start this process again with the tunable, where it is available and not yet set (once:
     the new process finds it set). Returns only where nothing was done."""
