@@ -20,6 +20,7 @@ import numpy as np
 
 from rltab.policy.completion.prompt import cursor_window, prompt_ids
 from rltab.policy.pretraining import corpus
+from rltab.policy.runtime import hugepages
 
 
 def _ms(f, repeats: int) -> list[float]:
@@ -139,6 +140,7 @@ def latency(model, repeats: int = 10, new_tokens: int = 24, threads: int = 1) ->
         "context_reuse_prefill_tokens_median": statistics.median(ctx_fresh) if ctx_fresh else None,
         "context_prompt_tokens_median": statistics.median(ctx_tokens) if ctx_tokens else None,
         "machine": {"cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+        "huge_pages": hugepages.TUNABLE in os.environ.get("GLIBC_TUNABLES", ""),  # policy/runtime/hugepages.py
     }
 
 
@@ -148,7 +150,7 @@ def _fim(model, before: str, after: str) -> list[int]:
 
 
 def print_latency(r: dict) -> None:
-    print(f"model {r['model_version']}, {r['threads']} thread(s)")
+    print(f"model {r['model_version']}, {r['threads']} thread(s){', huge pages' if r.get('huge_pages') else ''}")
     for k, v in r["prefill_ms"].items():
         print(f"  prefill {k:>5} tokens      {v:8.2f} ms")
     print(f"  decode per token         {r['decode_ms_per_token']:8.3f} ms")
