@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rltab.policy.learning import lock as updater_lock
 from rltab.policy.model.formats import REQUEST_FILE
+from rltab.policy.runtime import hugepages
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,10 @@ class UpdaterProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         cmd = [sys.executable, "-m", "rltab.server.cli", "train", "--home", str(self.home), *args]
         with open(self.home / "updater.log", "ab") as logf:  # the child keeps its own copy
-            return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True)
+            # Training goes without the server's huge pages (torch is slower on them: hugepages.without).
+            return subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, close_fds=True, env=hugepages.without()
+            )
 
     def ensure(self, enabled: bool) -> None:
         """Match the process to the learning setting (every_events <= 0: someone else, e.g. the

@@ -1,8 +1,10 @@
-"""Huge pages for the weights (issue 30): rltab's processes ask glibc's malloc for transparent huge
-pages (policy/runtime/hugepages.py), so a decoding step walks fewer page tables. The server starts
-itself again once with the tunable set and still speaks LSP on the editor's pipes."""
+"""Huge pages for the weights (issue 30): rltab's serving processes ask glibc's malloc for
+transparent huge pages (policy/runtime/hugepages.py), so a decoding step walks fewer page tables.
+The server starts itself again once with the tunable set and still speaks LSP on the editor's
+pipes; the updater it starts (torch) runs without."""
 
 import os
+import time
 
 import pytest
 from raw_lsp import RawServer
@@ -64,5 +66,37 @@ def test_rltab_hugepages_0_leaves_the_process_as_started(tmp_path):
     try:
         assert "capabilities" in server.initialize()["result"]
         assert _environ(server.proc.pid)["GLIBC_TUNABLES"] == ""
+    finally:
+        server.close()
+
+
+def _updaters(pid: int) -> list[int]:
+    """The `rltab train` processes `pid` started."""
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        children = [int(c) for c in f.read().split()]
+    out = []
+    for c in children:
+        try:
+            with open(f"/proc/{c}/cmdline", "rb") as f:
+                if b"\0train\0" in f.read():
+                    out.append(c)
+        except OSError:  # gone already
+            pass
+    return out
+
+
+@pytest.mark.skipif(not hugepages.available(), reason="no glibc >= 2.35 with transparent huge pages here")
+def test_the_updater_the_server_starts_runs_without_them(tmp_path):
+    server = RawServer(tmp_path / "home", env={"GLIBC_TUNABLES": ""})
+    try:
+        server.initialize({"learning": {"enabled": True}})
+        deadline = time.monotonic() + 30
+        while not (updaters := _updaters(server.proc.pid)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (updater,) = updaters
+        assert _environ(server.proc.pid)["GLIBC_TUNABLES"] == "glibc.malloc.hugetlb=1"
+        assert "GLIBC_TUNABLES" not in _environ(updater)  # and `rltab train` does not start itself again
+        time.sleep(1.0)
+        assert "GLIBC_TUNABLES" not in _environ(updater)
     finally:
         server.close()

@@ -7,10 +7,12 @@ the 0.5B shape's step 40.5-41.9 -> 35.4-37.0 ms on one thread, the starter's reu
 14.6 -> 12.1 ms (BENCHMARKS "Huge pages").
 
 onnxruntime allocates through malloc, and glibc's malloc asks for huge pages only when told so at
-process start (the `glibc.malloc.hugetlb=1` tunable, glibc >= 2.35), so the CLI starts itself
-again once with it set (`reexec`, before anything is read from stdin: an editor's pipes are the
-same after exec). Elsewhere (macOS, Windows, musl, THP `never`) nothing changes. RLTAB_HUGEPAGES=0
-turns it off.
+process start (the `glibc.malloc.hugetlb=1` tunable, glibc >= 2.35), so the commands that run
+the engine (`serve`, `complete`, `bench`) start themselves again once with it set (`reexec`, before
+anything is read from stdin: an editor's pipes are the same after exec). The processes the server
+starts that run torch (the updater, the int8 build) go without it (`without`): torch's many
+short-lived allocations are slower on 2 MB pages. Elsewhere (macOS, Windows, musl, THP `never`)
+nothing changes. RLTAB_HUGEPAGES=0 turns it off.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ def environment(env: Mapping[str, str] = os.environ) -> dict[str, str]:
 
 
 def without(env: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """`env` less the tunable, for a process that only builds: torch's export makes many short-lived
-    allocations, which 2 MB pages slow down (the starter's int8 build 6.8-7.0 -> 7.3-7.5 s)."""
+    """`env` less the tunable, for a process that runs torch: its many short-lived allocations are
+    slower on 2 MB pages (the starter's int8 build 6.8-7.0 -> 7.3-7.5 s; one update, trigger to
+    live, 218 -> 229 s in bench/updater.py)."""
     out = dict(env)
     kept = [t for t in out.get("GLIBC_TUNABLES", "").split(":") if t and t != TUNABLE]
     if kept:

@@ -56,12 +56,12 @@ def main(argv=None) -> int:
     from rltab.policy.runtime import hugepages, offline
     from rltab.policy.runtime.quiet import quiet
 
-    if argv is None:  # a process of its own (not a test calling in): huge pages for the weights
-        hugepages.reexec()
     offline.seal()  # before anything loads onnxruntime or transformers
     quiet()  # and their own bars and warnings stay out of rltab's
     os.umask(0o077)  # the home holds the user's code: directories 0700, files 0600
     args = build_parser().parse_args(argv)
+    if argv is None and getattr(args, "huge_pages", False):  # a serving process of its own
+        hugepages.reexec()
     from rltab.policy.model.build_int8 import OnnxBuildError
 
     try:

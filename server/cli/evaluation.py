@@ -47,6 +47,7 @@ def register(add) -> None:
     p.add_argument("--settings", help="server settings as JSON (initializationOptions), e.g. '{\"syntaxCheck\": true}'")
 
     p = add("bench", cmd_bench, "latency figures for the current model")
+    p.set_defaults(huge_pages=True)  # measures the engine as `serve` runs it
     p.add_argument("what", choices=["latency"])
     p.add_argument("--json", metavar="OUT", help="also write the figures to OUT")
     p.add_argument("--model", help="model directory (default: the current version)")

@@ -21,6 +21,7 @@ from .common import (
 def register(add) -> None:
     """Adds this group's subcommands (`add(name, fn, help)` returns each one's parser)."""
     p = add("serve", cmd_serve, "LSP over stdio (what editors launch)")
+    p.set_defaults(huge_pages=True)  # runs the engine: weights on huge pages (policy/runtime/hugepages.py)
     p.add_argument("--model", help="serve this model directory (default: the current version, hot-swapped)")
     p.add_argument(
         "--learn",
@@ -62,6 +63,7 @@ def register(add) -> None:
     p.add_argument("--clientProcessId", type=int, help=argparse.SUPPRESS)
 
     p = add("complete", cmd_complete, "one completion at 1-based LINE:COL of FILE")
+    p.set_defaults(huge_pages=True)
     p.add_argument("file")
     p.add_argument("--line", type=count(1), required=True)
     p.add_argument("--col", type=count(1), required=True)
