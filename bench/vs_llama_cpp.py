@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,16 +62,13 @@ for _ in range(n["decode"]):
     tok = np.array([[int(np.argmax(logits))]], dtype=np.int64)
     t = time.perf_counter(); logits, past = e._run(tok, past); steps.append((time.perf_counter() - t) * 1000)
     logits = logits[0]
-def grown():  # the previous request's prompt is cached; the grown one prefills its new tokens and decodes
-    key = f"doc{len(done)}"
-    e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key=key)
+def grown(i):  # the previous request's prompt is cached; the grown one prefills its new tokens and decodes
+    e.generate(ids[:n["prompt"]], n=1, temperature=0.0, max_new_tokens=1, single_line=False, heal=False, cache_key=f"doc{i}")
     t = time.perf_counter()
     e.generate(ids, n=1, temperature=0.0, max_new_tokens=n["new"], min_new_tokens=n["new"], single_line=False,
-               heal=False, cache_key=key)
+               heal=False, cache_key=f"doc{i}")
     return (time.perf_counter() - t) * 1000
-done = []
-for _ in range(n["repeats"]):
-    done.append(grown())
+done = [grown(i) for i in range(n["repeats"])]
 print(json.dumps({"prefill_512_ms": round(float(np.median(pre)), 1), "decode_ms_per_token": round(float(np.mean(steps)), 2),
                   "completion_24_kv_reuse_ms": round(float(np.median(done)), 1)}))
 """
@@ -116,7 +114,7 @@ def run(code: str, *args: str, threads: int, python: str = sys.executable, huge_
     JSON. `huge_pages`: malloc told to use transparent huge pages, as the rltab CLI runs
     (policy/runtime/hugepages.py)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    env = hugepages.environment(env) if huge_pages else {k: v for k, v in env.items() if k != "GLIBC_TUNABLES"}
+    env = hugepages.environment(env) if huge_pages else hugepages.without(env)
     counts = json.dumps({"prompt": PROMPT, "decode": DECODE_TOKENS, "new": NEW_TOKENS, "repeats": REPEATS})
     r = subprocess.run([python, "-c", code, *args, counts], capture_output=True, text=True, env=env)
     if r.returncode != 0:  # a signal (llama.cpp segfaults with AMX-repacked Q8_0 here) says little on stderr
@@ -171,8 +169,6 @@ FIGURES = ("prefill_512_ms", "decode_ms_per_token", "completion_24_kv_reuse_ms")
 
 def medians(raw: list[dict]) -> list[dict]:
     """One row per engine and thread count: each figure's median over the rounds."""
-    import statistics
-
     keys = list(dict.fromkeys((r["engine"], r["threads"]) for r in raw))
     out = []
     for engine, threads in keys:
