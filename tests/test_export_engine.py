@@ -218,12 +218,21 @@ def test_prompt_lookup_on_the_int8_starter(starter):
 
 
 @pytest.mark.parametrize("tied", [True, False])
-def test_int8_file_keeps_no_float_table_and_agrees_with_fp32(tmp_path, tied):
+@pytest.mark.parametrize("nbits_kernel", [True, False])
+def test_int8_file_keeps_no_float_table_and_agrees_with_fp32(tmp_path, monkeypatch, tied, nbits_kernel):
     """The embedding is int8 too (issue 30: a float table made the 0.5B's int8 file bigger than its
-    f16 GGUF): read from the LM head's int8 matrix where tied, its own int8 rows otherwise.
-    Teacher-forced on fp32's greedy path, int8 picks the same token at most steps."""
+    f16 GGUF): read from the LM head's 8-bit matrix where tied, its own int8 rows otherwise. The
+    products are MatMulNBits where onnxruntime has its 8-bit kernel, else MatMulInteger (both
+    built here: the probe's answer is set). Teacher-forced on fp32's greedy path, int8 picks the
+    same token at most steps."""
     import onnx
     from helpers import make_tiny_model
+
+    from rltab.policy.model import quantize
+
+    if nbits_kernel and not quantize.nbits_kernel_available():
+        pytest.skip("this machine's onnxruntime has no 8-bit MatMulNBits kernel")
+    monkeypatch.setattr(quantize, "nbits_kernel_available", lambda: nbits_kernel)
 
     src = make_tiny_model(tmp_path / "m", steps=40, tie_word_embeddings=tied)
     int8 = E.build_onnx(src, tmp_path / "onnx")
@@ -232,8 +241,14 @@ def test_int8_file_keeps_no_float_table_and_agrees_with_fp32(tmp_path, tied):
     vocab, hidden = load_torch(src).config.vocab_size, load_torch(src).config.hidden_size
     floats = [t.name for t in model.graph.initializer if t.data_type == 1 and {vocab, hidden} <= set(t.dims)]
     assert not floats, f"float tables left in the int8 file: {floats}"
-    int8_tables = [t for t in model.graph.initializer if t.data_type == 3 and sorted(t.dims) == sorted([vocab, hidden])]
-    assert len(int8_tables) == (1 if tied else 2), "a tied model keeps one vocabulary matrix, an untied one two"
+    tables = [  # 8-bit: MatMulNBits rows [V, blocks, block] (uint8) or int8 [H, V]; an embedding's int8 rows
+        t
+        for t in model.graph.initializer
+        if t.data_type in (2, 3) and vocab in t.dims and np.prod(t.dims) >= vocab * hidden
+    ]
+    assert len(tables) == (1 if tied else 2), "a tied model keeps one vocabulary matrix, an untied one two"
+    ops = {n.op_type for n in model.graph.node}
+    assert ("MatMulNBits" in ops, "MatMulInteger" in ops) == (nbits_kernel, not nbits_kernel)
     from rltab.policy.inference.loading import load_model
 
     tok = load_model(tmp_path / "home", model_path=src).engine

@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 STARTER_VERSION = "starter"
-EXPORT_FORMAT = 7  # bump when the graph changes: cached ONNX files of older formats are rebuilt
+EXPORT_FORMAT = 8  # bump when the graph changes: cached ONNX files of older formats are rebuilt
 LOGIT_ROWS = 9  # the graph's logits cover the last 9 positions run: engine.LOOKUP_TOKENS + 1
 CACHE_TOKEN_AXIS = 2  # the graph's cache buffers: keys and values [B, Hkv, capacity, D]
 PLAIN_ONNX, LORA_ONNX = "model.int8.onnx", "model.int8.lora.onnx"

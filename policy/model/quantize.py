@@ -1,6 +1,7 @@
 """int8 quantization of an exported graph (export.py): onnxruntime's dynamic quantizer for the
-MatMul weights, one scale per output column, then the token embedding in int8 as well (the
-quantizer leaves it in fp32: most of a large model's file, issue 30)."""
+MatMul weights, one scale per output column; those weights then move, unchanged, into
+onnxruntime's MatMulNBits layout (8 bits, int8 arithmetic: it decodes faster, issue 30); then the
+token embedding in int8 as well (the quantizer leaves it in fp32: most of a large model's file)."""
 
 from __future__ import annotations
 
@@ -39,9 +40,8 @@ def _quantize_embedding(model) -> None:
     """The token embedding in int8, as llama.cpp's Q8_0 keeps it: left in fp32 by the quantizer
     (it quantizes MatMul weights only), it was most of the file (Qwen2.5-0.5B: 545 of 992 MB).
 
-    Where the model ties its embedding to the LM head, the embedding is read from the head's int8
-    matrix [H, V] (one copy: Gather along axis 1, then [B, T, H] and the head's scale); otherwise
-    the table becomes int8 rows, each with its own scale."""
+    Where the model ties its embedding to the LM head, the embedding is read from the head's 8-bit
+    matrix (one copy); otherwise the table becomes int8 rows, each with its own scale."""
     import numpy as np
     from onnx import helper, numpy_helper
 
@@ -58,18 +58,10 @@ def _quantize_embedding(model) -> None:
         return
     node = max(gathers, key=lambda n: inits[n.input[0]].dims[0])  # the vocabulary's table (GPT-2: not wpe)
     table = numpy_helper.to_array(inits[node.input[0]])
-    head = _tied_head(model, inits, table)
     out, ids = node.output[0], node.input[1]
-    if head is not None:  # per-column (vocabulary row) scales, zero points 0 (_tied_head checked)
-        nodes = [
-            helper.make_node("Gather", [head, ids], [out + "_hbt"], axis=1),
-            helper.make_node("Transpose", [out + "_hbt"], [out + "_q"], perm=[1, 2, 0]),
-            helper.make_node("Cast", [out + "_q"], [out + "_f"], to=1),
-            helper.make_node("Gather", [_scale(head), ids], [out + "_bt"]),
-            helper.make_node("Unsqueeze", [out + "_bt", out + "_last"], [out + "_s"]),
-            helper.make_node("Mul", [out + "_f", out + "_s"], [out]),
-        ]
-        new_inits = [numpy_helper.from_array(np.array([-1], np.int64), out + "_last")]
+    tied = _tied_nbits_rows(model, inits, table, out, ids) or _tied_int8_columns(inits, table, out, ids)
+    if tied is not None:
+        nodes, new_inits = tied
     else:
         scale = np.maximum(np.abs(table).max(axis=1, keepdims=True), 1e-12) / 127.0
         q = np.clip(np.rint(table / scale), -127, 127).astype(np.int8)
@@ -93,19 +85,68 @@ def _quantize_embedding(model) -> None:
     model.graph.initializer.extend(left + new_inits)
 
 
-def _scale(q_name: str) -> str:
-    return q_name.removesuffix("_quantized") + "_scale"
-
-
-def _zero_point(q_name: str) -> str:
-    return q_name.removesuffix("_quantized") + "_zero_point"
-
-
-def _tied_head(model, inits: dict, table) -> str | None:
-    """The quantizer's int8 LM head [H, V] when it holds the embedding `table` [V, H] (a tied
-    model), else None."""
+def _sample_rows(v: int):
     import numpy as np
-    from onnx import numpy_helper
+
+    return np.linspace(0, v - 1, num=min(v, 64)).astype(int)  # the check is of identity, not accuracy
+
+
+def _tied_nbits_rows(model, inits: dict, table, out: str, ids: str):
+    """Nodes reading the embedding `table` [V, H] from the LM head's MatMulNBits rows
+    [V, blocks, block] (_to_matmul_nbits: zero point 128, one scale per row), and their
+    initializers; None if no such head holds it."""
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    v, h = table.shape
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "MatMulNBits" or (attrs.get("K"), attrs.get("N"), attrs.get("bits")) != (h, v, 8):
+            continue
+        if len(node.input) > 3 or node.input[1] not in inits:
+            continue  # zero points other than 128: not what _to_matmul_nbits writes
+        rows = numpy_helper.to_array(inits[node.input[1]]).reshape(v, -1)
+        scale = numpy_helper.to_array(inits[node.input[2]]).reshape(v, -1)
+        sample = _sample_rows(v)
+        q = rows[sample, :h].astype(np.float32) - 128
+        if not np.all(scale == scale[:, :1]) or np.any(
+            np.abs(q * scale[sample, :1] - table[sample]) > scale[sample, :1] * 0.51
+        ):
+            continue
+        padded = rows.shape[1]
+        nodes = [
+            helper.make_node("Gather", [node.input[1], ids], [out + "_blk"]),
+            helper.make_node("Reshape", [out + "_blk", out + "_flat"], [out + ("_pad" if padded > h else "_q")]),
+            *(
+                [helper.make_node("Slice", [out + "_pad", out + "_zero", out + "_hidden", out + "_last"], [out + "_q"])]
+                if padded > h
+                else []
+            ),
+            helper.make_node("Cast", [out + "_q"], [out + "_u"], to=1),
+            helper.make_node("Sub", [out + "_u", out + "_128"], [out + "_f"]),
+            helper.make_node("Gather", [out + "_row_scale", ids], [out + "_bt"]),
+            helper.make_node("Unsqueeze", [out + "_bt", out + "_last"], [out + "_s"]),
+            helper.make_node("Mul", [out + "_f", out + "_s"], [out]),
+        ]
+        new_inits = [
+            numpy_helper.from_array(np.ascontiguousarray(scale[:, 0]), out + "_row_scale"),
+            numpy_helper.from_array(np.array([0, 0, padded], np.int64), out + "_flat"),
+            numpy_helper.from_array(np.array([0], np.int64), out + "_zero"),
+            numpy_helper.from_array(np.array([h], np.int64), out + "_hidden"),
+            numpy_helper.from_array(np.array([-1], np.int64), out + "_last"),
+            numpy_helper.from_array(np.array(128, np.float32), out + "_128"),
+        ]
+        return nodes, new_inits
+    return None
+
+
+def _tied_int8_columns(inits: dict, table, out: str, ids: str):
+    """Nodes reading the embedding `table` [V, H] from the quantizer's int8 LM head [H, V] (a scale
+    per column, zero points 0: what quantize_int8 asks for), and their initializers; None if no
+    such head holds it. The head stays a MatMulInteger where this machine's onnxruntime has no
+    8-bit MatMulNBits kernel (nbits_kernel_available)."""
+    import numpy as np
+    from onnx import helper, numpy_helper
 
     v, h = table.shape
     for name, t in inits.items():
@@ -115,17 +156,162 @@ def _tied_head(model, inits: dict, table) -> str | None:
             continue
         scale = numpy_helper.to_array(inits[_scale(name)])
         if scale.shape != (v,) or numpy_helper.to_array(inits[_zero_point(name)]).any():
-            continue  # per-column and symmetric is what quantize_int8 asks for
-        rows = np.linspace(0, v - 1, num=min(v, 64)).astype(int)  # a sample: the check is of identity
-        q = numpy_helper.to_array(t)[:, rows].T.astype(np.float32)
-        if np.all(np.abs(q * scale[rows, None] - table[rows]) <= scale[rows, None] * 0.51):
-            return name
+            continue
+        sample = _sample_rows(v)
+        q = numpy_helper.to_array(t)[:, sample].T.astype(np.float32)
+        if np.any(np.abs(q * scale[sample, None] - table[sample]) > scale[sample, None] * 0.51):
+            continue
+        nodes = [
+            helper.make_node("Gather", [name, ids], [out + "_hbt"], axis=1),
+            helper.make_node("Transpose", [out + "_hbt"], [out + "_q"], perm=[1, 2, 0]),
+            helper.make_node("Cast", [out + "_q"], [out + "_f"], to=1),
+            helper.make_node("Gather", [_scale(name), ids], [out + "_bt"]),
+            helper.make_node("Unsqueeze", [out + "_bt", out + "_last"], [out + "_s"]),
+            helper.make_node("Mul", [out + "_f", out + "_s"], [out]),
+        ]
+        return nodes, [numpy_helper.from_array(np.array([-1], np.int64), out + "_last")]
     return None
 
 
-def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
-    """Dynamic int8 quantization of the MatMul weights (activations stay fp32), and the
-    embedding's table (_quantize_embedding)."""
+NBITS_BLOCK = 128  # the blocks MatMulNBits scales by (all of a column's share its scale here)
+
+
+def _scale(q_name: str) -> str:
+    return q_name.removesuffix("_quantized") + "_scale"
+
+
+def _zero_point(q_name: str) -> str:
+    return q_name.removesuffix("_quantized") + "_zero_point"
+
+
+def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
+    """Each product the quantizer wrote (DynamicQuantizeLinear, MatMulInteger on an int8 weight
+    [K, N] with a scale per column, Cast, Mul) becomes one MatMulNBits node over the same values:
+    8-bit rows [N, blocks, block] stored with zero point 128, every block of a column given the
+    column's scale, so nothing is rounded again. accuracy_level 4 has onnxruntime multiply in int8,
+    the activations quantized per block. Why: on one AVX-512 core a decoding step of the 0.5B shape
+    took 34.6 ms with MatMulInteger and 23.4 with this (2 threads 26.4 / 24.0), prefill 1.6x slower
+    (BENCHMARKS, issue 30). A block of 128 read fastest (32: 7.0 ms for the 0.5B's LM head, 128: 4.7)."""
+    import collections
+
+    import numpy as np
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    made = {o: n for n in graph.node for o in n.output}
+    users = collections.defaultdict(list)
+    for n in graph.node:
+        for i in n.input:
+            users[i].append(n)
+    replaced, gone, new_inits = {}, set(), []
+    for node in graph.node:
+        weight = node.input[1] if node.op_type == "MatMulInteger" else None
+        if weight not in inits or inits[weight].data_type != 3 or _scale(weight) not in inits:
+            continue
+        quant, after = made.get(node.input[0]), users[node.output[0]]
+        if quant is None or quant.op_type != "DynamicQuantizeLinear" or len(after) != 1 or after[0].op_type != "Cast":
+            continue
+        (cast,) = after
+        if len(users[cast.output[0]]) != 1 or numpy_helper.to_array(inits[_zero_point(weight)]).any():
+            continue
+        (mul,) = users[cast.output[0]]
+        scales = made[mul.input[1] if mul.input[0] == cast.output[0] else mul.input[0]]  # activation's x weight's
+        q = numpy_helper.to_array(inits[weight])
+        k, n = q.shape
+        blocks = -(-k // block)
+        rows = np.full((n, blocks * block), 128, np.uint8)  # padding: 128 is a zero
+        rows[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
+        column = numpy_helper.to_array(inits[_scale(weight)]).astype(np.float32)
+        name = weight.removesuffix("_quantized") + "_nbits"
+        new_inits += [
+            numpy_helper.from_array(rows.reshape(n, blocks, block), name),
+            numpy_helper.from_array(np.repeat(column, blocks), name + "_scale"),
+        ]
+        replaced[id(node)] = helper.make_node(
+            "MatMulNBits",
+            [quant.input[0], name, name + "_scale"],
+            [mul.output[0]],
+            name=node.name.removesuffix("_quant") + "_nbits",
+            domain="com.microsoft",
+            K=k,
+            N=n,
+            bits=8,
+            block_size=block,
+            accuracy_level=4,
+        )
+        gone.update((id(cast), id(mul), id(scales)))
+    for quant in [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]:
+        if all(id(u) in replaced for u in users[quant.output[0]]):
+            gone.add(id(quant))
+    kept = [replaced.get(id(n), n) for n in graph.node if id(n) not in gone]
+    del graph.node[:]
+    graph.node.extend(kept)
+    used = {i for n in kept for i in n.input}
+    left = [t for t in list(graph.initializer) + new_inits if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(left)
+
+
+def nbits_kernel_available(k: int = 1024, n: int = 4096) -> bool:
+    """Whether this machine's onnxruntime has a kernel of its own for 8-bit MatMulNBits with int8
+    arithmetic (MLAS has them per instruction set). Without one, every run would widen the whole
+    matrix to fp32 first: ~50x slower than MatMulInteger (a 0.5B's LM head: 401 ms against 8.3).
+    Asked of onnxruntime itself rather than read from CPU flags: one product of each kind on the
+    same 4 MB matrix, one thread, the fastest of five runs; MatMulNBits must be within 3x."""
+    import time
+
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    q = rng.integers(-127, 128, (k, n), dtype=np.int8)
+    scale = np.full(n, 0.01, np.float32)
+    products = {
+        "DynamicQuantizeMatMul": (
+            ["x", "w", "s", "z"],
+            {},
+            [q, scale, np.zeros(n, np.int8)],
+        ),
+        "MatMulNBits": (
+            ["x", "w", "s"],
+            {"K": k, "N": n, "bits": 8, "block_size": NBITS_BLOCK, "accuracy_level": 4},
+            [
+                (q.T.astype(np.int16) + 128).astype(np.uint8).reshape(n, -1, NBITS_BLOCK),
+                np.repeat(scale, k // NBITS_BLOCK),
+            ],
+        ),
+    }
+    x = {"x": rng.standard_normal((1, k)).astype(np.float32)}
+    best = {}
+    for op, (inputs, attrs, arrays) in products.items():
+        graph = helper.make_graph(
+            [helper.make_node(op, inputs, ["y"], domain="com.microsoft", **attrs)],
+            op,
+            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+            [numpy_helper.from_array(a, name) for a, name in zip(arrays, inputs[1:])],
+        )
+        model = helper.make_model(
+            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+        )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        times = []
+        for _ in range(6):
+            start = time.perf_counter()
+            session.run(None, x)
+            times.append(time.perf_counter() - start)
+        best[op] = min(times[1:])
+    return best["MatMulNBits"] < 3 * best["DynamicQuantizeMatMul"]
+
+
+def quantize_int8(fp32_path: str | Path, int8_path: str | Path, nbits: bool | None = None) -> Path:
+    """Dynamic int8 quantization of the MatMul weights (activations stay fp32), in MatMulNBits'
+    layout where onnxruntime has its kernel here (`nbits`: None asks nbits_kernel_available; the
+    benchmarks build both), and the embedding's table (_quantize_embedding)."""
     import logging
 
     import onnx
@@ -158,6 +344,8 @@ def quantize_int8(fp32_path: str | Path, int8_path: str | Path) -> Path:
         use_external_data_format=large,
     )
     int8 = onnx.load(str(int8_path))
+    if nbits_kernel_available() if nbits is None else nbits:
+        _to_matmul_nbits(int8)
     _quantize_embedding(int8)
     add_lora_defaults(int8)  # after quantization, which must not take them for weights
     onnx.save(int8, str(int8_path))  # one self-contained file (the int8 model is a quarter of the size)
