@@ -6,6 +6,7 @@ token embedding in int8 as well (the quantizer leaves it in fp32: most of a larg
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, NamedTuple
 
 
 def add_lora_defaults(model) -> None:
@@ -184,14 +185,49 @@ def _zero_point(q_name: str) -> str:
     return q_name.removesuffix("_quantized") + "_zero_point"
 
 
+class _Product(NamedTuple):
+    """One product as quantize_dynamic writes it: y = Mul(Cast(MatMulInteger(DynamicQuantizeLinear(x),
+    weight)), Mul(x's scale, weight's scale))."""
+
+    matmul: Any
+    quant: Any  # DynamicQuantizeLinear(x)
+    cast: Any
+    mul: Any
+    scales: Any  # x's scale times the weight's
+    weight: str
+
+
+def _quantizer_products(graph, inits: dict, users: dict) -> list[_Product]:
+    """The products on a constant int8 weight with a scale per column and zero points 0."""
+    from onnx import numpy_helper
+
+    made = {o: n for n in graph.node for o in n.output}
+    found = []
+    for node in graph.node:
+        if node.op_type != "MatMulInteger":
+            continue
+        weight, quant, after = node.input[1], made.get(node.input[0]), users[node.output[0]]
+        if weight not in inits or inits[weight].data_type != 3 or _scale(weight) not in inits:
+            continue
+        if quant is None or quant.op_type != "DynamicQuantizeLinear" or len(after) != 1 or after[0].op_type != "Cast":
+            continue
+        (cast,) = after
+        if len(users[cast.output[0]]) != 1 or numpy_helper.to_array(inits[_zero_point(weight)]).any():
+            continue
+        (mul,) = users[cast.output[0]]
+        scales = made[mul.input[1] if mul.input[0] == cast.output[0] else mul.input[0]]
+        found.append(_Product(node, quant, cast, mul, scales, weight))
+    return found
+
+
 def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
-    """Each product the quantizer wrote (DynamicQuantizeLinear, MatMulInteger on an int8 weight
-    [K, N] with a scale per column, Cast, Mul) becomes one MatMulNBits node over the same values:
-    8-bit rows [N, blocks, block] stored with zero point 128, every block of a column given the
-    column's scale, so nothing is rounded again. accuracy_level 4 has onnxruntime multiply in int8,
-    the activations quantized per block. Why: on one AVX-512 core a decoding step of the 0.5B shape
-    took 34.6 ms with MatMulInteger and 23.4 with this (2 threads 26.4 / 24.0), prefill 1.6x slower
-    (BENCHMARKS, issue 30). A block of 128 read fastest (32: 7.0 ms for the 0.5B's LM head, 128: 4.7)."""
+    """Each product the quantizer wrote (_quantizer_products) becomes one MatMulNBits node over the
+    same values: 8-bit rows [N, blocks, block] stored with zero point 128, every block of a column
+    given the column's scale, so nothing is rounded again. accuracy_level 4 has onnxruntime
+    multiply in int8, the activations quantized per block. Why: on one AVX-512 core a decoding
+    step of the 0.5B shape took 34.6 ms with MatMulInteger and 23.4 with this (2 threads 26.4 /
+    24.0), prefill 1.6x slower (BENCHMARKS, issue 30). A block of 128 read fastest (32: 7.0 ms for
+    the 0.5B's LM head, 128: 4.7)."""
     import collections
 
     import numpy as np
@@ -199,48 +235,33 @@ def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
 
     graph = model.graph
     inits = {t.name: t for t in graph.initializer}
-    made = {o: n for n in graph.node for o in n.output}
     users = collections.defaultdict(list)
     for n in graph.node:
         for i in n.input:
             users[i].append(n)
-    replaced, gone, new_inits = {}, set(), []
-    for node in graph.node:
-        weight = node.input[1] if node.op_type == "MatMulInteger" else None
-        if weight not in inits or inits[weight].data_type != 3 or _scale(weight) not in inits:
-            continue
-        quant, after = made.get(node.input[0]), users[node.output[0]]
-        if quant is None or quant.op_type != "DynamicQuantizeLinear" or len(after) != 1 or after[0].op_type != "Cast":
-            continue
-        (cast,) = after
-        if len(users[cast.output[0]]) != 1 or numpy_helper.to_array(inits[_zero_point(weight)]).any():
-            continue
-        (mul,) = users[cast.output[0]]
-        scales = made[mul.input[1] if mul.input[0] == cast.output[0] else mul.input[0]]  # activation's x weight's
-        q = numpy_helper.to_array(inits[weight])
+    replaced, gone, new_inits = {}, set[int](), []
+    for product in _quantizer_products(graph, inits, users):
+        q = numpy_helper.to_array(inits[product.weight])
         k, n = q.shape
         blocks = -(-k // block)
         rows = np.full((n, blocks * block), 128, np.uint8)  # padding: 128 is a zero
         rows[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
-        column = numpy_helper.to_array(inits[_scale(weight)]).astype(np.float32)
-        name = weight.removesuffix("_quantized") + "_nbits"
+        column = numpy_helper.to_array(inits[_scale(product.weight)]).astype(np.float32)
+        name = product.weight.removesuffix("_quantized") + "_nbits"
         new_inits += [
             numpy_helper.from_array(rows.reshape(n, blocks, block), name),
             numpy_helper.from_array(np.repeat(column, blocks), name + "_scale"),
         ]
-        replaced[id(node)] = helper.make_node(
+        attrs = {"K": k, "N": n, "bits": 8, "block_size": block, "accuracy_level": 4}
+        replaced[id(product.matmul)] = helper.make_node(
             "MatMulNBits",
-            [quant.input[0], name, name + "_scale"],
-            [mul.output[0]],
-            name=node.name.removesuffix("_quant") + "_nbits",
+            [product.quant.input[0], name, name + "_scale"],
+            [product.mul.output[0]],
+            name=product.matmul.name.removesuffix("_quant") + "_nbits",
             domain="com.microsoft",
-            K=k,
-            N=n,
-            bits=8,
-            block_size=block,
-            accuracy_level=4,
+            **attrs,
         )
-        gone.update((id(cast), id(mul), id(scales)))
+        gone.update((id(product.cast), id(product.mul), id(product.scales)))
     for quant in [n for n in graph.node if n.op_type == "DynamicQuantizeLinear"]:
         if all(id(u) in replaced for u in users[quant.output[0]]):
             gone.add(id(quant))
@@ -268,7 +289,7 @@ def nbits_kernel_available(k: int = 1024, n: int = 4096) -> bool:
     rng = np.random.default_rng(0)
     q = rng.integers(-127, 128, (k, n), dtype=np.int8)
     scale = np.full(n, 0.01, np.float32)
-    products = {
+    products: dict[str, tuple[list[str], dict[str, Any], list[Any]]] = {
         "DynamicQuantizeMatMul": (
             ["x", "w", "s", "z"],
             {},
