@@ -68,42 +68,16 @@ def agreement(reference, engine, prompts) -> dict:
 def one_product_error() -> dict:
     """One product of each form on random int8 weights: the largest error against fp32 arithmetic
     on the same int8 values, relative to the largest output."""
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
+    from rltab.policy.model.quantize import one_product
 
-    k, n, block = 1024, 4096, 128
     rng = np.random.default_rng(0)
-    q = rng.integers(-127, 128, (k, n), dtype=np.int8)
-    scale = np.full(n, 0.01, np.float32)
-    x = rng.standard_normal((1, k)).astype(np.float32)
+    q = rng.integers(-127, 128, (1024, 4096), dtype=np.int8)
+    scale = np.full(4096, 0.01, np.float32)
+    x = rng.standard_normal((1, 1024)).astype(np.float32)
     exact = x @ (q.astype(np.float32) * scale)
-    forms = {
-        "MatMulNBits (format 8)": (
-            "MatMulNBits",
-            ["x", "w", "s"],
-            {"K": k, "N": n, "bits": 8, "block_size": block, "accuracy_level": 4},
-            [(q.T.astype(np.int16) + 128).astype(np.uint8).reshape(n, -1, block), np.repeat(scale, k // block)],
-        ),
-        "MatMulInteger (format 7)": (
-            "DynamicQuantizeMatMul",
-            ["x", "w", "s", "z"],
-            {},
-            [q, scale, np.zeros(n, np.int8)],
-        ),
-    }
     errors = {}
-    for form, (op, inputs, attrs, arrays) in forms.items():
-        graph = helper.make_graph(
-            [helper.make_node(op, inputs, ["y"], domain="com.microsoft", **attrs)],
-            op,
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
-            [numpy_helper.from_array(a, name) for a, name in zip(arrays, inputs[1:])],
-        )
-        model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-        )
-        y = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    for form, op in zip(FORMS, ("MatMulNBits", "DynamicQuantizeMatMul")):
+        y = one_product(op, q, scale).run(None, {"x": x})[0]
         errors[form] = round(float(np.abs(y - exact).max() / np.abs(exact).max()), 5)
     return errors
 

@@ -274,6 +274,39 @@ def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
     graph.initializer.extend(left)
 
 
+def one_product(form: str, q, scale, threads: int = 1):
+    """An onnxruntime session computing y = x @ (q * scale) with one node of `form`: "MatMulNBits"
+    (as _to_matmul_nbits writes it) or "DynamicQuantizeMatMul" (what onnxruntime fuses the
+    quantizer's MatMulInteger into), for int8 weights `q` [K, N] with a scale per column; K a
+    multiple of NBITS_BLOCK. For nbits_kernel_available and the benchmarks."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    k, n = q.shape
+    arrays: dict[str, Any] = {"w": q, "s": scale.astype(np.float32)}
+    attrs: dict[str, Any] = {}
+    if form == "MatMulNBits":
+        arrays = {"w": (q.T.astype(np.int16) + 128).astype(np.uint8).reshape(n, -1, NBITS_BLOCK)}
+        arrays["s"] = np.repeat(scale.astype(np.float32), k // NBITS_BLOCK)
+        attrs = {"K": k, "N": n, "bits": 8, "block_size": NBITS_BLOCK, "accuracy_level": 4}
+    else:
+        arrays["z"] = np.zeros(n, np.int8)
+    graph = helper.make_graph(
+        [helper.make_node(form, ["x", *arrays], ["y"], domain="com.microsoft", **attrs)],
+        form,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
+        [numpy_helper.from_array(a, name) for name, a in arrays.items()],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
 def nbits_kernel_available(k: int = 1024, n: int = 4096) -> bool:
     """Whether this machine's onnxruntime has a kernel of its own for 8-bit MatMulNBits with int8
     arithmetic (MLAS has them per instruction set). Without one, every run would widen the whole
@@ -283,49 +316,19 @@ def nbits_kernel_available(k: int = 1024, n: int = 4096) -> bool:
     import time
 
     import numpy as np
-    import onnxruntime as ort
-    from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
     q = rng.integers(-127, 128, (k, n), dtype=np.int8)
-    scale = np.full(n, 0.01, np.float32)
-    products: dict[str, tuple[list[str], dict[str, Any], list[Any]]] = {
-        "DynamicQuantizeMatMul": (
-            ["x", "w", "s", "z"],
-            {},
-            [q, scale, np.zeros(n, np.int8)],
-        ),
-        "MatMulNBits": (
-            ["x", "w", "s"],
-            {"K": k, "N": n, "bits": 8, "block_size": NBITS_BLOCK, "accuracy_level": 4},
-            [
-                (q.T.astype(np.int16) + 128).astype(np.uint8).reshape(n, -1, NBITS_BLOCK),
-                np.repeat(scale, k // NBITS_BLOCK),
-            ],
-        ),
-    }
     x = {"x": rng.standard_normal((1, k)).astype(np.float32)}
     best = {}
-    for op, (inputs, attrs, arrays) in products.items():
-        graph = helper.make_graph(
-            [helper.make_node(op, inputs, ["y"], domain="com.microsoft", **attrs)],
-            op,
-            [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, k])],
-            [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, n])],
-            [numpy_helper.from_array(a, name) for a, name in zip(arrays, inputs[1:])],
-        )
-        model = helper.make_model(
-            graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)]
-        )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    for form in ("DynamicQuantizeMatMul", "MatMulNBits"):
+        session = one_product(form, q, np.full(n, 0.01, np.float32))
         times = []
         for _ in range(6):
             start = time.perf_counter()
             session.run(None, x)
             times.append(time.perf_counter() - start)
-        best[op] = min(times[1:])
+        best[form] = min(times[1:])
     return best["MatMulNBits"] < 3 * best["DynamicQuantizeMatMul"]
 
 
