@@ -267,3 +267,20 @@ def test_int8_file_keeps_no_float_table_and_agrees_with_fp32(tmp_path, monkeypat
             logits, past = engines[1]._run(np.array([[t]], dtype=np.int64), past)
             logits = logits[0]
     assert same / total >= 0.85, f"int8 agrees with fp32 on {same}/{total} greedy steps"
+
+
+def test_matmul_nbits_product_is_the_int8_product():
+    """The layout _to_matmul_nbits writes (8-bit rows, zero point 128, a column's scale in every
+    block) computes x @ (q * scale) to within onnxruntime's per-block activation rounding; a wrong
+    zero point or block order would be off by the weights themselves."""
+    from rltab.policy.model import quantize
+
+    if not quantize.nbits_kernel_available():
+        pytest.skip("this machine's onnxruntime has no 8-bit MatMulNBits kernel")
+    rng = np.random.default_rng(3)
+    q = rng.integers(-127, 128, (256, 512), dtype=np.int8)
+    scale = rng.uniform(0.001, 0.02, 512).astype(np.float32)
+    x = rng.standard_normal((1, 256)).astype(np.float32)
+    exact = x @ (q.astype(np.float32) * scale)
+    y = quantize.one_product("MatMulNBits", q, scale).run(None, {"x": x})[0]
+    assert np.abs(y - exact).max() <= 0.02 * np.abs(exact).max()
