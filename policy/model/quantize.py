@@ -230,7 +230,6 @@ def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
     the 0.5B's LM head, 128: 4.7)."""
     import collections
 
-    import numpy as np
     from onnx import helper, numpy_helper
 
     graph = model.graph
@@ -241,18 +240,10 @@ def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
             users[i].append(n)
     replaced, gone, new_inits = {}, set[int](), []
     for product in _quantizer_products(graph, inits, users):
-        q = numpy_helper.to_array(inits[product.weight])
-        k, n = q.shape
-        blocks = -(-k // block)
-        rows = np.full((n, blocks * block), 128, np.uint8)  # padding: 128 is a zero
-        rows[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
-        column = numpy_helper.to_array(inits[_scale(product.weight)]).astype(np.float32)
+        column = numpy_helper.to_array(inits[_scale(product.weight)])
+        rows, scales, attrs = _nbits_weight(numpy_helper.to_array(inits[product.weight]), column, block)
         name = product.weight.removesuffix("_quantized") + "_nbits"
-        new_inits += [
-            numpy_helper.from_array(rows.reshape(n, blocks, block), name),
-            numpy_helper.from_array(np.repeat(column, blocks), name + "_scale"),
-        ]
-        attrs = {"K": k, "N": n, "bits": 8, "block_size": block, "accuracy_level": 4}
+        new_inits += [numpy_helper.from_array(rows, name), numpy_helper.from_array(scales, name + "_scale")]
         replaced[id(product.matmul)] = helper.make_node(
             "MatMulNBits",
             [product.quant.input[0], name, name + "_scale"],
@@ -274,11 +265,26 @@ def _to_matmul_nbits(model, block: int = NBITS_BLOCK) -> None:
     graph.initializer.extend(left)
 
 
+def _nbits_weight(q, column, block: int = NBITS_BLOCK):
+    """int8 weights `q` [K, N] with a scale per column as MatMulNBits takes them: 8-bit rows
+    [N, blocks, block] with zero point 128 (K padded with zeros to whole blocks), each block's
+    scale the column's, and the node's attributes (accuracy_level 4: int8 arithmetic)."""
+    import numpy as np
+
+    k, n = q.shape
+    blocks = -(-k // block)
+    rows = np.full((n, blocks * block), 128, np.uint8)  # padding: 128 is a zero
+    rows[:, :k] = (q.T.astype(np.int16) + 128).astype(np.uint8)
+    scales = np.repeat(column.astype(np.float32), blocks)
+    attrs = {"K": k, "N": n, "bits": 8, "block_size": block, "accuracy_level": 4}
+    return rows.reshape(n, blocks, block), scales, attrs
+
+
 def one_product(form: str, q, scale, threads: int = 1):
     """An onnxruntime session computing y = x @ (q * scale) with one node of `form`: "MatMulNBits"
     (as _to_matmul_nbits writes it) or "DynamicQuantizeMatMul" (what onnxruntime fuses the
-    quantizer's MatMulInteger into), for int8 weights `q` [K, N] with a scale per column; K a
-    multiple of NBITS_BLOCK. For nbits_kernel_available and the benchmarks."""
+    quantizer's MatMulInteger into), for int8 weights `q` [K, N] with a scale per column. For
+    nbits_kernel_available and the benchmarks."""
     import numpy as np
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -287,9 +293,7 @@ def one_product(form: str, q, scale, threads: int = 1):
     arrays: dict[str, Any] = {"w": q, "s": scale.astype(np.float32)}
     attrs: dict[str, Any] = {}
     if form == "MatMulNBits":
-        arrays = {"w": (q.T.astype(np.int16) + 128).astype(np.uint8).reshape(n, -1, NBITS_BLOCK)}
-        arrays["s"] = np.repeat(scale.astype(np.float32), k // NBITS_BLOCK)
-        attrs = {"K": k, "N": n, "bits": 8, "block_size": NBITS_BLOCK, "accuracy_level": 4}
+        arrays["w"], arrays["s"], attrs = _nbits_weight(q, scale)
     else:
         arrays["z"] = np.zeros(n, np.int8)
     graph = helper.make_graph(
