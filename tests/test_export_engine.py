@@ -284,3 +284,19 @@ def test_matmul_nbits_product_is_the_int8_product():
     exact = x @ (q.astype(np.float32) * scale)
     y = quantize.one_product("MatMulNBits", q, scale).run(None, {"x": x})[0]
     assert np.abs(y - exact).max() <= 0.02 * np.abs(exact).max()
+
+
+def test_an_onnxruntime_that_refuses_8_bit_matmul_nbits_keeps_matmul_integer(monkeypatch):
+    """pyproject accepts onnxruntime releases older than its 8-bit MatMulNBits: there the probe
+    answers no (the build keeps MatMulInteger) instead of failing the build."""
+    from rltab.policy.model import quantize
+
+    real = quantize.one_product
+
+    def older(form, q, scale, threads=1):
+        if form == "MatMulNBits":
+            raise RuntimeError("[ONNXRuntimeError] : 9 : NOT_IMPLEMENTED : Only 4b quantization is supported")
+        return real(form, q, scale, threads)
+
+    monkeypatch.setattr(quantize, "one_product", older)
+    assert quantize.nbits_kernel_available() is False
